@@ -1,0 +1,48 @@
+# tierctl — the two commands a newcomer needs: `make demo` and `make test`.
+# The Makefile bootstraps its own virtual environment (.venv) from pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_AS_OF := 2026-11-24
+
+.PHONY: help install demo test test-fast lint bench bench-quick clean samples
+
+help:
+	@echo "make demo   - install into .venv and score the sample export"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make bench  - speed and memory figures (large generated inputs; takes minutes)"
+	@echo "make lint   - ruff"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tierctl score sample_data/shortage.xlsx --as-of $(DEMO_AS_OF) --dry-run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -x
+
+lint: $(STAMP)
+	$(BIN)/ruff check tierctl tests bench sample_data
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
+samples: $(STAMP)
+	$(BIN)/python sample_data/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,3 @@
+from tierctl.cli import main
+
+main()

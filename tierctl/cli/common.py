@@ -1,0 +1,169 @@
+"""Shared pieces of the command line: options defined once, consoles, the as-of and
+clock handling, phone masking, JSON output.  Heavy libraries are imported lazily so that
+``tierctl --help`` stays fast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tierctl.errors import UsageError
+
+
+@dataclass
+class State:
+    debug: bool = False
+    config_path: Path | None = None
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def config(self):  # noqa: ANN201 - Config, imported lazily
+        if self._config is None:
+            from tierctl.config import Config
+
+            self._config = Config.load(self.config_path)
+        return self._config
+
+
+STATE = State()
+
+
+def out_console():
+    from rich.console import Console
+
+    return Console(soft_wrap=False, highlight=False)
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+# -- options defined once ------------------------------------------------------------------
+FileArg = Annotated[Path, typer.Argument(help="CRM 导出文件（.xlsx 或 .csv）", show_default=False)]
+OptFileArg = Annotated[Path | None, typer.Argument(help="CRM 导出文件（.xlsx 或 .csv）；省略时使用今天存储的快照",
+                                                   show_default=False)]
+SheetOpt = Annotated[str | None, typer.Option("--sheet", help="工作表名称或序号（从 1 开始）；默认第一个")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="CSV 编码（默认自动识别 UTF-8/BOM/GBK/GB18030）")]
+MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="列映射文件（TOML，[columns] 字段 = \"表头\"）")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="评估日期 YYYY-MM-DD（默认今天），可重算旧文件")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json | csv")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="把 json/csv 输出写入文件（不覆盖已有文件，除非 --force）")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="历史数据库路径（默认见 README；也可设 TIERCTL_DB）")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="预览：不写数据库、不写文件")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="语言：zh（默认）或 en")]
+NowOpt = Annotated[str | None, typer.Option("--now", help="运行时刻（ISO 8601），用于复现；默认当前时间", hidden=True)]
+LimitOpt = Annotated[int, typer.Option("--limit", help="表格最多显示多少行（0 = 全部）")]
+
+
+def parse_date(text: str | None, what: str = "--as-of") -> dt.date | None:
+    if text is None:
+        return None
+    import re
+
+    m = re.match(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$", text)
+    try:
+        if m:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} 的日期「{text}」无法识别", hint="请写成 2026-11-23") from exc
+
+
+def timezone():
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = STATE.config.get("centre.timezone", "Asia/Shanghai") or "Asia/Shanghai"
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError as exc:
+        raise UsageError(f"配置中的时区「{name}」无效", hint="例如 Asia/Shanghai") from exc
+
+
+def clock(as_of_text: str | None, now_text: str | None = None) -> tuple[dt.date, dt.datetime]:
+    """The as-of date and the run's time.  Re-scoring an old file (``--as-of`` before
+    today) takes 09:00 of that day as the run's time, so its deadlines are those the
+    morning run would have given."""
+    tz = timezone()
+    if now_text:
+        try:
+            now = dt.datetime.fromisoformat(now_text)
+        except ValueError as exc:
+            raise UsageError(f"--now「{now_text}」无法识别") from exc
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=tz)
+    else:
+        now = dt.datetime.now(tz)
+    as_of = parse_date(as_of_text) or now.date()
+    if as_of != now.date() and not now_text:
+        now = dt.datetime.combine(as_of, dt.time(9, 0), tzinfo=tz)
+    return as_of, now
+
+
+def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "csv")) -> str:
+    f = fmt.lower()
+    if f not in allowed:
+        raise UsageError(f"--format 不支持「{fmt}」", hint=f"可选：{' | '.join(allowed)}")
+    return f
+
+
+def lang(opt: str | None) -> str:
+    v = (opt or STATE.config.get("centre.lang", "zh") or "zh").lower()
+    if v not in ("zh", "en"):
+        raise UsageError(f"--lang 不支持「{v}」", hint="可选：zh | en")
+    return v
+
+
+def mask_phone(phone: object) -> str:
+    if not isinstance(phone, str) or not phone:
+        return ""
+    digits = phone.strip()
+    if len(digits) >= 7:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return "*" * len(digits)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
+def emit(text: str, output: Path | None, force: bool) -> None:
+    """Data to stdout, or atomically to ``output``."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    from tierctl.io.writers import write_text
+
+    write_text(output, text, force=force)
+    err_console().print(f"已写入 {output}")
+
+
+def db_path(opt: Path | None) -> Path:
+    """--db, then $TIERCTL_DB, then the config's store.db, then the per-user default."""
+    if opt:
+        return opt
+    if os.environ.get("TIERCTL_DB"):
+        return Path(os.environ["TIERCTL_DB"])
+    cfg = STATE.config.get("store.db", "")
+    if cfg:
+        return Path(cfg).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tierctl" / "tierctl.db"
+
+
+def warn(messages: list[str]) -> None:
+    if not messages:
+        return
+    con = err_console()
+    for m in messages:
+        con.print(f"[yellow]⚠ {m}[/yellow]")

@@ -1,0 +1,232 @@
+"""``tierctl score``: the morning run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tierctl.cli import app
+from tierctl.cli.common import (
+    STATE, AsOfOpt, DbOpt, DryRunOpt, EncodingOpt, FileArg, ForceOpt, FormatOpt, LangOpt, LimitOpt,
+    MappingOpt, NowOpt, OutputOpt, SheetOpt, check_format, clock, emit, err_console, mask_phone,
+    out_console, warn,
+)
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="模型：rite（默认）、rite100，或模型文件路径")]
+RedListOpt = Annotated[Path | None, typer.Option("--red-list", help="红名单文件（客户编号或手机号）")]
+EtaOpt = Annotated[float | None, typer.Option("--eta-weeks", help="配件预计到货还需几周（用于危机等级）")]
+
+TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2": "black on yellow",
+              "P3": "black on green"}
+
+
+def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding: str | None,
+                mapping: Path | None):
+    """Model + typed export: shared by every command that scores a shortage export."""
+    from tierctl.io.ingest import load_mapping, read_export
+    from tierctl.shortage import load_model
+
+    model = load_model(model_name or STATE.config.get("score.model", "rite") or "rite")
+    export = read_export(file, model.columns, sheet=sheet, encoding=encoding,
+                         mapping=load_mapping(mapping), mapping_path=mapping)
+    return model, export
+
+
+def red_list(opt: Path | None) -> set[str] | None:
+    from tierctl.io.lists import read_id_list
+
+    path = opt or (Path(STATE.config.get("score.red_list")) if STATE.config.get("score.red_list") else None)
+    return read_id_list(path) if path else None
+
+
+def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = None,
+              encoding: str | None = None, mapping: Path | None = None, as_of: str | None = None,
+              now: str | None = None, red: Path | None = None, db: Path | None = None,
+              dry_run: bool = False, eta_weeks: float | None = None) -> dict[str, Any]:
+    """Ingest, score, (store) — returns the pieces the display needs.  Used by
+    ``score``, ``render`` and ``allocate``."""
+    from tierctl import shortage
+
+    model, export = load_inputs(file, model_name, sheet, encoding, mapping)
+    as_of_d, now_dt = clock(as_of, now)
+    history = _history_hooks()
+    previous = week_ago = None
+    store = None
+    if history is not None:
+        store = history.open_for_score(db, dry_run)
+        previous, week_ago = history.previous_for(store, model, as_of_d)
+    result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
+                            red_list=red_list(red), headers=export.headers, path=export.path)
+    eta = eta_weeks if eta_weeks is not None else STATE.config.get("parts.eta_weeks")
+    crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
+    extra: dict[str, Any] = {}
+    if history is not None and store is not None:
+        extra = history.after_score(store, result, export, crisis, dry_run=dry_run)
+    return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
+
+
+def _history_hooks():
+    import importlib
+
+    try:
+        return importlib.import_module("tierctl.cli.daily")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tierctl.cli.daily":
+            raise
+        return None
+
+
+@app.command()
+def score(
+    file: FileArg,
+    model: ModelOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    mapping: MappingOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    red: RedListOpt = None,
+    eta_weeks: EtaOpt = None,
+    db: DbOpt = None,
+    dry_run: DryRunOpt = False,
+    limit: LimitOpt = 100,
+    lang: LangOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
+    fmt = check_format(fmt)
+    run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
+                    now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks)
+    result = run["result"]
+    if fmt == "json":
+        from tierctl.cli.common import dump_json
+
+        doc = result.to_json()
+        doc["crisis"] = run["crisis"].to_json()
+        for k in ("changes", "alerts_fired", "snapshot"):
+            if k in run:
+                doc[k] = run[k]
+        emit(dump_json(doc), None if dry_run else output, force)
+    elif fmt == "csv":
+        from tierctl.io.writers import write_csv
+
+        flat = flat_frame(result)
+        if output is not None and not dry_run:
+            write_csv(flat, output, force=force)
+            err_console().print(f"已写入 {output}（{len(flat)} 行）")
+        else:
+            emit(write_csv(flat, None) or "", None, force)
+    else:
+        show_table(run, limit)
+    warn(result.warnings)
+
+
+def flat_frame(result):
+    """The CSV shape: one row per customer, reasons joined."""
+    import pandas as pd
+
+    c = result.customers
+    model = result.model
+    cols: dict[str, Any] = {}
+    for k in ("customer_id", "name", "phone", "car"):
+        cols[k] = c[k] if k in c else pd.Series([None] * len(c))
+    cols["wait_days"] = c["wait_days"]
+    for d in model.dimensions:
+        cols[d.key] = c[d.key]
+    cols["score"] = (c["total_scaled"] / model.scale).round(model.decimals)
+    cols["model_tier"] = c["model_tier"]
+    cols["tier"] = c["tier"]
+    cols["owner"] = c["owner"]
+    cols["respond_by"] = c["respond_by"].map(lambda t: t.isoformat()) if len(c) < 50_000 else \
+        c["respond_by"].dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cols["cadence_days"] = c["cadence_days"]
+    cols["channel"] = c["channel"]
+    reasons = c[f"reason_{model.dimensions[0].key}"].astype(str)
+    for d in model.dimensions[1:]:
+        reasons = reasons + "；" + c[f"reason_{d.key}"].astype(str)
+    cols["reasons"] = reasons
+    cols["escalations"] = c["escalations"].str.replace("\n", "；", regex=False)
+    cols["alerts"] = c["alerts"].str.replace("\n", "；", regex=False)
+    return pd.DataFrame(cols)
+
+
+def main_reason(row: dict[str, Any], model) -> str:
+    """The one reason to print in the table: the escalation if any, else the
+    dimension that contributes most to the total."""
+    esc = row.get("escalations")
+    if isinstance(esc, str) and esc:
+        return esc.split("\n")[-1]
+    best = max(zip(model.dimensions, model.weights_scaled, strict=True), key=lambda dw: int(row[dw[0].key]) * dw[1])
+    return str(row[f"reason_{best[0].key}"])
+
+
+def show_table(run: dict[str, Any], limit: int) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    result = run["result"]
+    model = result.model
+    crisis = run["crisis"]
+    con = out_console()
+    colors = {"green": "green", "yellow": "yellow", "orange": "dark_orange", "red": "red"}
+    con.print(Text.assemble(
+        ("危机等级 ", "bold"), (f" {crisis.level} {crisis.label} ", f"bold white on {colors.get(crisis.color, 'red')}"),
+        f"  {crisis.response}"))
+    con.print(Text("  " + " · ".join(f"{c['label']} {_val(c['value'])}→{c['level']}级" for c in crisis.criteria),
+                   style="dim"))
+    title = f"{result.as_of} 配件短缺客户分层（模型 {model.name}，{len(result.customers)} 位）"
+    wide = con.width >= 140
+    from rich import box
+
+    t = Table(title=title, header_style="bold", expand=False, box=box.SIMPLE_HEAD, pad_edge=False,
+              collapse_padding=True, padding=(0, 1))
+    t.add_column("级别", no_wrap=True, min_width=7)
+    t.add_column("总分", justify="right", no_wrap=True, min_width=4)
+    t.add_column("客户", no_wrap=True, min_width=6, max_width=10)
+    if wide:
+        t.add_column("电话", no_wrap=True, min_width=11)
+        t.add_column("车型", no_wrap=True, max_width=16)
+    t.add_column("等待", justify="right", no_wrap=True, min_width=4)
+    t.add_column("·".join(model.dim_keys), no_wrap=True, min_width=8)
+    t.add_column("负责人", no_wrap=True, min_width=8)
+    t.add_column("时限", no_wrap=True, min_width=11)
+    t.add_column("主要原因", overflow="ellipsis", no_wrap=True, min_width=10)
+    c = result.customers
+    shown = c if not limit else c.head(limit)
+    for r in shown.to_dict("records"):
+        tier = r["tier"]
+        tier_txt = Text(f" {tier} ", style=TIER_STYLE.get(tier, "bold"))
+        if r["model_tier"] != tier:
+            tier_txt.append(f"↑{r['model_tier']}", style="dim")
+        cells = [tier_txt, model.format_score(r["total_scaled"]), str(r.get("name") or r.get("customer_id") or "")]
+        if wide:
+            cells += [mask_phone(r.get("phone")), str(r.get("car") or "")]
+        cells += [f"{r['wait_days']}天", "·".join(str(r[d.key]) for d in model.dimensions),
+                  model.tier(tier).owner_short or str(r["owner"]), r["respond_by"].strftime("%m-%d %H:%M"),
+                  main_reason(r, model)]
+        t.add_row(*cells)
+    con.print(t)
+    if limit and len(c) > limit:
+        con.print(f"[dim]… 另有 {len(c) - limit} 位未显示（--limit 0 显示全部，或用 --format csv 导出）[/dim]")
+    counts = result.counts()
+    n = max(len(c), 1)
+    parts = []
+    for tier in model.tier_names:
+        share = counts[tier] / n
+        lo, hi = model.expected_share.get(tier, (0.0, 1.0))
+        flag = "" if lo * 0.5 <= share <= min(1.0, hi * 1.5) or len(c) < 20 else " ⚠偏离常见比例"
+        parts.append(f"{tier} {counts[tier]} 位（{share:.0%}{flag}）")
+    con.print("合计：" + " · ".join(parts))
+    for extra in ("changes_text", "alerts_text"):
+        if run.get(extra):
+            con.print(run[extra])
+
+
+def _val(v: Any) -> str:
+    if isinstance(v, dict):
+        return "/".join(f"{k}:{x}" for k, x in v.items())
+    return str(v)

@@ -1,0 +1,1 @@
+"""Reading CRM exports and writing outputs safely."""

@@ -1,0 +1,356 @@
+"""Turn a raw export into a typed frame with canonical column names.
+
+The columns a job reads are declared in its model file (``[columns.<name>]`` with
+``kind``, ``aliases`` and ``required``); a user mapping file (``--mapping``) names any
+header the aliases do not know.  Every bad value is reported with the Excel row number,
+the header as the file spells it, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tierctl.errors import InputError, ModelError, Problem
+from tierctl.io.readers import RawSheet, read_sheet
+from tierctl.models.loader import Section, load_toml
+
+KINDS = ("text", "int", "number", "date", "bool")
+MAX_PROBLEMS = 20
+
+TRUE_WORDS = {"是", "有", "y", "yes", "true", "1", "√", "✓", "✔", "是的", "t", "对"}
+FALSE_WORDS = {"否", "无", "没有", "n", "no", "false", "0", "×", "✗", "f", "不是"}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: str
+    aliases: tuple[str, ...]
+    required: bool = False
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or (self.aliases[0] if self.aliases else self.name)
+
+
+@dataclass
+class ColumnSet:
+    specs: dict[str, ColumnSpec]
+    require_one_of: list[tuple[str, ...]] = field(default_factory=list)
+
+    @classmethod
+    def from_model(cls, model: Section) -> ColumnSet:
+        cols = model.section("columns")
+        specs: dict[str, ColumnSpec] = {}
+        for name in cols.keys():
+            s = cols.section(name)
+            aliases = tuple(s.list("aliases", [], of=str))
+            specs[name] = ColumnSpec(
+                name=name,
+                kind=s.choice("kind", KINDS, "text"),
+                aliases=(name, *aliases) if name not in aliases else aliases,
+                required=s.bool("required", False),
+                unique=s.bool("unique", False),
+                min=s.number("min", None),
+                max=s.number("max", None),
+                label=s.str("label", aliases[0] if aliases else name),
+            )
+        groups = []
+        inp = model.section("input", {})
+        for i, g in enumerate(inp.list("require_one_of", []) if inp else []):
+            if not isinstance(g, list) or not all(isinstance(x, str) and x in specs for x in g):
+                raise ModelError("应为已声明列名的列表", path=model.path, key=f"input.require_one_of[{i}]")
+            groups.append(tuple(g))
+        return cls(specs, groups)
+
+    def header_score(self, cells: list[str]) -> int:
+        known = self._alias_index()
+        return sum(1 for c in cells if normalise_header(c) in known)
+
+    def _alias_index(self) -> dict[str, str]:
+        idx: dict[str, str] = {}
+        for spec in self.specs.values():
+            for a in spec.aliases:
+                idx.setdefault(normalise_header(a), spec.name)
+        return idx
+
+
+@dataclass
+class Export:
+    """A typed export: canonical columns plus ``_row`` (the Excel row number)."""
+
+    path: Path
+    frame: pd.DataFrame
+    headers: dict[str, str]  # canonical name -> header as in the file
+    sheet: str | None
+    encoding: str | None
+    warnings: list[str]
+    ignored_columns: list[str]
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, name)
+
+
+_PAREN = re.compile(r"[（(【\[].*?[)）】\]]$")
+
+
+def normalise_header(text: str) -> str:
+    """Fold the ways one header is spelt: full-width forms, case, spaces, a trailing
+    unit in brackets ("等待天数（天）"), BOM."""
+    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
+    t = re.sub(r"\s+", "", t)
+    stripped = _PAREN.sub("", t)
+    return stripped or t
+
+
+def load_mapping(path: Path | str | None) -> dict[str, list[str]]:
+    """A mapping file: ``[columns]`` canonical name = header in the export (or a list)."""
+    if path is None:
+        return {}
+    p = Path(path)
+    sec = Section(load_toml(p), p)
+    cols = sec.section("columns", None)
+    if cols is None:
+        raise ModelError("映射文件缺少 [columns] 表", path=p,
+                         hint='例如：\n[columns]\ncustomer_id = "会员卡号"')
+    out: dict[str, list[str]] = {}
+    for k, v in cols.items():
+        if isinstance(v, str):
+            out[k] = [v]
+        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+            out[k] = list(v)
+        else:
+            raise ModelError("应为表头文字或文字列表", path=p, key=f"columns.{k}")
+    return out
+
+
+def read_export(
+    path: Path | str,
+    columns: ColumnSet,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    mapping: dict[str, list[str]] | None = None,
+    mapping_path: Path | str | None = None,
+) -> Export:
+    """Read, map and type an export.  Raises :class:`InputError` listing every bad cell."""
+    raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding)
+    return type_export(raw, columns, mapping=mapping or {}, mapping_path=mapping_path)
+
+
+def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
+                mapping_path: Path | str | None = None) -> Export:
+    path = raw.path
+    frame = raw.frame
+    headers = list(frame.columns)
+    norm = {h: normalise_header(h) for h in headers}
+    chosen: dict[str, str] = {}
+    problems: list[str] = []
+
+    # 1. the user's mapping wins
+    for canon, wanted in mapping.items():
+        if canon not in columns.specs:
+            known = "、".join(columns.specs)
+            raise ModelError(f"未知的字段名「{canon}」", path=mapping_path, key=f"columns.{canon}",
+                             hint=f"可映射的字段：{known}")
+        hit = next((h for w in wanted for h in headers if h == w or norm[h] == normalise_header(w)), None)
+        if hit is None:
+            raise InputError(f"映射文件把「{canon}」指向表头「{'/'.join(wanted)}」，但文件里没有这一列",
+                             path=path, hint=f"文件中的表头：{'、'.join(headers)}")
+        chosen[canon] = hit
+    # 2. aliases, in the order the model lists them
+    taken = set(chosen.values())
+    for spec in columns.specs.values():
+        if spec.name in chosen:
+            continue
+        for alias in spec.aliases:
+            na = normalise_header(alias)
+            hits = [h for h in headers if norm[h] == na and h not in taken]
+            if hits:
+                chosen[spec.name] = hits[0]
+                taken.add(hits[0])
+                break
+    for spec in columns.specs.values():
+        if spec.required and spec.name not in chosen:
+            problems.append(f"缺少必需的列「{spec.display}」（可用表头：{'、'.join(spec.aliases[:6])}）")
+    for group in columns.require_one_of:
+        if not any(g in chosen for g in group):
+            names = " 或 ".join(f"「{columns.specs[g].display}」" for g in group)
+            problems.append(f"至少需要 {names} 其中一列")
+    if problems:
+        raise InputError("缺少必需的列：\n  - " + "\n  - ".join(problems), path=path,
+                         hint=f"文件中的表头：{'、'.join(headers)}。若表头名称不同，用 --mapping 指定映射文件")
+
+    n = len(frame)
+    rows = np.arange(raw.first_row, raw.first_row + n, dtype=np.int64)
+    # drop records that are entirely blank (Excel shows them as empty rows)
+    if n:
+        blank = np.ones(n, dtype=bool)
+        for h in headers:
+            blank &= (frame[h].astype(str).str.strip() == "").to_numpy()
+        if blank.any():
+            frame = frame.loc[~blank]
+            rows = rows[~blank]
+    out: dict[str, pd.Series] = {}
+    bad: list[Problem] = []
+    total_bad = 0
+    index = pd.RangeIndex(len(frame))
+    for canon, header in chosen.items():
+        spec = columns.specs[canon]
+        col = pd.Series(frame[header].to_numpy(), index=index, dtype=str)
+        typed, errs = convert(col, spec)
+        total_bad += len(errs)
+        for i, val, msg in errs[: max(0, MAX_PROBLEMS - len(bad))]:
+            bad.append(Problem(int(rows[i]), header, val, msg))
+        out[canon] = typed
+    if total_bad:
+        raise InputError("有无法识别的值", path=path, problems=bad, total=total_bad,
+                         hint="在 Excel 中按行号找到这些单元格并改正后重新导出，或清空它们")
+    typed_frame = pd.DataFrame(out, index=index)
+    typed_frame["_row"] = rows
+    for spec in columns.specs.values():
+        if spec.unique and spec.name in typed_frame:
+            dup_problems, ndup = duplicate_problems(typed_frame, spec.name, chosen[spec.name])
+            if ndup:
+                raise InputError(f"「{chosen[spec.name]}」有重复值（同一客户出现多次，不会自动合并）",
+                                 path=path, problems=dup_problems, total=ndup,
+                                 hint="删除或合并重复的行后重新运行")
+    ignored = [h for h in headers if h not in set(chosen.values())]
+    return Export(path=path, frame=typed_frame, headers=chosen, sheet=raw.sheet, encoding=raw.encoding,
+                  warnings=list(raw.warnings), ignored_columns=ignored)
+
+
+def duplicate_problems(frame: pd.DataFrame, col: str, header: str) -> tuple[list[Problem], int]:
+    s = frame[col]
+    dup = s.notna() & s.duplicated(keep=False)
+    if not dup.any():
+        return [], 0
+    d = frame.loc[dup, [col, "_row"]]
+    problems = []
+    groups = d.groupby(col, sort=True)["_row"].apply(list)
+    for value, rws in groups.items():
+        problems.append(Problem(int(rws[0]), header, value,
+                                f"与第 {'、'.join(str(r) for r in rws[1:])} 行重复"))
+    return problems[:MAX_PROBLEMS], len(problems)
+
+
+# -- conversion ------------------------------------------------------------------------
+_NUM_CLEAN = re.compile(r"^\s*([-+]?\d[\d,，]*(?:\.\d+)?)\s*(万|w|W|千|k|K)?\s*(天|日|人|次|个|元|公里|km|KM|分)?\s*$")
+_MULT = {"万": 10000, "w": 10000, "W": 10000, "千": 1000, "k": 1000, "K": 1000}
+
+
+def convert(col: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[tuple[int, str, str]]]:
+    """Convert one text column to ``spec.kind``; return it and (position, value, message)
+    for every cell that could not be read."""
+    stripped = col.str.strip()
+    empty = (stripped == "") | stripped.isna()
+    if spec.kind == "text":
+        return stripped.where(~empty, None).astype("str"), []
+    if spec.kind in ("int", "number"):
+        vals, errs = parse_numbers(stripped, empty, spec)
+        if spec.kind == "int":
+            whole = vals.isna() | (vals == np.floor(vals))
+            for i in np.flatnonzero(~whole.to_numpy()):
+                errs.append((int(i), col.iloc[i], "应为整数"))
+            vals = vals.where(whole, np.nan).round()
+            res = vals.astype("Int64")
+        else:
+            res = vals.astype("Float64")
+        if spec.min is not None or spec.max is not None:
+            v = vals.to_numpy(dtype=float, na_value=np.nan)
+            lo = spec.min if spec.min is not None else -np.inf
+            hi = spec.max if spec.max is not None else np.inf
+            out_of = ~np.isnan(v) & ((v < lo) | (v > hi))
+            for i in np.flatnonzero(out_of):
+                errs.append((int(i), col.iloc[i], f"超出允许范围 {_fmt(spec.min)}–{_fmt(spec.max)}"))
+        errs.sort()
+        return res, errs
+    if spec.kind == "date":
+        res, bad = parse_dates(stripped, empty)
+        errs = [(int(i), col.iloc[i], "不是可识别的日期（可用 2026-11-23、2026/11/23、2026年11月23日 或 Excel 日期）")
+                for i in np.flatnonzero(bad)]
+        return res, errs
+    if spec.kind == "bool":
+        low = stripped.str.lower()
+        t = low.isin(TRUE_WORDS)
+        f = low.isin(FALSE_WORDS) | empty
+        bad = ~(t | f)
+        res = pd.Series(pd.array(np.where(t, True, False), dtype="boolean"), index=col.index)
+        res[empty.to_numpy()] = pd.NA
+        errs = [(int(i), col.iloc[i], "应为 是/否") for i in np.flatnonzero(bad.to_numpy())]
+        return res, errs
+    raise AssertionError(spec.kind)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "∞"
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def parse_numbers(s: pd.Series, empty: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list]:
+    vals = pd.to_numeric(s.where(~empty, None), errors="coerce").astype(float)
+    failed = vals.isna() & ~empty
+    errs: list[tuple[int, str, str]] = []
+    if failed.any():
+        # the slow path only for the few cells with units, separators or 万
+        for i in np.flatnonzero(failed.to_numpy()):
+            text = s.iloc[i]
+            m = _NUM_CLEAN.match(unicodedata.normalize("NFKC", text))
+            if m:
+                v = float(m.group(1).replace(",", "").replace("，", ""))
+                if m.group(2):
+                    v *= _MULT[m.group(2)]
+                vals.iloc[i] = v
+            else:
+                errs.append((int(i), text, "应为数字"))
+    return vals, errs
+
+
+_DATE_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$")
+_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+# Excel serial day numbers: 1 = 1900-01-01 (with Excel's leap-year bug, hence 1899-12-30)
+_SERIAL_MIN, _SERIAL_MAX = 20000, 80000
+
+
+def parse_dates(s: pd.Series, empty: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Vectorised: ISO first (fast path), then the Chinese and slash forms, Excel serials."""
+    res = pd.to_datetime(s.where(~empty, None), format="%Y-%m-%d", errors="coerce")
+    todo = (res.isna() & ~empty).to_numpy()
+    if todo.any():
+        sub = s[todo]
+        parsed = sub.map(_parse_one_date)
+        res = res.astype("datetime64[ns]")
+        res.loc[sub.index] = pd.to_datetime(parsed, errors="coerce")
+    res = res.astype("datetime64[ns]")
+    bad = (res.isna() & ~empty).to_numpy()
+    return res, bad
+
+
+def _parse_one_date(text: str):
+    import datetime as dt
+
+    t = unicodedata.normalize("NFKC", text)
+    m = _DATE_RE.match(t) or _COMPACT_RE.match(t)
+    if m:
+        try:
+            return dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return None
+    try:
+        f = float(t)
+    except ValueError:
+        return None
+    if _SERIAL_MIN <= f <= _SERIAL_MAX:
+        return dt.datetime(1899, 12, 30) + dt.timedelta(days=int(f))
+    return None

@@ -1,0 +1,272 @@
+"""Read a CRM export (.csv in UTF-8/BOM/GBK/GB18030, .xlsx/.xls) into a frame of text.
+
+Everything is read as text so that ids and phone numbers keep their leading zeros;
+typing happens in :mod:`tierctl.io.ingest`, where a bad value can be reported with the
+row number the user sees in Excel.  The header row is found among the first rows (CRM
+exports often carry a title line or two above it).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tierctl.errors import InputError, UsageError
+
+HEADER_SCAN_ROWS = 15
+# An .xlsx is a zip of XML: refuse archives that expand beyond this (zip bombs).
+MAX_XLSX_UNCOMPRESSED = 1024 * 1024 * 1024
+MAX_XLSX_RATIO = 200
+
+
+@dataclass
+class RawSheet:
+    """The export as text: ``frame`` has the file's own headers; ``first_row`` is the
+    Excel row number of the frame's first record (so record *i* is row ``first_row + i``)."""
+
+    path: Path
+    frame: pd.DataFrame
+    header_row: int
+    first_row: int
+    sheet: str | None
+    encoding: str | None
+    warnings: list[str]
+
+
+def sniff_kind(path: Path) -> str:
+    """'xlsx', 'xls' or 'text' from the file's first bytes, not its name: CRMs often
+    export tab-separated text or CSV under an .xls name."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    return "text"
+
+
+def read_sheet(
+    path: Path | str,
+    *,
+    header_score: Callable[[list[str]], int],
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+) -> RawSheet:
+    """Read ``path`` into a :class:`RawSheet`.
+
+    ``header_score`` rates a candidate header row (how many cells are known column
+    names); the best-rated row among the first rows is the header.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("文件不存在", path=path, hint="检查文件名和路径")
+    if path.is_dir():
+        raise InputError("这是一个文件夹，不是导出文件", path=path)
+    if path.stat().st_size == 0:
+        raise InputError("文件是空的（0 字节）", path=path, hint="请重新从系统导出")
+    kind = sniff_kind(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx" and kind != "xlsx":
+        raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", path=path,
+                         hint="用 Excel 打开后另存为 .xlsx，或导出为 .csv")
+    if kind in ("xlsx", "xls"):
+        if encoding:
+            raise UsageError("--encoding 只适用于 CSV 文件")
+        return _read_excel(path, kind, header_score, sheet)
+    if sheet is not None:
+        raise UsageError("--sheet 只适用于 Excel 文件（.xlsx）")
+    return _read_text(path, header_score, encoding)
+
+
+# -- text ------------------------------------------------------------------------------
+def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
+    """UTF-8 (with or without BOM) if the first megabyte decodes as UTF-8, else GB18030
+    (a superset of GBK, which is what Chinese Excel writes)."""
+    with open(path, "rb") as fh:
+        sample = fh.read(sample_bytes)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: str | None) -> RawSheet:
+    warnings: list[str] = []
+    enc = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(enc)
+    except LookupError as exc:
+        raise UsageError(f"不认识的编码「{enc}」", hint="常用：utf-8、utf-8-sig、gbk、gb18030") from exc
+    try:
+        with open(path, encoding=enc, newline="") as fh:
+            head_text = fh.read(256 * 1024)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"无法按 {enc} 编码读取", path=path,
+                         hint="用 --encoding 指定编码（如 gbk 或 utf-8）") from exc
+    delimiter = _sniff_delimiter(head_text)
+    head_rows = list(csv.reader(io.StringIO(head_text), delimiter=delimiter))[:HEADER_SCAN_ROWS]
+    if not any(any(c.strip() for c in r) for r in head_rows):
+        raise InputError("文件里没有任何内容", path=path, hint="请重新从系统导出")
+    h = _best_header(head_rows, header_score)
+    try:
+        frame = pd.read_csv(
+            path, encoding=enc, sep=delimiter, skiprows=h, header=0, dtype=str,
+            keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c",
+        )
+    except UnicodeDecodeError as exc:
+        if encoding is None and enc.startswith("utf-8"):
+            # the first megabyte was UTF-8 but a later row is not: a GBK file after all
+            return _read_text(path, header_score, "gb18030")
+        raise InputError(f"无法按 {enc} 编码读取（文件中有非 {enc} 字符）", path=path,
+                         hint="用 --encoding 指定编码（如 gbk 或 utf-8）") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(f"CSV 格式错误：{exc}", path=path,
+                         hint="检查该行的逗号和引号是否成对，或在 Excel 中打开后另存为 CSV") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError("文件里没有表头和数据", path=path) from exc
+    frame.columns = [str(c) for c in frame.columns]
+    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=None, encoding=enc,
+                    warnings=warnings)
+
+
+def _sniff_delimiter(text: str) -> str:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    counts = {d: first.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _best_header(rows: list[list], header_score: Callable[[list[str]], int]) -> int:
+    best, best_score = 0, -1
+    for i, row in enumerate(rows):
+        cells = [str(c).strip() for c in row if c is not None and str(c).strip()]
+        if not cells:
+            continue
+        score = header_score(cells)
+        if score > best_score:
+            best, best_score = i, score
+    if best_score <= 0:
+        # nothing recognisable: the first non-empty row is the header
+        for i, row in enumerate(rows):
+            if any(str(c).strip() for c in row if c is not None):
+                return i
+    return best
+
+
+# -- excel -----------------------------------------------------------------------------
+def check_xlsx_safe(path: Path) -> None:
+    """Refuse zip bombs and XML entity declarations before any parser sees the file."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            total = sum(i.file_size for i in infos)
+            if total > MAX_XLSX_UNCOMPRESSED:
+                raise InputError(f"工作簿解压后超过 {MAX_XLSX_UNCOMPRESSED // 2**20} MB，拒绝读取（疑似压缩炸弹）",
+                                 path=path, hint="请另存为 CSV 后再试")
+            for info in infos:
+                if info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_XLSX_RATIO \
+                        and info.file_size > 50 * 2**20:
+                    raise InputError(f"工作簿中的「{info.filename}」压缩比异常，拒绝读取（疑似压缩炸弹）", path=path)
+                if info.filename.endswith((".xml", ".rels")):
+                    with zf.open(info) as fh:
+                        prolog = fh.read(4096)
+                    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+                        raise InputError(f"工作簿中的「{info.filename}」含有 XML 实体声明，出于安全原因拒绝读取",
+                                         path=path, hint="用 Excel 打开后重新另存为 .xlsx")
+            if "xl/workbook.xml" not in {i.filename for i in infos}:
+                raise InputError("文件是 zip 压缩包，但不是 Excel 工作簿", path=path,
+                                 hint="请提供 .xlsx 或 .csv 导出文件")
+    except zipfile.BadZipFile as exc:
+        raise InputError("文件已损坏或不是有效的 .xlsx 工作簿", path=path,
+                         hint="用 Excel 打开后另存为 .xlsx，或导出为 .csv") from exc
+
+
+def _cell_text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, dt.datetime):
+        if v.hour == v.minute == v.second == 0:
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return str(v.days)
+    return str(v)
+
+
+def _read_excel(path: Path, kind: str, header_score: Callable[[list[str]], int],
+                sheet: str | int | None) -> RawSheet:
+    import python_calamine as pc  # heavy-ish native module: import only when needed
+
+    if kind == "xlsx":
+        check_xlsx_safe(path)
+    try:
+        wb = pc.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types
+        raise InputError(f"无法读取工作簿：{exc}", path=path,
+                         hint="用 Excel 打开后另存为 .xlsx，或导出为 .csv") from exc
+    names = list(wb.sheet_names)
+    if not names:
+        raise InputError("工作簿里没有工作表", path=path)
+    if sheet is None:
+        name = names[0]
+    elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
+        idx = int(sheet)
+        # users count sheets from 1 as Excel shows them
+        if not 1 <= idx <= len(names):
+            raise UsageError(f"工作簿只有 {len(names)} 个工作表，没有第 {idx} 个",
+                             hint=f"工作表：{', '.join(names)}")
+        name = names[idx - 1]
+    else:
+        if sheet not in names:
+            raise UsageError(f"{path}: 没有名为「{sheet}」的工作表", hint=f"工作表：{', '.join(names)}")
+        name = str(sheet)
+    try:
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise InputError(f"无法读取工作表「{name}」：{exc}", path=path) from exc
+    if not rows or not any(any(str(c).strip() for c in r) for r in rows):
+        raise InputError(f"工作表「{name}」是空的", path=path,
+                         hint="用 --sheet 选择有数据的工作表" if len(names) > 1 else "请重新从系统导出")
+    head = [[_cell_text(c) for c in r] for r in rows[:HEADER_SCAN_ROWS]]
+    h = _best_header(head, header_score)
+    header = [c.strip() for c in head[h]]
+    # blank header cells beyond the data are dropped; blank ones inside get a placeholder
+    width = max((i + 1 for i, c in enumerate(header) if c), default=0)
+    header = [c or f"(第{i + 1}列)" for i, c in enumerate(header[:width])]
+    body = rows[h + 1:]
+    cols = list(zip(*[(list(r) + [""] * width)[:width] for r in body], strict=False)) if body else [()] * width
+    data = {}
+    seen: dict[str, int] = {}
+    for name_i, col in zip(header, cols, strict=False):
+        key = name_i
+        if key in seen:
+            seen[key] += 1
+            key = f"{name_i}.{seen[name_i]}"
+        else:
+            seen[key] = 0
+        data[key] = pd.Series([_cell_text(c) for c in col], dtype=str) if col else pd.Series([], dtype=str)
+    frame = pd.DataFrame(data)
+    if not len(body):
+        frame = pd.DataFrame({k: pd.Series([], dtype=str) for k in header})
+    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=name, encoding=None, warnings=[])

@@ -1,0 +1,80 @@
+"""Writing outputs: atomically, never over an existing file without ``force``, and
+with every text cell that Excel would execute (= + - @, tab, CR) kept as text."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tierctl.errors import RenderError
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """A text that Excel would run as a formula, prefixed with an apostrophe."""
+    if isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``frame`` with every dangerous text cell neutralised (numbers untouched)."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            txt = s.astype(object)
+            mask = s.astype(str).str.startswith(DANGEROUS_PREFIXES).fillna(False).to_numpy(dtype=bool) & s.notna().to_numpy()
+            if mask.any():
+                vals = txt.to_numpy(dtype=object).copy()
+                vals[mask] = np.array(["'" + str(v) for v in vals[mask]], dtype=object)
+                out[col] = pd.Series(vals, index=s.index, dtype=object)
+    return out
+
+
+def check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise RenderError(f"{path} 已存在，未覆盖", hint="换一个输出位置，或加 --force 覆盖")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one
+    step, on failure it is removed, so a reader never sees a half-written file."""
+    path = Path(path)
+    check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text(path: Path, text: str, *, force: bool = False, encoding: str = "utf-8") -> Path:
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return path
+
+
+def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bom: bool = True) -> str | None:
+    """Injection-safe CSV.  With ``bom`` (default for files) Excel opens the UTF-8
+    Chinese text correctly; to stdout (``path`` None) the text is returned."""
+    safe = neutralise_frame(frame)
+    if path is None:
+        return safe.to_csv(index=False, lineterminator="\n")
+    with atomic_path(path, force=force) as tmp:
+        safe.to_csv(tmp, index=False, encoding="utf-8-sig" if bom else "utf-8", lineterminator="\r\n")
+    return None

@@ -1,0 +1,1 @@
+"""Model files (rules as data) and the loader every job shares."""
