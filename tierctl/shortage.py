@@ -533,8 +533,8 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
 
     def note(mask: np.ndarray, rule: Escalation, fmt: dict[str, np.ndarray] | None = None) -> None:
         for i in np.flatnonzero(mask):
-            vals = {k: _num(v[i]) for k, v in (fmt or {}).items()}
-            texts[i].append(f"{rule.id}: " + (rule.reason.format(value=waits[i], **vals) if rule.reason else rule.id))
+            vals = {"value": waits[i], **{k: _num(v[i]) for k, v in (fmt or {}).items()}}
+            texts[i].append(f"{rule.id}: " + (rule.reason.format(**vals) if rule.reason else rule.id))
 
     floor = model_idx.copy()
     for rule in (r for r in model.escalation if r.type == "wait_floor"):
@@ -556,7 +556,7 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                 prev = previous.drop_duplicates("key").set_index("key")[rule.field]
                 prev_hit = keyword_hits(prev, list(rule.keywords), model.negations).notna()
                 seen = f["key"].map(prev_hit).fillna(False).to_numpy(dtype=bool)
-                fired &= ~seen
+                fired = fired & ~seen
             m = fired & (final > 0)
             final = np.where(m, np.maximum(final - rule.steps, 0), final)
             note(m, rule, {"keyword": hits.to_numpy()})

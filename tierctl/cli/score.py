@@ -122,7 +122,7 @@ def score(
             emit(write_csv(flat, None) or "", None, force)
     else:
         show_table(run, limit)
-    warn(result.warnings)
+    warn(run["export"].warnings + result.warnings)
 
 
 def flat_frame(result):

@@ -228,8 +228,11 @@ def _read_excel(path: Path, kind: str, header_score: Callable[[list[str]], int],
     names = list(wb.sheet_names)
     if not names:
         raise InputError("工作簿里没有工作表", path=path)
+    warnings: list[str] = []
     if sheet is None:
-        name = names[0]
+        name = _best_sheet(wb, names, header_score)
+        if name != names[0]:
+            warnings.append(f"第一个工作表「{names[0]}」没有可识别的表头，已改用工作表「{name}」（可用 --sheet 指定）")
     elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
         idx = int(sheet)
         # users count sheets from 1 as Excel shows them
@@ -269,4 +272,24 @@ def _read_excel(path: Path, kind: str, header_score: Callable[[list[str]], int],
     frame = pd.DataFrame(data)
     if not len(body):
         frame = pd.DataFrame({k: pd.Series([], dtype=str) for k in header})
-    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=name, encoding=None, warnings=[])
+    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=name, encoding=None, warnings=warnings)
+
+
+def _best_sheet(wb, names: list[str], header_score: Callable[[list[str]], int]) -> str:
+    """The first sheet whose top rows hold a recognisable header (≥ 2 known columns);
+    workbooks from CRMs often open with a cover or notes sheet."""
+    import itertools
+
+    best, best_score = names[0], -1
+    for name in names:
+        try:
+            head = list(itertools.islice(wb.get_sheet_by_name(name).iter_rows(), HEADER_SCAN_ROWS))
+        except Exception:
+            continue
+        score = max((header_score([_cell_text(c).strip() for c in r if _cell_text(c).strip()]) for r in head),
+                    default=0)
+        if score >= 2:
+            return name
+        if score > best_score:
+            best, best_score = name, score
+    return best

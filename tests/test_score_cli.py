@@ -1,0 +1,138 @@
+"""The `tierctl score` command: exit codes, messages, JSON equal to the library result,
+CSV safe for Excel, and help text on every command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
+
+
+def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    e = {**os.environ, "COLUMNS": "200", "TIERCTL_DB": os.environ.get("TIERCTL_TEST_DB", ""), **(env or {})}
+    if not e["TIERCTL_DB"]:
+        e.pop("TIERCTL_DB")
+    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e,
+                          cwd=cwd, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERCTL_TEST_DB", str(tmp_path / "t.db"))
+    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "t.db"))
+
+
+def test_json_equals_library_result(tmp_path):
+    from tierctl.io.ingest import read_export
+    from tierctl.shortage import load_model, score
+
+    p = run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--now", NOW.isoformat(), "-f", "json", "--dry-run")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    model = load_model("rite")
+    ex = read_export(SAMPLE, model.columns)
+    lib = score(ex.frame, model, AS_OF, NOW, headers=ex.headers).to_json()
+    assert doc["customers"] == lib["customers"]
+    assert doc["as_of"] == "2026-11-24" and doc["model"] == "rite"
+    assert doc["crisis"]["level"] in (1, 2, 3, 4)
+    first = doc["customers"][0]
+    for key in ("customer_id", "name", "wait_days", "dims", "score", "model_tier", "tier", "reasons", "owner",
+                "respond_by"):
+        assert key in first
+    seeds = {c["name"]: c for c in doc["customers"] if c["name"] in ("张先生", "王女士", "李先生", "赵先生")}
+    assert {n: (c["score"], c["tier"]) for n, c in seeds.items()} == {
+        "张先生": (8.6, "P0"), "王女士": (4.55, "P2"), "李先生": (4.85, "P1"), "赵先生": (2.15, "P3")}
+
+
+def test_table_output_shows_tiers_and_masks_phones():
+    p = run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert "P0" in p.stdout and "张先生" in p.stdout and "危机等级" in p.stdout
+    assert "13812340001" not in p.stdout and "138****0001" in p.stdout
+    assert "合计" in p.stdout
+
+
+def test_csv_output_is_injection_safe(tmp_path):
+    src = tmp_path / "evil.csv"
+    src.write_text("客户姓名,等待天数,沟通记录\n\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",3,@SUM(1)\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    p = run("score", str(src), "-f", "csv", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert rows[0]["name"].startswith("'=HYPERLINK")
+    again = run("score", str(src), "-f", "csv", "-o", str(out))
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert run("score", str(src), "-f", "csv", "-o", str(out), "--force").returncode == 0
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["score", "nope.xlsx"], 1, ["nope.xlsx", "不存在"]),
+    (["score", "{sample}", "-f", "xml"], 2, ["--format", "xml"]),
+    (["score", "{sample}", "--as-of", "2026-13-45"], 2, ["--as-of", "2026-13-45"]),
+    (["score", "{sample}", "--model", "nosuch"], 1, ["nosuch", "rite"]),
+    (["score", "{sample}", "--sheet", "9"], 2, ["9", "工作表"]),
+    (["score"], 2, ["Missing argument"]),
+])
+def test_exit_codes_and_messages(args, code, words):
+    p = run(*[a.replace("{sample}", str(SAMPLE)) for a in args])
+    assert p.returncode == code, (p.stdout, p.stderr)
+    for w in words:
+        assert w in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_bad_value_message_names_row_column_value(tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("客户姓名,等待天数\na,3\nb,很久\n", encoding="gbk")
+    p = run("score", str(src))
+    assert p.returncode == 1
+    for w in ("bad.csv", "第 3 行", "等待天数", "很久"):
+        assert w in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_debug_shows_traceback(tmp_path):
+    p = run("--debug", "score", str(tmp_path / "nope.csv"))
+    assert p.returncode == 1 and "Traceback" in p.stderr
+
+
+def test_unknown_usage_warning_listed_after_table(tmp_path):
+    src = tmp_path / "u.csv"
+    src.write_text("客户姓名,等待天数,用车场景\n孙八,3,\n", encoding="utf-8")
+    p = run("score", str(src), "--dry-run")
+    assert p.returncode == 0 and "孙八" in p.stderr and "用车" in p.stderr
+
+
+def test_every_command_has_help():
+    from tierctl.cli import app
+    from typer.main import get_command
+
+    root = get_command(app)
+
+    def walk(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    for path, cmd in walk(root, []):
+        assert (cmd.help or "").strip(), f"no help text for tierctl {' '.join(path)}"
+        if path:
+            p = run(*path, "--help")
+            assert p.returncode == 0, path
+
+
+def test_input_untouched_by_cli(tmp_path):
+    copy = tmp_path / "s.xlsx"
+    copy.write_bytes(SAMPLE.read_bytes())
+    before = copy.read_bytes()
+    assert run("score", str(copy), "--dry-run").returncode == 0
+    assert copy.read_bytes() == before
