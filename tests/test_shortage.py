@@ -317,7 +317,7 @@ def test_escalation_never_lowers_a_tier(rite, rows, notes, flags):
     f["negative_post"] = pd.array(flags[: len(rows)], dtype="boolean")
     res = score(f, rite, AS_OF, NOW).customers
     order = {t: i for i, t in enumerate(rite.tier_names)}
-    assert (res["tier"].map(order) <= res["model_tier"].map(order)).all()
+    assert (res["tier"].astype(str).map(order) <= res["model_tier"].astype(str).map(order)).all()
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -22,8 +22,8 @@ import pandas as pd
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
-from tierctl.models.rules import Context, Rule, build_rule
-from tierctl.textmatch import keyword_hits
+from tierctl.models.rules import Context, Rule, build_rule, num
+from tierctl.textmatch import keyword_codes
 
 TIER_FIELDS_TEXT = ("label", "mode", "owner", "owner_short", "owner_role", "cadence_note", "channel", "action")
 
@@ -324,18 +324,38 @@ def customer_record(r: dict[str, Any], model: ShortageModel) -> dict[str, Any]:
 
 
 # -- scoring -----------------------------------------------------------------------------
+def _cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
+    """Texts as codes into a few categories (``-1`` → the empty text)."""
+    cats = list(categories)
+    if "" not in cats:
+        cats.append("")
+    empty = cats.index("")
+    # categories must be unique for a Categorical; map duplicate texts to one code
+    uniq: dict[str, int] = {}
+    remap = np.empty(len(cats), dtype=np.int64)
+    for i, c in enumerate(cats):
+        remap[i] = uniq.setdefault(c, len(uniq))
+    c = np.where(codes >= 0, codes, empty)
+    return pd.Categorical.from_codes(remap[c], categories=list(uniq))
+
+
 def customer_key(frame: pd.DataFrame) -> pd.Series:
     """Who a row is, across days: the customer id, else the name (+ phone)."""
     n = len(frame)
-    key = pd.Series([None] * n, index=frame.index, dtype=object)
-    if "customer_id" in frame:
-        key = frame["customer_id"].astype(object).where(frame["customer_id"].notna(), None)
-    if "name" in frame:
-        name_key = "姓名:" + frame["name"].astype(str)
-        if "phone" in frame:
-            name_key = name_key + "/" + frame["phone"].fillna("").astype(str)
-        key = key.where(key.notna(), name_key.where(frame["name"].notna(), None))
-    return key
+    if "customer_id" in frame and not frame["customer_id"].isna().any():
+        return frame["customer_id"].astype("str")
+    key = frame["customer_id"].astype(object) if "customer_id" in frame else pd.Series([None] * n, dtype=object,
+                                                                                        index=frame.index)
+    missing = key.isna().to_numpy()
+    if "name" in frame and missing.any():
+        sub = frame.loc[missing]
+        name_key = "姓名:" + sub["name"].astype(str)
+        if "phone" in sub:
+            name_key = name_key + "/" + sub["phone"].fillna("").astype(str)
+        name_key = name_key.where(sub["name"].notna(), None)
+        key = key.copy()
+        key[missing] = name_key.to_numpy(dtype=object)
+    return key.astype("str")
 
 
 def wait_days(frame: pd.DataFrame, as_of: dt.date, headers: dict[str, str] | None = None,
@@ -348,9 +368,9 @@ def wait_days(frame: pd.DataFrame, as_of: dt.date, headers: dict[str, str] | Non
     if "wait_days" in frame:
         days = frame["wait_days"].to_numpy(dtype=float, na_value=np.nan)
     if "wait_start" in frame:
-        start = frame["wait_start"]
-        has = start.notna().to_numpy()
-        delta = (pd.Timestamp(as_of) - start).dt.days.to_numpy(dtype=float, na_value=np.nan)
+        start = frame["wait_start"].to_numpy(dtype="datetime64[D]")
+        has = ~np.isnat(start)
+        delta = (np.datetime64(as_of, "D") - start).astype("timedelta64[D]").astype(float)
         days = np.where(has, delta, days)
         future = has & (delta < 0)
         if future.any():
@@ -388,86 +408,106 @@ def score(
     previous-week column.  ``red_list`` holds customer ids and phone numbers.
     """
     headers = headers or {}
-    f = frame.reset_index(drop=True).copy()
+    f = frame.reset_index(drop=True)
     n = len(f)
     warnings: list[str] = []
-    f["key"] = customer_key(f)
-    nokey = f["key"].isna().to_numpy()
+    key = customer_key(f)
+    nokey = key.isna().to_numpy()
     if nokey.any():
         rows = f["_row"].to_numpy()[nokey]
         raise InputError("有客户既没有编号也没有姓名", path=path,
                          problems=[Problem(int(r), headers.get("customer_id", "客户编号"), "", "请填写客户编号或姓名")
                                    for r in rows[:20]], total=int(nokey.sum()),
                          hint="如果这是合计行或说明行，请从导出文件中删除")
-    dupkey = f["key"].duplicated(keep=False).to_numpy()
-    if dupkey.any() and "customer_id" not in f:
-        rows = f["_row"].to_numpy()[dupkey]
-        raise InputError("有同名同电话的客户出现多次（不会自动合并）", path=path,
-                         problems=[Problem(int(r), headers.get("name", "客户姓名"), f["name"].iloc[i], "重复")
-                                   for i, r in zip(np.flatnonzero(dupkey)[:20], rows[:20], strict=False)],
-                         total=int(dupkey.sum()), hint="删除重复的行，或在导出中加上客户编号列")
+    if "customer_id" not in f or f["customer_id"].isna().any():
+        dupkey = key.duplicated(keep=False).to_numpy()
+        if dupkey.any():
+            rows = f["_row"].to_numpy()[dupkey]
+            names = key.to_numpy()[dupkey]
+            raise InputError("有同名同电话的客户出现多次（不会自动合并）", path=path,
+                             problems=[Problem(int(r), headers.get("name", "客户姓名"), nm, "重复")
+                                       for nm, r in zip(names[:20], rows[:20], strict=False)],
+                             total=int(dupkey.sum()), hint="删除重复的行，或在导出中加上客户编号列")
     days, w = wait_days(f, as_of, headers, path)
     warnings += w
-    f["wait_days"] = days
+    cols: dict[str, Any] = {"key": key, "wait_days": days}
 
     red = None
     if red_list:
         red = np.zeros(n, dtype=bool)
         for col in ("customer_id", "phone"):
             if col in f:
-                red |= f[col].isin(red_list).fillna(False).to_numpy(dtype=bool)
-    f["red_list"] = red if red is not None else False
+                red |= f[col].isin(red_list).to_numpy(dtype=bool, na_value=False)
+    cols["red_list"] = red if red is not None else np.zeros(n, dtype=bool)
     ctx = Context(negations=model.negations, red_list=red)
+    view = f.assign(wait_days=days)  # rules see the computed wait
 
     total = np.zeros(n, dtype=np.int64)
     problems: list[Problem] = []
     for d, w_scaled in zip(model.dimensions, model.weights_scaled, strict=True):
-        val, reason = _dimension(f, d, ctx, warnings, problems, headers)
-        f[d.key] = val
-        f[f"reason_{d.key}"] = reason
+        val, reason = _dimension(view, d, ctx, warnings, problems, headers)
+        cols[d.key] = val
+        cols[f"reason_{d.key}"] = reason
         total += val * w_scaled
     if problems:
         raise InputError("导出表中的维度分不在模型允许的范围内", path=path, problems=problems[:20],
                          total=len(problems), hint=f"模型 {model.name} 的维度分范围："
                          + "，".join(f"{d.key} {d.lo}–{d.hi}" for d in model.dimensions))
-    f["total_scaled"] = total
-    f["score"] = total / model.scale
+    cols["total_scaled"] = total
+    cols["score"] = total / model.scale
     tier_idx = _tier_index(total, model)
-    names = np.array(model.tier_names, dtype=object)
-    f["model_tier"] = names[tier_idx]
-    final_idx, esc_text = escalate(f, tier_idx, model, previous=previous, week_ago=week_ago)
-    f["tier"] = names[final_idx]
-    f["escalations"] = esc_text
-    _attach_policy(f, model, now)
-    f["alerts"] = _alerts(f, model)
-    f["_tier_rank"] = final_idx
-    f = f.sort_values(["_tier_rank", "total_scaled", "wait_days", "key"],
-                      ascending=[True, False, False, True], kind="mergesort").reset_index(drop=True)
-    f = f.drop(columns=["_tier_rank"])
-    return ShortageResult(as_of=as_of, now=now, model=model, customers=f, warnings=warnings)
+    names = list(model.tier_names)
+    cols["model_tier"] = pd.Categorical.from_codes(tier_idx, categories=names)
+    view = view.assign(key=key)
+    final_idx, esc = escalate(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx)
+    cols["tier"] = pd.Categorical.from_codes(final_idx, categories=names)
+    cols["escalations"] = esc
+    cols.update(_policy(final_idx, model, now))
+    cols["alerts"] = _alerts(view.assign(red_list=cols["red_list"]), model)
+    out = f.drop(columns=[c for c in cols if c in f]).assign(**cols)
+    order = _urgency_order(final_idx, total, days, key)
+    out = out.take(order).reset_index(drop=True)
+    return ShortageResult(as_of=as_of, now=now, model=model, customers=out, warnings=warnings)
+
+
+def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, key: pd.Series) -> np.ndarray:
+    """Most urgent first: final tier, then total, then days waited; the customer key
+    breaks ties so that row order never changes the output."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.table({"t": tier_idx, "s": total, "d": days, "k": pa.array(key.to_numpy(dtype=object), pa.string())})
+    return pc.sort_indices(table, sort_keys=[("t", "ascending"), ("s", "descending"), ("d", "descending"),
+                                             ("k", "ascending")]).to_numpy()
 
 
 def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
-               problems: list[Problem], headers: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+               problems: list[Problem], headers: dict[str, str]) -> tuple[np.ndarray, pd.Categorical]:
+    """The dimension's value per row (the highest score among the rules that fire, the
+    default when none fires, or the export's own column when given) and its reason."""
     n = len(f)
     best = np.full(n, -np.inf)
-    reason = np.full(n, None, dtype=object)
+    code = np.full(n, -1, dtype=np.int64)
+    texts: list[str] = []
     for rule in d.rules:
         fired = rule.evaluate(f, ctx)
         better = fired.score > best  # NaN compares False
         if better.any():
             best[better] = fired.score[better]
-            reason[better] = fired.reason.to_numpy()[better]
+            code[better] = fired.code[better] + len(texts)
+        texts += [f"{d.key}={num(s)}: {r}" for r, s in zip(fired.reasons, fired.scores, strict=True)]
     derived = np.isfinite(best)
     val = np.where(derived, best, d.default)
     defaulted = ~derived
     if defaulted.any():
-        reason[defaulted] = np.array(
-            [d.default_reason.format(value=x) for x in f["wait_days"].to_numpy()[defaulted]], dtype=object
-        ) if "{value}" in d.default_reason else d.default_reason
-        if d.warn_when_default:
-            who = _who(f, defaulted)
-            warnings.append(f"{d.warn_when_default}（{len(who)} 位：{'、'.join(who[:15])}{' …' if len(who) > 15 else ''}）")
+        if "{value}" in d.default_reason:
+            vc, uniq = pd.factorize(f["wait_days"].to_numpy()[defaulted])
+            code[defaulted] = vc + len(texts)
+            texts += [f"{d.key}={d.default}: " + d.default_reason.format(value=num(u)) for u in uniq]
+        else:
+            code[defaulted] = len(texts)
+            texts.append(f"{d.key}={d.default}: {d.default_reason}")
+    warn_rows = defaulted
     if d.key in f:
         given = f[d.key].to_numpy(dtype=float, na_value=np.nan)
         has = ~np.isnan(given)
@@ -479,19 +519,14 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
             ok = has & ~bad
             val = np.where(ok, given, val)
             label = headers.get(d.key, d.key)
-            reason[ok] = f"取自导出表「{label}」列"
-            if defaulted.any() and d.warn_when_default and ok[defaulted].all():
-                warnings.pop()  # every defaulted row was in fact given
-    val = val.astype(np.int64)
-    text = np.array([f"{d.key}={v}: {r}" for v, r in zip(val, reason, strict=True)], dtype=object) \
-        if n < 50_000 else _prefix(d.key, val, reason)
-    return val, text
-
-
-def _prefix(key: str, val: np.ndarray, reason: np.ndarray) -> np.ndarray:
-    # vectorised "K=v: reason" for large frames (arrow string concatenation)
-    s = pd.Series(val).astype(str).radd(f"{key}=") + ": " + pd.Series(reason, dtype=str)
-    return s.to_numpy(dtype=object)
+            gc, guniq = pd.factorize(given[ok])
+            code[ok] = gc + len(texts)
+            texts += [f"{d.key}={num(u)}: 取自导出表「{label}」列" for u in guniq]
+            warn_rows = defaulted & ~ok
+    if d.warn_when_default and warn_rows.any():
+        who = _who(f, warn_rows)
+        warnings.append(f"{d.warn_when_default}（{len(who)} 位：{'、'.join(who[:15])}{' …' if len(who) > 15 else ''}）")
+    return val.astype(np.int64), _cat(code, texts)
 
 
 def _num_text(x: float) -> str:
@@ -499,8 +534,9 @@ def _num_text(x: float) -> str:
 
 
 def _who(f: pd.DataFrame, mask: np.ndarray) -> list[str]:
-    names = f["name"] if "name" in f else f["key"]
-    return [f"{nm}(第{r}行)" for nm, r in zip(names[mask].fillna("?"), f["_row"].to_numpy()[mask], strict=True)]
+    idx = np.flatnonzero(mask)[:50]
+    names = (f["name"] if "name" in f else f["customer_id"]).to_numpy(dtype=object, na_value="?")
+    return [f"{names[i]}(第{f['_row'].iat[i]}行)" for i in idx] + [""] * (int(mask.sum()) - len(idx))
 
 
 def _tier_index(total_scaled: np.ndarray, model: ShortageModel) -> np.ndarray:
@@ -521,22 +557,38 @@ def tier_for(total: Decimal | float | str, model: ShortageModel) -> str:
 
 def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
              previous: pd.DataFrame | None = None,
-             week_ago: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+             week_ago: pd.DataFrame | None = None,
+             ctx: Context | None = None) -> tuple[np.ndarray, pd.Categorical]:
     """Apply SPEC A4.  Returns the final tier index (0 = most urgent) and, per row, the
-    fired rules' reasons joined by newlines.  A rule never lowers a tier."""
+    fired rules' reasons joined by newlines.  A rule never lowers a tier.
+
+    The wait rules (A4.1–A4.3) look at the model tier, each setting a floor; the
+    relative rules (A4.4 new complaint words, A4.5 contact spike) then raise one step
+    each; a negative post (A4.6) goes straight to P0."""
     n = len(f)
     names = model.tier_names
     idx_of = {t: i for i, t in enumerate(names)}
-    texts: list[list[str]] = [[] for _ in range(n)]
     waits = f["wait_days"].to_numpy()
-    model_names = np.array(names, dtype=object)[model_idx]
+    fired_codes: list[np.ndarray] = []  # per rule: code into its texts, -1 = did not fire
+    fired_texts: list[list[str]] = []
 
-    def note(mask: np.ndarray, rule: Escalation, fmt: dict[str, np.ndarray] | None = None) -> None:
-        for i in np.flatnonzero(mask):
-            vals = {"value": waits[i], **{k: _num(v[i]) for k, v in (fmt or {}).items()}}
-            texts[i].append(f"{rule.id}: " + (rule.reason.format(**vals) if rule.reason else rule.id))
+    def note(mask: np.ndarray, rule: Escalation, **details: np.ndarray) -> None:
+        code = np.full(n, -1, dtype=np.int64)
+        texts: list[str] = []
+        if mask.any():
+            parts = {"value": waits[mask], **{k: v[mask] for k, v in details.items()}}
+            dcodes, uniq = combo_factorize(list(parts.values()))
+            code[mask] = dcodes
+            keys = list(parts)
+            for u in uniq:
+                vals = dict(zip(keys, u, strict=True))
+                vals = {k: num(v) for k, v in vals.items()}
+                texts.append(f"{rule.id}: " + (rule.reason.format(**vals) if rule.reason else rule.id))
+        fired_codes.append(code)
+        fired_texts.append(texts)
 
     floor = model_idx.copy()
+    model_names = np.array(names, dtype=object)[model_idx]
     for rule in (r for r in model.escalation if r.type == "wait_floor"):
         m = waits > rule.over_days
         if rule.when_tiers:
@@ -550,16 +602,18 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
         if rule.type == "new_keywords":
             if rule.field not in f:
                 continue
-            hits = keyword_hits(f[rule.field], list(rule.keywords), model.negations)
-            fired = hits.notna().to_numpy()
+            codes = keyword_codes(f[rule.field], list(rule.keywords), model.negations,
+                                  factorized=ctx.factorized(f, rule.field) if ctx else None)
+            fired = codes >= 0
             if previous is not None and len(previous) and rule.field in previous:
                 prev = previous.drop_duplicates("key").set_index("key")[rule.field]
-                prev_hit = keyword_hits(prev, list(rule.keywords), model.negations).notna()
-                seen = f["key"].map(prev_hit).fillna(False).to_numpy(dtype=bool)
+                prev_hit = pd.Series(keyword_codes(prev, list(rule.keywords), model.negations) >= 0, index=prev.index)
+                seen = f["key"].map(prev_hit).to_numpy(dtype=bool, na_value=False)
                 fired = fired & ~seen
             m = fired & (final > 0)
             final = np.where(m, np.maximum(final - rule.steps, 0), final)
-            note(m, rule, {"keyword": hits.to_numpy()})
+            kw = np.array([*rule.keywords, ""], dtype=object)[codes]
+            note(m, rule, keyword=kw)
         elif rule.type == "contact_spike":
             if rule.field not in f:
                 continue
@@ -576,52 +630,108 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                 m = (~np.isnan(now_c) & ~np.isnan(prev_c) & (now_c >= rule.min_count)
                      & (now_c >= ratio * prev_c) & (now_c > prev_c) & (final > 0))
             final = np.where(m, np.maximum(final - rule.steps, 0), final)
-            note(m, rule, {"value": now_c, "previous": prev_c})
+            note(m, rule, value=now_c, previous=prev_c)
         elif rule.type == "flag_to":
             if rule.field not in f:
                 continue
-            flag = f[rule.field].fillna(False).to_numpy(dtype=bool)
+            flag = f[rule.field].to_numpy(dtype=bool, na_value=False)
             target = idx_of[rule.to]
             m = flag & (final > target)
             final = np.where(m, target, final)
             note(m, rule)
-    joined = np.array(["\n".join(t) if t else "" for t in texts], dtype=object)
-    return final, joined
+    return final, _join_codes(fired_codes, fired_texts, n)
 
 
-def _num(v: Any) -> Any:
-    if isinstance(v, float | np.floating) and float(v).is_integer():
-        return int(v)
-    return v
+def combo_factorize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[tuple]]:
+    """Factorise rows of several columns at once: codes per row and the distinct value
+    tuples.  Each column is factorised alone and the codes are combined in mixed radix,
+    far faster than a MultiIndex on a million rows."""
+    parts = [pd.factorize(np.asarray(a), use_na_sentinel=False) for a in arrays]
+    combined = np.zeros(len(arrays[0]) if arrays else 0, dtype=np.int64)
+    radix = 1
+    for codes, uniq in parts:
+        combined += codes.astype(np.int64) * radix
+        radix *= max(len(uniq), 1)
+        if radix > 2**62:
+            mi = pd.MultiIndex.from_arrays([np.asarray(a) for a in arrays])
+            c, u = pd.factorize(mi)
+            return c, list(u)
+    codes, uniq = pd.factorize(combined)
+    out: list[tuple] = []
+    for value in uniq:
+        v = int(value)
+        tup = []
+        for _c, u in parts:
+            size = max(len(u), 1)
+            tup.append(u[v % size])
+            v //= size
+        out.append(tuple(tup))
+    return codes, out
 
 
-def _attach_policy(f: pd.DataFrame, model: ShortageModel, now: dt.datetime) -> None:
-    tiers = {t.name: t for t in model.tiers}
-    tier = f["tier"]
-    f["owner"] = tier.map({k: t.owner for k, t in tiers.items()})
-    f["owner_role"] = tier.map({k: t.owner_role for k, t in tiers.items()})
-    f["channel"] = tier.map({k: t.channel for k, t in tiers.items()})
-    f["action"] = tier.map({k: t.action for k, t in tiers.items()})
-    f["cadence_days"] = tier.map({k: t.cadence_days for k, t in tiers.items()}).astype("int64")
-    hours = tier.map({k: t.first_contact_hours for k, t in tiers.items()}).astype("int64")
-    f["respond_by"] = pd.Timestamp(now) + pd.to_timedelta(hours, unit="h")
+def join_categoricals(parts: list[pd.Categorical | pd.Series], sep: str) -> pd.Categorical:
+    """Row-wise ``sep.join`` of several categorical text columns (empty parts skipped),
+    formatting each distinct combination once."""
+    cats = [p.cat if isinstance(p, pd.Series) else p for p in parts]
+    codes = []
+    texts = []
+    for c in cats:
+        categories = list(c.categories)
+        code = np.asarray(c.codes, dtype=np.int64).copy()
+        if "" in categories:
+            code[code == categories.index("")] = -1
+        codes.append(code)
+        texts.append(categories)
+    n = len(codes[0]) if codes else 0
+    return _join_codes(codes, texts, n, sep)
 
 
-def _alerts(f: pd.DataFrame, model: ShortageModel) -> np.ndarray:
+def _join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str = "\n") -> pd.Categorical:
+    """Combine several per-rule reason codes into one text per row ("a\nb"), formatting
+    each distinct combination once."""
+    if not codes:
+        return _cat(np.full(n, -1), [])
+    stacked = np.stack(codes, axis=1) + 1  # 0 = rule did not fire
+    any_fired = stacked.any(axis=1)
+    out = np.full(n, -1, dtype=np.int64)
+    cats: list[str] = []
+    if any_fired.any():
+        combo_codes, uniq = combo_factorize([stacked[any_fired, j] for j in range(len(codes))])
+        out[any_fired] = combo_codes
+        for combo in uniq:
+            cats.append(sep.join(texts[j][c - 1] for j, c in enumerate(combo) if c > 0))
+    return _cat(out, cats)
+
+
+def _policy(tier_idx: np.ndarray, model: ShortageModel, now: dt.datetime) -> dict[str, Any]:
+    """The tier policy per row: owner, channel, action, cadence and the respond-by time
+    (the run's time plus the tier's first-contact target)."""
+    tiers = model.tiers
+    out: dict[str, Any] = {}
+    for col in ("owner", "owner_role", "channel", "action"):
+        out[col] = _cat(tier_idx, [getattr(t, col) for t in tiers])
+    out["cadence_days"] = np.array([t.cadence_days for t in tiers], dtype=np.int64)[tier_idx]
+    stamps = pd.DatetimeIndex([pd.Timestamp(now) + pd.Timedelta(hours=t.first_contact_hours) for t in tiers])
+    out["respond_by"] = pd.Series(stamps.take(tier_idx))
+    return out
+
+
+def _alerts(f: pd.DataFrame, model: ShortageModel) -> pd.Categorical:
     """The highest wait-time alert a customer has reached, and the red-list alert."""
     n = len(f)
-    out = np.full(n, "", dtype=object)
     waits = f["wait_days"].to_numpy()
-    for a in model.alerts:  # ascending: the last one reached wins
-        m = waits >= a.min_days
-        out[m] = f"{a.id}→{a.recipient}: {a.reason}"
+    code = np.full(n, -1, dtype=np.int64)
+    texts = [f"{a.id}→{a.recipient}: {a.reason}" for a in model.alerts]
+    for j, a in enumerate(model.alerts):  # ascending: the last one reached wins
+        code[waits >= a.min_days] = j
     red = f["red_list"].to_numpy(dtype=bool)
     if red.any():
-        complained = complaint_mask(f, model)
-        m = red & complained
+        m = red & complaint_mask(f, model)
         extra = f"redlist→{model.redlist_recipient}: {model.redlist_reason}"
-        out[m] = np.where(out[m] == "", extra, out[m] + "\n" + extra)
-    return out
+        base = len(texts)
+        texts += [extra] + [t + "\n" + extra for t in texts]
+        code = np.where(m, np.where(code >= 0, base + 1 + code, base), code)
+    return _cat(code, texts)
 
 
 def complaint_mask(f: pd.DataFrame, model: ShortageModel) -> np.ndarray:
@@ -631,9 +741,9 @@ def complaint_mask(f: pd.DataFrame, model: ShortageModel) -> np.ndarray:
     m = np.zeros(n, dtype=bool)
     for col in ("complaint", "negative_post"):
         if col in f:
-            m |= f[col].fillna(False).to_numpy(dtype=bool)
+            m |= f[col].to_numpy(dtype=bool, na_value=False)
     if "notes" in f:
-        m |= keyword_hits(f["notes"], list(model.complaint_keywords), model.negations).notna().to_numpy()
+        m |= keyword_codes(f["notes"], list(model.complaint_keywords), model.negations) >= 0
     return m
 
 

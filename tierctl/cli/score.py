@@ -44,14 +44,14 @@ def red_list(opt: Path | None) -> set[str] | None:
 def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = None,
               encoding: str | None = None, mapping: Path | None = None, as_of: str | None = None,
               now: str | None = None, red: Path | None = None, db: Path | None = None,
-              dry_run: bool = False, eta_weeks: float | None = None) -> dict[str, Any]:
+              dry_run: bool = False, eta_weeks: float | None = None, no_store: bool = False) -> dict[str, Any]:
     """Ingest, score, (store) — returns the pieces the display needs.  Used by
     ``score``, ``render`` and ``allocate``."""
     from tierctl import shortage
 
     model, export = load_inputs(file, model_name, sheet, encoding, mapping)
     as_of_d, now_dt = clock(as_of, now)
-    history = _history_hooks()
+    history = None if no_store else _history_hooks()
     previous = week_ago = None
     store = None
     if history is not None:
@@ -93,6 +93,7 @@ def score(
     eta_weeks: EtaOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
+    no_store: Annotated[bool, typer.Option("--no-store", help="不写入历史数据库（仍然输出结果和文件）")] = False,
     limit: LimitOpt = 100,
     lang: LangOpt = None,
     now: NowOpt = None,
@@ -100,7 +101,7 @@ def score(
     """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
     fmt = check_format(fmt)
     run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
-                    now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks)
+                    now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store)
     result = run["result"]
     if fmt == "json":
         from tierctl.cli.common import dump_json
@@ -141,16 +142,15 @@ def flat_frame(result):
     cols["model_tier"] = c["model_tier"]
     cols["tier"] = c["tier"]
     cols["owner"] = c["owner"]
-    cols["respond_by"] = c["respond_by"].map(lambda t: t.isoformat()) if len(c) < 50_000 else \
-        c["respond_by"].dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+    codes, stamps = pd.factorize(c["respond_by"])
+    cols["respond_by"] = pd.Categorical.from_codes(codes, categories=[t.isoformat() for t in stamps])
     cols["cadence_days"] = c["cadence_days"]
     cols["channel"] = c["channel"]
-    reasons = c[f"reason_{model.dimensions[0].key}"].astype(str)
-    for d in model.dimensions[1:]:
-        reasons = reasons + "；" + c[f"reason_{d.key}"].astype(str)
-    cols["reasons"] = reasons
-    cols["escalations"] = c["escalations"].str.replace("\n", "；", regex=False)
-    cols["alerts"] = c["alerts"].str.replace("\n", "；", regex=False)
+    from tierctl.shortage import join_categoricals
+
+    cols["reasons"] = join_categoricals([c[f"reason_{d.key}"] for d in model.dimensions], "；")
+    for k in ("escalations", "alerts"):
+        cols[k] = c[k].cat.rename_categories([x.replace("\n", "；") for x in c[k].cat.categories])
     return pd.DataFrame(cols)
 
 

@@ -197,17 +197,22 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     if n:
         blank = np.ones(n, dtype=bool)
         for h in headers:
-            blank &= (frame[h].astype(str).str.strip() == "").to_numpy()
+            blank &= (frame[h] == "").to_numpy(dtype=bool, na_value=True)
+            if not blank.any():
+                break
         if blank.any():
             frame = frame.loc[~blank]
             rows = rows[~blank]
+    frame = frame.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
     bad: list[Problem] = []
     total_bad = 0
     index = pd.RangeIndex(len(frame))
     for canon, header in chosen.items():
         spec = columns.specs[canon]
-        col = pd.Series(frame[header].to_numpy(), index=index, dtype=str)
+        col = frame[header]
+        if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
+            col = col.astype("str")
         typed, errs = convert(col, spec)
         total_bad += len(errs)
         for i, val, msg in errs[: max(0, MAX_PROBLEMS - len(bad))]:
@@ -298,7 +303,24 @@ def _fmt(v: float | None) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
+def _fast_float(s: pd.Series, empty: pd.Series) -> pd.Series | None:
+    """Arrow's cast when every non-empty cell is a plain number (the usual case)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(s.to_numpy(dtype=object, na_value=None), pa.string()) if not hasattr(s.array, "_pa_array") \
+            else s.array._pa_array
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=s.index)
+    except Exception:  # any non-numeric cell: take the careful path
+        return None
+
+
 def parse_numbers(s: pd.Series, empty: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list]:
+    fast = _fast_float(s, empty)
+    if fast is not None:
+        return fast, []
     vals = pd.to_numeric(s.where(~empty, None), errors="coerce").astype(float)
     failed = vals.isna() & ~empty
     errs: list[tuple[int, str, str]] = []

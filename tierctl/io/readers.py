@@ -119,8 +119,52 @@ def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: s
     if not any(any(c.strip() for c in r) for r in head_rows):
         raise InputError("文件里没有任何内容", path=path, hint="请重新从系统导出")
     h = _best_header(head_rows, header_score)
+    frame = _read_csv_arrow(path, enc, delimiter, h, head_rows[h] if h < len(head_rows) else [])
+    if frame is None:
+        frame = _read_csv_pandas(path, enc, delimiter, h, encoding, header_score)
+        if isinstance(frame, RawSheet):
+            return frame
+    frame.columns = [str(c) for c in frame.columns]
+    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=None, encoding=enc,
+                    warnings=warnings)
+
+
+def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[str]) -> pd.DataFrame | None:
+    """The fast path: pyarrow's multithreaded reader, every column as text, blank lines
+    kept as empty rows so that record *i* is still Excel row ``h + 2 + i``.  Returns
+    None when the file needs the slower, more forgiving reader (duplicate headers,
+    ragged rows, odd encodings); that one then reports any real error."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [c.strip() for c in header]
+    if not names or len(set(names)) != len(names) or any(not c for c in names):
+        return None
+    arrow_enc = {"utf-8": "utf8", "utf-8-sig": "utf8"}.get(enc.lower(), None)
+    if arrow_enc is None:
+        return None  # let pandas decode GB18030 (pyarrow would transcode in Python anyway)
     try:
-        frame = pd.read_csv(
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=h, encoding=arrow_enc, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != header:
+        return None
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
+    frame.columns = names
+    return frame
+
+
+def _read_csv_pandas(path: Path, enc: str, delimiter: str, h: int, encoding: str | None,
+                     header_score: Callable[[list[str]], int]) -> pd.DataFrame | RawSheet:
+    try:
+        return pd.read_csv(
             path, encoding=enc, sep=delimiter, skiprows=h, header=0, dtype=str,
             keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c",
         )
@@ -135,9 +179,6 @@ def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: s
                          hint="检查该行的逗号和引号是否成对，或在 Excel 中打开后另存为 CSV") from exc
     except pd.errors.EmptyDataError as exc:
         raise InputError("文件里没有表头和数据", path=path) from exc
-    frame.columns = [str(c) for c in frame.columns]
-    return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=None, encoding=enc,
-                    warnings=warnings)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -268,7 +309,9 @@ def _read_excel(path: Path, kind: str, header_score: Callable[[list[str]], int],
             key = f"{name_i}.{seen[name_i]}"
         else:
             seen[key] = 0
-        data[key] = pd.Series([_cell_text(c) for c in col], dtype=str) if col else pd.Series([], dtype=str)
+        # most cells are already text: convert only the others
+        data[key] = pd.Series([c if type(c) is str else _cell_text(c) for c in col], dtype=str) if col \
+            else pd.Series([], dtype=str)
     frame = pd.DataFrame(data)
     if not len(body):
         frame = pd.DataFrame({k: pd.Series([], dtype=str) for k in header})

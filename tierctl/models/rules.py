@@ -1,34 +1,57 @@
 """Rule classes chosen by a ``type`` key in a model file.
 
-Each rule evaluates a whole frame at once and returns, per row, the score it gives (NaN
-where it does not fire) and the reason text.  Parameters are checked when the model
-loads, so a bad model file fails before any customer is scored.
+Each rule evaluates a whole frame at once.  It returns, per row, the score it gives
+(NaN where it does not fire) and a reason *code* into a short list of reason texts:
+reasons repeat (every customer waiting 24 days has the same one), so a million rows
+carry a million small integers and a few hundred distinct texts, never a million
+formatted strings.  Parameters are checked when the model loads, so a bad model file
+fails before any customer is scored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from tierctl.models.loader import Section
-from tierctl.textmatch import keyword_hits
+from tierctl.textmatch import factorize_text, keyword_codes
 
 
 @dataclass
 class Context:
-    """What rules may look at besides the frame."""
+    """What rules may look at besides the frame; text columns are factorised once per
+    run and shared by every rule that reads them."""
 
     negations: tuple[str, ...] = ()
     red_list: np.ndarray | None = None  # bool per row
+    _factorized: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def factorized(self, frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+        if column not in self._factorized:
+            self._factorized[column] = factorize_text(frame[column])
+        return self._factorized[column]
 
 
 @dataclass
 class Fired:
-    score: np.ndarray  # float, NaN where the rule does not fire
-    reason: pd.Series  # object: text where it fires
+    score: np.ndarray  # float per row, NaN where the rule does not fire
+    code: np.ndarray  # int per row into ``reasons``, -1 where it does not fire
+    reasons: list[str]  # distinct reason texts
+    scores: list[float]  # the score that goes with each reason text
+
+
+def num(v: object) -> object:
+    """12.0 → 12 for display."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return int(v)
+    return v
+
+
+def _none(n: int) -> Fired:
+    return Fired(np.full(n, np.nan), np.full(n, -1, dtype=np.int64), [], [])
 
 
 class Rule:
@@ -37,35 +60,12 @@ class Rule:
 
     def __init__(self, sec: Section) -> None:
         self.reason = sec.str("reason", "")
-        self.reason_en = sec.str("reason_en", "")
 
     def evaluate(self, frame: pd.DataFrame, ctx: Context) -> Fired:  # pragma: no cover
         raise NotImplementedError
 
     def uses(self) -> tuple[str, ...]:
         return self.fields
-
-    @staticmethod
-    def _fmt(template: str, **values: object) -> str:
-        return template.format(**{k: _num(v) for k, v in values.items()})
-
-
-def _num(v: object) -> object:
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
-
-
-def _fmt_many(template: str, key: str, values: object, **const: object) -> np.ndarray:
-    """Format ``template`` for many rows, once per distinct value (fast on 1M rows)."""
-    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=False)
-    texts = np.array([template.format(**{key: _num(u)}, **{k: _num(v) for k, v in const.items()})
-                      for u in uniques], dtype=object)
-    return texts[codes]
-
-
-def _none(n: int) -> Fired:
-    return Fired(np.full(n, np.nan), pd.Series([None] * n, dtype=object))
 
 
 class Keywords(Rule):
@@ -86,52 +86,60 @@ class Keywords(Rule):
         n = len(frame)
         if self.field not in frame:
             return _none(n)
-        hits = keyword_hits(frame[self.field], self.keywords, ctx.negations if self.negate else ())
-        fired = hits.notna().to_numpy()
-        score = np.where(fired, float(self.score), np.nan)
-        reason = pd.Series([None] * n, dtype=object)
-        if fired.any():
-            reason[fired] = _fmt_many(self.reason, "keyword", hits[fired].to_numpy(), field=self.field)
-        return Fired(score, reason)
+        code = keyword_codes(frame[self.field], self.keywords, ctx.negations if self.negate else (),
+                             factorized=ctx.factorized(frame, self.field))
+        score = np.where(code >= 0, float(self.score), np.nan)
+        reasons = [self.reason.format(keyword=k, field=self.field) for k in self.keywords]
+        return Fired(score, code, reasons, [float(self.score)] * len(reasons))
 
 
 class Band(Rule):
+    """Score by the highest band a number reaches (value ≥ band minimum)."""
+
     type = "band"
 
     def __init__(self, sec: Section) -> None:
         super().__init__(sec)
         self.field = sec.str("field")
-        bands = sec.list("bands")
         parsed = []
-        for i, b in enumerate(bands):
+        for i, b in enumerate(sec.list("bands")):
             if (not isinstance(b, list) or len(b) != 2
                     or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in b)):
                 raise sec.error(f"bands[{i}]", "每一档应写成 [下限, 分数]，如 [28, 10]")
             parsed.append((float(b[0]), float(b[1])))
         if not parsed:
             raise sec.error("bands", "至少需要一档")
-        # highest threshold first: the first band a value reaches is its band
-        self.bands = sorted(parsed, key=lambda x: -x[0])
+        self.bands = sorted(parsed, key=lambda x: -x[0])  # highest threshold first
         self.fields = (self.field,)
         self.reason = self.reason or "{value} ≥ {min}"
+
+    def band_of(self, v: np.ndarray) -> np.ndarray:
+        """Index into ``self.bands`` per value, -1 below every band or missing."""
+        which = np.full(len(v), -1, dtype=np.int64)
+        for j in range(len(self.bands) - 1, -1, -1):  # lowest first, higher bands overwrite
+            which[v >= self.bands[j][0]] = j
+        return which
 
     def evaluate(self, frame: pd.DataFrame, ctx: Context) -> Fired:
         n = len(frame)
         if self.field not in frame:
             return _none(n)
         v = pd.to_numeric(frame[self.field], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        which = self.band_of(v)
+        fired = which >= 0
         score = np.full(n, np.nan)
-        which = np.full(n, -1)
-        for j, (lo, s) in enumerate(self.bands):
-            m = np.isnan(score) & (v >= lo)
-            score[m] = s
-            which[m] = j
-        reason = pd.Series([None] * n, dtype=object)
-        for j, (lo, _s) in enumerate(self.bands):
-            m = which == j
-            if m.any():
-                reason[m] = _fmt_many(self.reason, "value", v[m], min=lo)
-        return Fired(score, reason)
+        score[fired] = np.array([s for _, s in self.bands])[which[fired]]
+        code = np.full(n, -1, dtype=np.int64)
+        reasons: list[str] = []
+        scores: list[float] = []
+        if fired.any():
+            vc, uniq = pd.factorize(v[fired])
+            code[fired] = vc
+            for u in uniq:
+                lo, s = self.bands[int(self.band_of(np.array([u]))[0])]
+                reasons.append(self.reason.format(value=num(u), min=num(lo)))
+                scores.append(s)
+        return Fired(score, code, reasons, scores)
 
 
 class Flag(Rule):
@@ -148,10 +156,9 @@ class Flag(Rule):
         n = len(frame)
         if self.field not in frame:
             return _none(n)
-        fired = frame[self.field].fillna(False).to_numpy(dtype=bool)
-        reason = pd.Series([None] * n, dtype=object)
-        reason[fired] = self._fmt(self.reason, field=self.field)
-        return Fired(np.where(fired, float(self.score), np.nan), reason)
+        fired = frame[self.field].to_numpy(dtype=bool, na_value=False)
+        return Fired(np.where(fired, float(self.score), np.nan), np.where(fired, 0, -1),
+                     [self.reason.format(field=self.field)], [float(self.score)])
 
 
 class Category(Rule):
@@ -161,7 +168,7 @@ class Category(Rule):
         super().__init__(sec)
         self.field = sec.str("field")
         m = sec.section("map")
-        self.map = {}
+        self.map: dict[str, float] = {}
         for k, v in m.items():
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise m.error(k, "分数应为数字")
@@ -173,14 +180,13 @@ class Category(Rule):
         n = len(frame)
         if self.field not in frame:
             return _none(n)
-        raw = frame[self.field]
-        key = raw.astype(str).str.strip().str.lower()
-        score = key.map(self.map).to_numpy(dtype=float, na_value=np.nan)
+        codes, uniq = ctx.factorized(frame, self.field)
+        per = np.array([self.map.get(str(u).strip().lower(), np.nan) for u in uniq] + [np.nan])
+        score = per[codes]  # code -1 picks the trailing NaN
         fired = ~np.isnan(score)
-        reason = pd.Series([None] * n, dtype=object)
-        if fired.any():
-            reason[fired] = _fmt_many(self.reason, "value", raw[fired].to_numpy(), field=self.field)
-        return Fired(score, reason)
+        code = np.where(fired, codes, -1)
+        reasons = [self.reason.format(value=u, field=self.field) for u in uniq]
+        return Fired(score, code, reasons, [float(x) for x in per[:-1]])
 
 
 class RedList(Rule):
@@ -196,9 +202,8 @@ class RedList(Rule):
         if ctx.red_list is None:
             return _none(n)
         fired = ctx.red_list
-        reason = pd.Series([None] * n, dtype=object)
-        reason[fired] = self.reason
-        return Fired(np.where(fired, float(self.score), np.nan), reason)
+        return Fired(np.where(fired, float(self.score), np.nan), np.where(fired, 0, -1), [self.reason],
+                     [float(self.score)])
 
 
 RULE_TYPES: dict[str, type[Rule]] = {c.type: c for c in (Keywords, Band, Flag, Category, RedList)}
