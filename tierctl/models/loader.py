@@ -8,6 +8,7 @@ that a bad model file fails before any customer is scored, naming the file and t
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -93,7 +94,7 @@ class Section:
     def __contains__(self, name: str) -> bool:
         return name in self.data
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[builtins.str]:
         return list(self.data)
 
     def _get(self, name: str, default: Any) -> Any:
@@ -152,7 +153,7 @@ class Section:
         self._check_range(name, d, min, max)
         return d
 
-    def list(self, name: str, default: Any = _MISSING, *, of: type | tuple[type, ...] | None = None) -> list:
+    def list(self, name: str, default: Any = _MISSING, *, of: type | tuple[type, ...] | None = None) -> builtins.list:
         v = self._get(name, default)
         if v is default:
             return v
@@ -172,7 +173,7 @@ class Section:
             return v
         return Section(v, self.path, self.key(name))
 
-    def sections(self, name: str, default: Any = _MISSING) -> list[Section]:
+    def sections(self, name: str, default: Any = _MISSING) -> builtins.list[Section]:
         """An array of tables (``[[name]]``)."""
         v = self._get(name, default)
         if v is default and not isinstance(v, list):
@@ -181,10 +182,11 @@ class Section:
             raise self.error(name, "应为表数组（[[...]]）")
         return [Section(item, self.path, f"{self.key(name)}[{i}]") for i, item in enumerate(v)]
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[builtins.str, Any]]:
         return iter(self.data.items())
 
-    def choice(self, name: str, options: list[str] | tuple[str, ...], default: Any = _MISSING) -> str:
+    def choice(self, name: str, options: builtins.list[builtins.str] | tuple[builtins.str, ...],
+               default: Any = _MISSING) -> builtins.str:
         v = self.str(name, default)
         if v not in options:
             raise self.error(name, f"取值「{v}」无效", hint=f"可选：{', '.join(options)}")
