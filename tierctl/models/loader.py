@@ -64,7 +64,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 class Section:
     """A typed view of one table of a TOML file; every error names file and key."""
 
-    def __init__(self, data: dict[str, Any], path: Path, prefix: str = "") -> None:
+    def __init__(self, data: dict[str, Any], path: Path, prefix: builtins.str = "") -> None:
         if not isinstance(data, dict):
             raise ModelError("应为一个表（[section]）", path=path, key=prefix or None)
         self.data = data
@@ -72,7 +72,7 @@ class Section:
         self.prefix = prefix
 
     @classmethod
-    def load(cls, name_or_path: str | Path, kind: str | None = None) -> Section:
+    def load(cls, name_or_path: builtins.str | Path, kind: builtins.str | None = None) -> Section:
         """Load a packaged model by name or a user's file by path; check its ``kind``."""
         path = resolve_model_path(name_or_path)
         sec = cls(load_toml(path), path)
@@ -84,39 +84,39 @@ class Section:
         return sec
 
     # -- helpers -------------------------------------------------------------------
-    def key(self, name: str) -> str:
+    def key(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def error(self, name: str | None, message: str, hint: str | None = None) -> ModelError:
+    def error(self, name: builtins.str | None, message: builtins.str, hint: builtins.str | None = None) -> ModelError:
         return ModelError(message, path=self.path, key=self.key(name) if name else (self.prefix or None),
                           hint=hint)
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: builtins.str) -> bool:
         return name in self.data
 
     def keys(self) -> builtins.list[builtins.str]:
         return list(self.data)
 
-    def _get(self, name: str, default: Any) -> Any:
+    def _get(self, name: builtins.str, default: Any) -> Any:
         if name in self.data:
             return self.data[name]
         if default is _MISSING:
             raise self.error(name, "缺少必填项")
         return default
 
-    def str(self, name: str, default: Any = _MISSING) -> str:
+    def str(self, name: builtins.str, default: Any = _MISSING) -> builtins.str:
         v = self._get(name, default)
         if v is not default and not isinstance(v, str):
             raise self.error(name, f"应为文字，实际是 {v!r}")
         return v
 
-    def bool(self, name: str, default: Any = _MISSING) -> bool:
+    def bool(self, name: builtins.str, default: Any = _MISSING) -> bool:
         v = self._get(name, default)
         if v is not default and not isinstance(v, bool):
             raise self.error(name, f"应为 true 或 false，实际是 {v!r}")
         return v
 
-    def int(self, name: str, default: Any = _MISSING, *, min: int | None = None,
+    def int(self, name: builtins.str, default: Any = _MISSING, *, min: int | None = None,
             max: int | None = None) -> int:
         v = self._get(name, default)
         if v is default:
@@ -126,7 +126,7 @@ class Section:
         self._check_range(name, v, min, max)
         return v
 
-    def number(self, name: str, default: Any = _MISSING, *, min: float | None = None,
+    def number(self, name: builtins.str, default: Any = _MISSING, *, min: float | None = None,
                max: float | None = None) -> float:
         v = self._get(name, default)
         if v is default:
@@ -136,7 +136,7 @@ class Section:
         self._check_range(name, v, min, max)
         return v
 
-    def decimal(self, name: str, default: Any = _MISSING, *, min: float | None = None,
+    def decimal(self, name: builtins.str, default: Any = _MISSING, *, min: float | None = None,
                 max: float | None = None) -> Decimal:
         """An exact decimal: write weights as ``"0.35"`` or ``0.35`` (read via its text)."""
         v = self._get(name, default)
@@ -153,7 +153,7 @@ class Section:
         self._check_range(name, d, min, max)
         return d
 
-    def list(self, name: str, default: Any = _MISSING, *, of: type | tuple[type, ...] | None = None) -> builtins.list:
+    def list(self, name: builtins.str, default: Any = _MISSING, *, of: type | tuple[type, ...] | None = None) -> builtins.list:
         v = self._get(name, default)
         if v is default:
             return v
@@ -167,13 +167,13 @@ class Section:
                     raise self.error(f"{name}[{i}]", f"类型不对：{item!r}")
         return v
 
-    def section(self, name: str, default: Any = _MISSING) -> Section:
+    def section(self, name: builtins.str, default: Any = _MISSING) -> Section:
         v = self._get(name, default)
         if v is default and not isinstance(v, dict):
             return v
         return Section(v, self.path, self.key(name))
 
-    def sections(self, name: str, default: Any = _MISSING) -> builtins.list[Section]:
+    def sections(self, name: builtins.str, default: Any = _MISSING) -> builtins.list[Section]:
         """An array of tables (``[[name]]``)."""
         v = self._get(name, default)
         if v is default and not isinstance(v, list):
@@ -185,14 +185,14 @@ class Section:
     def items(self) -> Iterator[tuple[builtins.str, Any]]:
         return iter(self.data.items())
 
-    def choice(self, name: str, options: builtins.list[builtins.str] | tuple[builtins.str, ...],
+    def choice(self, name: builtins.str, options: builtins.list[builtins.str] | tuple[builtins.str, ...],
                default: Any = _MISSING) -> builtins.str:
         v = self.str(name, default)
         if v not in options:
             raise self.error(name, f"取值「{v}」无效", hint=f"可选：{', '.join(options)}")
         return v
 
-    def _check_range(self, name: str, v: Any, lo: Any, hi: Any) -> None:
+    def _check_range(self, name: builtins.str, v: Any, lo: Any, hi: Any) -> None:
         if lo is not None and v < lo:
             raise self.error(name, f"取值 {v} 小于允许的最小值 {lo}")
         if hi is not None and v > hi:
