@@ -262,8 +262,8 @@ def touches(customers_frame: pd.DataFrame, start: date, days: int, model: Any, *
             send = day - timedelta(days=f.lead_days)
             if start <= send <= end:
                 fdates.append(send)
-                when = "" if f.lead_days == 0 else f"（{day.isoformat()}）"
-                fdetails.append(f"{f.label}{when}：{f.detail}")
+                on = "" if f.lead_days == 0 else f"（{day.isoformat()}）"
+                fdetails.append(f"{f.label}{on}：{f.detail}")
     parts.append(_cross(fdates, ids, "festival", fdetails))
 
     # Mileage: a state, so one reminder on the first day of the window.

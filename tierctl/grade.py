@@ -42,8 +42,9 @@ Chinese, for the user who copies it):
 * **Overrides.** A manual grade always wins over the computed one (up or down); the
   computed grade stays visible, and the override's reason (required), who and when are
   carried in the result and its :attr:`GradeResult.audit`.  Among several overrides for
-  one customer the one with the latest ``at`` wins; two without a distinguishable
-  ``at`` are an error (row order must not decide).  Overrides dated after ``as_of``
+  one customer the one with the latest ``at`` wins (one without ``at`` counts as the
+  oldest); two without a distinguishable ``at`` are an error (row order must not
+  decide).  Overrides dated after ``as_of``
   are not yet in force, and those with an ``until`` before ``as_of`` have expired; both
   are reported as warnings.
 * **Changes.** :func:`compare` lists upgrades and downgrades of the *final* grade
@@ -59,13 +60,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from tierctl.errors import InputError, ModelError, Problem
+from tierctl.errors import InputError, Problem
 from tierctl.models.loader import Section
 
 # Weights are exact decimals with at most 4 places; internally integers in 0.0001 units.
@@ -208,6 +212,7 @@ class GradeModel:
     grades: tuple[GradeBand, ...]  # highest first, as written in the file
     share_tolerance_pct: Decimal = Decimal(10)
     percentile_min_customers: int = 20
+    share_min_customers: int = 100
     letter_top_indicators: int = 2
 
     def indicator(self, key: str) -> Indicator:
@@ -233,11 +238,17 @@ class GradeModel:
 
     def rank(self, grade: object) -> int | None:
         """Position of a grade, 0 = lowest; accepts names and aliases; ``None`` if unknown."""
-        if grade is None or (isinstance(grade, float) and np.isnan(grade)) or grade is pd.NA:
+        if not isinstance(grade, str):
             return None
-        return self._lookup.get(_norm_name(str(grade)))
+        return self._lookup.get(_norm_name(grade))
 
-    @property
+    def ranks(self, grades: pd.Series) -> np.ndarray:
+        """:meth:`rank` for a whole column (float, NaN where unknown), once per distinct name."""
+        codes, uniq = pd.factorize(grades.astype(object), use_na_sentinel=True)
+        lut = np.array([np.nan if (r := self.rank(u)) is None else r for u in uniq] + [np.nan], dtype=float)
+        return lut[codes]  # code -1 (blank) picks the trailing NaN
+
+    @cached_property
     def _lookup(self) -> dict[str, int]:
         out: dict[str, int] = {}
         top = len(self.grades) - 1
@@ -291,6 +302,7 @@ def load_grade_model(name_or_path: str | Path = "grade") -> GradeModel:
         grades=grades,
         share_tolerance_pct=report.decimal("share_tolerance_pct", Decimal(10), min=0, max=100),
         percentile_min_customers=report.int("percentile_min_customers", 20, min=1),
+        share_min_customers=report.int("share_min_customers", 100, min=1),
         letter_top_indicators=letter.int("top_indicators", 2, min=1),
     )
 
@@ -420,9 +432,9 @@ def _load_grades(sec: Section) -> tuple[GradeBand, ...]:
         raise sec.error("grades", "至少需要两个等级")
     if out[-1].min != 0:
         raise sec.error("grades", f"最低一级「{out[-1].name}」的下限应为 0，实际是 {out[-1].min}")
-    shares = [g.usual_share_pct for g in out]
-    if all(s is not None for s in shares):
-        total = sum(shares, Decimal(0))  # type: ignore[arg-type]
+    shares = [g.usual_share_pct for g in out if g.usual_share_pct is not None]
+    if len(shares) == len(out):
+        total = sum(shares, Decimal(0))
         if total != 100:
             raise sec.error("grades", f"各等级 usual_share_pct 之和应为 100，现在是 {total}")
     return tuple(out)
@@ -505,7 +517,7 @@ class GradeResult:
     warnings: list[str]
     audit: list[dict[str, Any]]  # one entry per override in force (plain JSON types)
     _sources: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _reasons: pd.Series | None = field(default=None, repr=False)
+    _reasons: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def indicators(self) -> list[Indicator]:
@@ -513,15 +525,23 @@ class GradeResult:
         return [i for i in self.model.indicators if i.key in self.weights]
 
     @property
-    def reasons(self) -> pd.Series:
-        """Per customer, a list of short Chinese strings: each indicator's contribution.
+    def reasons(self) -> pd.DataFrame:
+        """Why each customer got his composite: short Chinese texts, same index as
+        ``customers``; one column per indicator (its value, score, weight and
+        contribution, e.g. ``近12个月消费 12000元 → 85.2分（百分位）× 30% = 25.56``),
+        then ``composite`` (the band reached) and ``override`` (NA when none).
 
-        Built on first use: six formatted strings per customer cost seconds on a
-        million rows, and only `why`, JSON and documents need them.
+        Built on first use (about a second per million customers): only ``why``, JSON
+        and documents need them.
         """
         if self._reasons is None:
             self._reasons = _build_reasons(self)
         return self._reasons
+
+    def reason_lists(self) -> list[list[str]]:
+        """:attr:`reasons` as one list of texts per customer (NA left out)."""
+        cols = [self.reasons[k].astype(object).tolist() for k in self.reasons.columns]
+        return [[x for x in row if isinstance(x, str)] for row in zip(*cols, strict=True)]
 
     def to_json(self) -> dict[str, Any]:
         """The result as plain JSON types (what ``--format json`` prints)."""
@@ -538,7 +558,7 @@ class GradeResult:
         o_reason = _plain_obj(c["override_reason"])
         o_by = _plain_obj(c["override_by"])
         o_at = _plain_obj(c["override_at"])
-        reasons = self.reasons.tolist()
+        reasons = self.reason_lists()
         customers = []
         for i in range(len(c)):
             customers.append({
@@ -589,6 +609,8 @@ def grade_customers(
     """
     as_of = _as_date(as_of)
     n = len(frame)
+    if n == 0:
+        raise InputError("导出中没有客户数据", path=path, hint="检查是否选错了工作表或文件")
     rows = _excel_rows(frame)
     ids = _customer_ids(frame, rows, path)
     warnings: list[str] = []
@@ -633,7 +655,7 @@ def grade_customers(
             src[blank] = _SRC_NONE
             warnings.append(f"{ind.label}：{nb} 位客户为空，这些客户不计该指标，其余指标按比例分配权重")
         else:
-            for r, cid in zip(rows[blank][:50].tolist(), ids[blank][:50].tolist(), strict=True):
+            for r, cid in zip(rows[blank][:20].tolist(), ids[blank][:20].tolist(), strict=True):
                 problems.append(Problem(r, model.column_label(ind.column), None,
                                         f"客户 {cid} 的{ind.label}为空"))
             raise InputError(f"{ind.label}不能为空", path=path, problems=problems, total=nb,
@@ -644,13 +666,14 @@ def grade_customers(
     num = np.zeros(n, dtype=np.int64)
     wsum = np.zeros(n, dtype=np.int64)
     scores: dict[str, np.ndarray] = {}
+    few: list[str] = []
     for ind in present:
         v = raw[ind.key]
         if ind.normalise == "percentile":
             h = _percentile_h(v)
             nv = int((~np.isnan(v)).sum())
             if nv < model.percentile_min_customers:
-                warnings.append(f"{ind.label}：只有 {nv} 位客户参与百分位排名，分数较粗，仅供参考")
+                few.append(f"{ind.label} {nv} 位")
         else:
             h = _thresholds_h(ind, v)
         scores[ind.key] = h
@@ -658,6 +681,8 @@ def grade_customers(
         w = ind.weight_units
         num += np.where(counted, h * w, 0)
         wsum += np.where(counted, w, 0)
+    if few:
+        warnings.append(f"参与百分位排名的客户较少（{'、'.join(few)}），分数较粗，仅供参考")
     nothing = wsum == 0
     if nothing.any():
         bad = [Problem(r, None, cid, "该客户所有评分指标都为空，无法计算综合分")
@@ -688,7 +713,7 @@ def grade_customers(
         for p, g, r, b, a in zip(pos.tolist(), ov["_rank"].tolist(), ov["reason"].tolist(),
                                  ov["_by"].tolist(), ov["_at_iso"].tolist(), strict=True):
             audit.append({
-                "customer_id": str(ids[p]),
+                "customer_id": str(ids.iat[p]),
                 "computed_grade": cats[computed[p]],
                 "grade": cats[g],
                 "composite": int(cents[p]) / 100,
@@ -700,10 +725,10 @@ def grade_customers(
 
     # -- 5. result frame -----------------------------------------------------------------------
     cats = model.categories
-    out: dict[str, Any] = {"customer_id": ids}
-    for extra in ("name", "phone"):
+    out: dict[str, Any] = {"customer_id": ids.array}
+    for extra in ("name", "phone"):  # text, never numbers: phone numbers keep leading zeros
         if extra in frame.columns:
-            out[extra] = frame[extra].to_numpy()
+            out[extra] = frame[extra].astype("string").array
     out["composite"] = cents / 100
     out["grade"] = pd.Categorical.from_codes(final, categories=cats, ordered=True)
     out["computed_grade"] = pd.Categorical.from_codes(computed, categories=cats, ordered=True)
@@ -716,9 +741,6 @@ def grade_customers(
         out[ind.score_column] = np.where(h >= 0, h / 100, np.nan)
         out[ind.value_column] = np.where(h >= 0, raw[ind.key], np.nan)
     customers = pd.DataFrame(out, index=frame.index)
-    if "name" in customers:
-        customers["name"] = customers["name"].astype("string")
-    customers["customer_id"] = customers["customer_id"].astype("string")
 
     # -- 6. weights used, distribution -----------------------------------------------------
     total_w = sum(i.weight_units for i in present)
@@ -726,8 +748,8 @@ def grade_customers(
                for i in present}
     if missing:
         used = "、".join(f"{i.label} {weights[i.key] * 100:.2f}%" for i in present)
-        for i in missing:
-            warnings.append(f"缺少指标「{i.label}」：{_missing_text(i, model)}；其余指标按比例重新分配权重（{used}）")
+        warnings.append("缺少指标：" + "；".join(_missing_text(i, model) for i in missing)
+                        + f"。其余指标按比例重新分配权重：{used}")
     distribution = _distribution(model, final, computed)
     for row in distribution.itertuples(index=False):
         if row.flagged:
@@ -773,11 +795,12 @@ def _excel_rows(frame: pd.DataFrame) -> np.ndarray:
     return np.full(len(frame), None, dtype=object)
 
 
-def _customer_ids(frame: pd.DataFrame, rows: np.ndarray, path: str | Path | None) -> np.ndarray:
+def _customer_ids(frame: pd.DataFrame, rows: np.ndarray, path: str | Path | None) -> pd.Series:
+    """The customer ids as a string Series (positional index); blank or duplicated → error."""
     if "customer_id" not in frame.columns:
         raise InputError("导出中没有客户编号列", path=path,
                          hint="表头写成 客户编号 / 客户ID / customer_id 之一")
-    s = frame["customer_id"].astype("string").str.strip()
+    s = frame["customer_id"].astype("string").str.strip().reset_index(drop=True)
     problems: list[Problem] = []
     blank = (s.isna() | (s == "")).to_numpy(dtype=bool)
     for r in rows[blank][:20].tolist():
@@ -789,7 +812,7 @@ def _customer_ids(frame: pd.DataFrame, rows: np.ndarray, path: str | Path | None
     if problems:
         raise InputError("客户编号有问题", path=path, problems=problems,
                          total=int(blank.sum() + dup.sum()))
-    return s.to_numpy(dtype=object)
+    return s
 
 
 def _numeric(frame: pd.DataFrame, col: str, spec: ColumnSpec, label: str,
@@ -882,7 +905,7 @@ def _derive(rule: Derive, model: GradeModel, frame: pd.DataFrame, as_of: date,
     return _years_since(frame, rule.column, model.column_label(rule.column), as_of, rows, problems)
 
 
-def _validate_overrides(ov: pd.DataFrame, model: GradeModel, as_of: date, ids: np.ndarray,
+def _validate_overrides(ov: pd.DataFrame, model: GradeModel, as_of: date, ids: pd.Series,
                         path: str | Path | None, warnings: list[str]) -> pd.DataFrame:
     """Check override rows; return those in force, one per graded customer.
 
@@ -961,7 +984,10 @@ def _timestamps(ov: pd.DataFrame, col: str, rows: np.ndarray, problems: list[Pro
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return s
     blank = s.isna() | (s.astype("string").str.strip() == "")
-    parsed = pd.to_datetime(s.where(~blank), errors="coerce", format="mixed")
+    try:
+        parsed = pd.to_datetime(s.where(~blank), errors="coerce", format="mixed")
+    except ValueError:  # times with different UTC offsets: compare them on one clock
+        parsed = pd.to_datetime(s.where(~blank), errors="coerce", format="mixed", utc=True)
     bad = (parsed.isna() & ~blank).to_numpy(dtype=bool)
     label = {"at": "调整时间", "until": "有效期至"}[col]
     for r, v in zip(rows[bad].tolist(), s[bad].tolist(), strict=True):
@@ -992,7 +1018,7 @@ def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) ->
             "share_pct": share,
             "usual_share_pct": usual,
             "diff_pct": diff,
-            "flagged": bool(diff is not None and len(final) > 0 and abs(diff) > tol),
+            "flagged": bool(diff is not None and len(final) >= model.share_min_customers and abs(diff) > tol),
             "computed_count": int(cc),
         })
     return pd.DataFrame(rows)
@@ -1003,74 +1029,76 @@ def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) ->
 # =======================================================================================
 
 
-def _fmt_num(v: float) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+def _fmt_num(v: float | None) -> str:
+    """A number as a manager writes it: 3000, 2.5, 1.83 (at most 2 decimals)."""
+    if v is None or v != v:
         return "空"
-    if float(v).is_integer():
-        return str(int(v))
-    return f"{v:.2f}".rstrip("0").rstrip(".")
+    t = f"{v:.2f}".rstrip("0").rstrip(".")
+    return "0" if t == "-0" else t
 
 
-def _fmt_many(values: np.ndarray, fmt: Any) -> np.ndarray:
-    """Format each distinct value once (a million rows share far fewer distinct values)."""
-    codes, uniq = pd.factorize(pd.Series(values), use_na_sentinel=False)
-    texts = np.array([fmt(u) for u in uniq], dtype=object)
-    return texts[codes]
+def _txt(values: np.ndarray) -> pa.Array:
+    """Numbers → text (2 decimals at most, no trailing zeros), null for NaN; vectorised.
+
+    Arrow prints the shortest text that round-trips, so rounding first gives "2.5" and
+    "3000" rather than "2.50" or "0.30000000000000004".
+    """
+    return pc.cast(pa.array(np.round(values, 2), from_pandas=True), pa.string())
 
 
-def _build_reasons(res: GradeResult) -> pd.Series:
+def _join(*parts: pa.Array | str) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _build_reasons(res: GradeResult) -> pd.DataFrame:
+    """One text column per indicator, then ``composite`` and ``override`` (NA if none)."""
     model, c = res.model, res.customers
     n = len(c)
     present = res.indicators
-    w_units = {i.key: i.weight_units for i in present}
     counted = {i.key: c[i.score_column].notna().to_numpy() for i in present}
     wsum = np.zeros(n, dtype=np.int64)
     for i in present:
-        wsum += np.where(counted[i.key], w_units[i.key], 0)
+        wsum += np.where(counted[i.key], i.weight_units, 0)
 
-    cols: list[np.ndarray] = []
+    out: dict[str, Any] = {}
     for ind in present:
         score = c[ind.score_column].to_numpy(dtype=float)
         value = c[ind.value_column].to_numpy(dtype=float)
         src = res._sources.get(ind.key, np.zeros(n, dtype=np.int8))
-        pct = np.where(wsum > 0, w_units[ind.key] * 100 / np.maximum(wsum, 1), 0.0)
-        contrib = np.where(np.isnan(score), np.nan, score * pct / 100)
-        val_txt = _fmt_many(value, lambda v, u=ind.unit: f"{_fmt_num(v)}{u}")
+        pct = ind.weight_units * 100 / np.maximum(wsum, 1)  # this customer's weight, in %
         if ind.normalise == "thresholds":
             idx = _band_index(ind, value)
-            how = np.array([f"≥{_fmt_num(float(b.min))}" for b in ind.bands] + ["低于最低档"], dtype=object)[idx]
+            how = pa.array(np.array([f"≥{_fmt_num(float(b.min))}" for b in ind.bands] + ["低于最低档"],
+                                    dtype=object)[idx])
         else:
-            how = np.full(n, "百分位", dtype=object)
-        note = np.array(["", f"（{ind.derive.describe(model)}）" if ind.derive else "",
-                         "（空白按 0 计）", ""], dtype=object)[src]
-        key = pd.DataFrame({"v": val_txt, "h": how, "n": note, "s": score, "p": np.round(pct, 2),
-                            "c": np.round(contrib, 2)})
-        codes, uniq = pd.factorize(pd.MultiIndex.from_frame(key), use_na_sentinel=False)
-        texts = []
-        for v, h, nt, s, p, ct in uniq:
-            if np.isnan(s):
-                texts.append(f"{ind.label}：空白，不计入，其余指标按比例分配权重")
-            else:
-                texts.append(f"{ind.label} {v}{nt} → {s:.2f}分（{h}）× {_fmt_num(p)}% = {ct:.2f}")
-        cols.append(np.array(texts, dtype=object)[codes])
+            how = "百分位"
+        derived = f"（{ind.derive.describe(model)}）" if ind.derive else ""
+        note = pa.array(np.array(["", derived, "（空白按 0 计）", ""], dtype=object)[src])
+        text = _join(f"{ind.label} ", _txt(value), f"{ind.unit}", note, " → ", _txt(score), "分（", how,
+                     "）× ", _txt(pct), "% = ", _txt(score * pct / 100))
+        text = pc.if_else(pa.array(np.isnan(score)), f"{ind.label}：空白，不计入，其余指标按比例分配权重", text)
+        out[ind.key] = text
 
-    mins = {g.name: _fmt_num(float(g.min)) for g in model.grades}
-    head_key = pd.DataFrame({"c": c["composite"].to_numpy(dtype=float),
-                             "g": c["computed_grade"].astype(object).to_numpy()})
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(head_key), use_na_sentinel=False)
-    head = np.array([f"综合分 {x:.2f} → {g}（≥{mins[g]}）" for x, g in uniq], dtype=object)[codes]
-    computed = head_key["g"].to_numpy()
+    mins = np.array([_fmt_num(float(g.min)) for g in model.grades[::-1]], dtype=object)
+    codes = c["computed_grade"].cat.codes.to_numpy()
+    out["composite"] = _join("综合分 ", _txt(c["composite"].to_numpy(dtype=float)), " → ",
+                             pa.array(np.array(model.categories, dtype=object)[codes]), "（≥",
+                             pa.array(mins[codes]), "）")
+
     over = c["overridden"].to_numpy(dtype=bool)
-    final = c["grade"].astype(object).to_numpy()
-    reason = c["override_reason"].to_numpy(dtype=object)
-    by = c["override_by"].to_numpy(dtype=object)
-    at = c["override_at"].to_numpy(dtype=object)
     notes = np.full(n, None, dtype=object)
-    for p in np.flatnonzero(over).tolist():
-        extra = "；".join(x for x in (by[p] and f"调整人 {by[p]}", at[p] and f"时间 {at[p]}") if x)
-        notes[p] = f"人工调整为 {final[p]}（系统评定 {computed[p]}）：{reason[p]}" + (f"；{extra}" if extra else "")
-    out = [[*parts, h] + ([nt] if nt else []) for *parts, h, nt in zip(*cols, head, notes, strict=True)]
-    return pd.Series(out, index=c.index, dtype=object)
+    final = c["grade"].astype(object).to_numpy()
+    computed = c["computed_grade"].astype(object).to_numpy()
+    for p, g, cg, r, by, at in zip(np.flatnonzero(over).tolist(), final[over].tolist(), computed[over].tolist(),
+                                   c["override_reason"].to_numpy(dtype=object)[over].tolist(),
+                                   c["override_by"].to_numpy(dtype=object)[over].tolist(),
+                                   c["override_at"].to_numpy(dtype=object)[over].tolist(), strict=True):
+        extra = "".join(x for x in (by and f"；调整人 {by}", at and f"；时间 {at}") if x)
+        notes[p] = f"人工调整为 {g}（系统评定 {cg}）：{r}{extra}"
+    out["override"] = pa.array(notes, type=pa.string())
+    return pd.DataFrame({k: pd.array(v, dtype="string") if isinstance(v, np.ndarray) else
+                         pd.Series(v.to_pandas(), dtype="string").array for k, v in out.items()},
+                        index=c.index)
 
 
 # =======================================================================================
@@ -1147,8 +1175,12 @@ def compare(prev: pd.DataFrame, curr: GradeResult) -> GradeChanges:
     p = pd.DataFrame({"customer_id": prev["customer_id"].astype("string").str.strip()}, index=prev.index)
     if p["customer_id"].duplicated().any():
         raise InputError("上次分级中有重复的客户编号：" + _some(p.loc[p["customer_id"].duplicated(), "customer_id"]))
-    p["prev_rank"] = [model.rank(g) for g in prev["grade"].astype(object).tolist()]
-    p["prev_grade"] = prev["grade"].astype(object).to_numpy()
+    p["prev_rank"] = model.ranks(prev["grade"])
+    # the canonical name, even if the previous grading (or an override) used an alias
+    p["prev_grade"] = np.where(np.isnan(p["prev_rank"].to_numpy(dtype=float)),
+                               prev["grade"].astype(object).to_numpy(),
+                               np.array(model.categories + [""], dtype=object)[
+                                   np.nan_to_num(p["prev_rank"].to_numpy(dtype=float), nan=-1).astype(int)])
     p["prev_composite"] = (pd.to_numeric(prev["composite"], errors="coerce").astype(float)
                            if "composite" in prev.columns else np.nan)
     p["prev_overridden"] = (prev["overridden"].fillna(False).astype(bool).to_numpy()
@@ -1184,24 +1216,20 @@ def compare(prev: pd.DataFrame, curr: GradeResult) -> GradeChanges:
 
 
 def _needed_value(ind: Indicator, curr: GradeResult, target_h: np.ndarray) -> np.ndarray:
-    """Roughly the value that earns ``target_h`` today (NaN if none does).
+    """Roughly the value that earns ``target_h`` hundredths today (NaN if none does).
 
-    Thresholds: the band's minimum.  Percentile: the lowest value among today's
-    customers whose score reaches the target — approximate, since moving one customer
-    also moves the ranks, hence "约" in letters.
+    Thresholds: the minimum of the lowest band giving that many points.  Percentile:
+    the lowest value among today's customers whose score reaches the target —
+    approximate, since one customer moving also moves the ranks (hence "约" in letters).
     """
     out = np.full(len(target_h), np.nan)
     if ind.normalise == "thresholds":
-        mins = [float(b.min) for b in ind.bands[::-1]]  # lowest band first
-        pts = [b.points_h for b in ind.bands[::-1]]
-        for j, t in enumerate(target_h.tolist()):
-            if t <= int(ind.below * 100):
-                out[j] = np.nan
-                continue
-            for lo, pt in zip(mins, pts, strict=True):
-                if pt >= t:
-                    out[j] = lo
-                    break
+        bands = ind.bands[::-1]  # lowest band first; points never fall as min rises
+        pts = np.array([b.points_h for b in bands], dtype=np.int64)
+        mins = np.array([float(b.min) for b in bands])
+        idx = np.searchsorted(pts, target_h, side="left")
+        hit = (idx < len(bands)) & (target_h > int(ind.below * 100))
+        out[hit] = mins[idx[hit]]
         return out
     c = curr.customers
     s = c[ind.score_column].to_numpy(dtype=float)
@@ -1209,140 +1237,131 @@ def _needed_value(ind: Indicator, curr: GradeResult, target_h: np.ndarray) -> np
     ok = ~np.isnan(s)
     order = np.argsort(v[ok], kind="stable")
     vs, ss = v[ok][order], np.rint(s[ok][order] * 100).astype(np.int64)
-    ss = np.maximum.accumulate(ss) if len(ss) else ss  # scores are non-decreasing in value anyway
-    idx = np.searchsorted(ss, target_h, side="left")
+    idx = np.searchsorted(ss, target_h, side="left")  # ss is non-decreasing: sorted by value
     hit = idx < len(vs)
     out[hit] = vs[idx[hit]]
     return out
 
 
+def _col(df: pd.DataFrame, name: str, default: Any = None) -> list[Any]:
+    """A column as a list of plain Python values (NaN/NA → None), or ``default`` for all."""
+    if name not in df.columns:
+        return [default] * len(df)
+    s = df[name]
+    if pd.api.types.is_float_dtype(s.dtype):
+        a = s.to_numpy(dtype=float, na_value=np.nan)
+        o = a.astype(object)
+        o[np.isnan(a)] = None
+        return o.tolist()
+    return [_nan_none(v) for v in s.astype(object).tolist()]
+
+
 def _letters(down: pd.DataFrame, curr: GradeResult) -> list[dict[str, Any]]:
-    """Letter data for each downgraded row of the merged frame (vectorised, then zipped)."""
+    """Letter data for each downgraded row of the merged frame.
+
+    The arithmetic is done on whole columns; the loop at the end only assembles dicts.
+    """
     model = curr.model
     present = curr.indicators
     n = len(down)
     bands_low = model.grades[::-1]
-    w = {i.key: i.weight_units for i in present}
-    score_h = {i.key: np.rint(down[i.score_column].to_numpy(dtype=float) * 100) for i in present}
-    counted = {k: ~np.isnan(v) for k, v in score_h.items()}
-    wsum = np.zeros(n, dtype=np.int64)
-    num = np.zeros(n, dtype=np.int64)
-    for k in w:
-        wsum += np.where(counted[k], w[k], 0)
-        num += np.where(counted[k], np.nan_to_num(score_h[k]).astype(np.int64) * w[k], 0)
-    wsum_safe = np.maximum(wsum, 1)
+    w = np.array([i.weight_units for i in present], dtype=np.int64)
+    score = np.column_stack([down[i.score_column].to_numpy(dtype=float) for i in present])
+    prev_score = np.column_stack([down[f"prev_{i.score_column}"].to_numpy(dtype=float) for i in present])
+    counted = ~np.isnan(score)
+    score_h = np.where(counted, np.rint(np.nan_to_num(score) * 100), 0).astype(np.int64)
+    wsum = (counted * w).sum(axis=1)
+    num = (score_h * w).sum(axis=1)
     cents = np.rint(down["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
-    prev_rank = down["prev_rank"].to_numpy(dtype=int)
-    needed = np.array([bands_low[r].min_h for r in prev_rank.tolist()], dtype=np.int64)
+    needed = np.array([g.min_h for g in bands_low], dtype=np.int64)[down["prev_rank"].to_numpy(dtype=int)]
     gap = np.maximum(needed - cents, 0)
 
-    # weighted effect of each indicator's change on the composite (composite points)
-    impact: dict[str, np.ndarray] = {}
-    for i in present:
-        delta = down[i.score_column].to_numpy(dtype=float) - down[f"prev_{i.score_column}"].to_numpy(dtype=float)
-        impact[i.key] = delta * w[i.key] / wsum_safe
+    # weighted effect of each indicator's change on the composite (composite points);
+    # the most negative first, rises and unknowns (NaN) never count as "moved"
+    impact = (score - prev_score) * w / np.maximum(wsum, 1)[:, None]
+    sort_key = np.where(np.isnan(impact) | (impact >= 0), np.inf, impact)
+    order = np.argsort(sort_key, axis=1, kind="stable")[:, : model.letter_top_indicators]
 
-    # score each actionable indicator alone needs: smallest d with
+    # score each indicator alone needs: the smallest d with
     # round_half_up((num + w·d)/wsum) ≥ needed  ⇔  2(num + w·d) + wsum ≥ 2·wsum·needed
-    restore: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for i in present:
-        if not i.actionable:
-            continue
-        lack = 2 * wsum * needed - wsum - 2 * num
-        d = np.maximum(-(-lack // (2 * w[i.key])), 0)
-        target = np.where(counted[i.key], np.nan_to_num(score_h[i.key]).astype(np.int64) + d, -1)
-        restore[i.key] = (target, _needed_value(i, curr, np.maximum(target, 0)))
+    lack = (2 * wsum * needed - wsum - 2 * num)[:, None]
+    d = np.maximum(-(-lack // (2 * w[None, :])), 0)
+    target = np.where(counted, score_h + d, -1)
+    value_needed = np.column_stack([_needed_value(i, curr, np.maximum(target[:, k], 0))
+                                    for k, i in enumerate(present)])
 
+    cols = {name: _col(down, name) for name in ("customer_id", "name", "phone", "prev_grade", "grade",
+                                                "prev_composite", "override_reason", "prev_overridden")}
+    over = down["overridden"].to_numpy(dtype=bool).tolist()
+    values = {i.key: _col(down, i.value_column) for i in present}
+    prev_values = {i.key: _col(down, f"prev_{i.value_column}") for i in present}
+    score_l, prev_l, impact_l = score.tolist(), prev_score.tolist(), impact.tolist()
+    target_l, vneed_l = target.tolist(), value_needed.tolist()
     out: list[dict[str, Any]] = []
-    names = down["name"].astype(object).tolist() if "name" in down.columns else [None] * n
-    phones = down["phone"].astype(object).tolist() if "phone" in down.columns else [None] * n
-    top = model.letter_top_indicators
     for j in range(n):
-        prev_g, g = str(down["prev_grade"].iat[j]), str(down["grade"].iat[j])
-        prev_c = _nan_none(down["prev_composite"].iat[j])
-        comp = cents[j] / 100
-        over = bool(down["overridden"].iat[j])
-        prev_over = bool(down["prev_overridden"].iat[j]) if "prev_overridden" in down else False
+        prev_g, g = str(cols["prev_grade"][j]), str(cols["grade"][j])
+        prev_c, comp = cols["prev_composite"][j], cents[j] / 100
+        need_txt = _fmt_num(needed[j] / 100)
         moved = []
-        for i in sorted(present, key=lambda i: (np.nan_to_num(impact[i.key][j], nan=0.0), i.key)):
-            eff = impact[i.key][j]
-            if np.isnan(eff) or eff >= 0:
-                continue
-            moved.append({
-                "indicator": i.key, "label": i.label, "unit": i.unit,
-                "prev_score": _nan_none(down[f"prev_{i.score_column}"].iat[j]),
-                "score": _nan_none(down[i.score_column].iat[j]),
-                "prev_value": _nan_none(down[f"prev_{i.value_column}"].iat[j]),
-                "value": _nan_none(down[i.value_column].iat[j]),
-                "impact": round(float(eff), 2),
-            })
-        moved = moved[:top]
+        for k in order[j].tolist():
+            if sort_key[j, k] == np.inf:
+                break
+            i = present[k]
+            moved.append({"indicator": i.key, "label": i.label, "unit": i.unit,
+                          "prev_score": _nan_none(prev_l[j][k]), "score": _nan_none(score_l[j][k]),
+                          "prev_value": prev_values[i.key][j], "value": values[i.key][j],
+                          "impact": round(impact_l[j][k], 2)})
 
-        basis = []
-        if prev_c is not None:
-            basis.append(f"综合分由 {prev_c:.2f} 变为 {comp:.2f}；{prev_g}需 ≥{_fmt_num(needed[j] / 100)}")
-        else:
-            basis.append(f"本次综合分 {comp:.2f}；{prev_g}需 ≥{_fmt_num(needed[j] / 100)}")
+        basis = [f"综合分由 {prev_c:.2f} 变为 {comp:.2f}；{prev_g}需 ≥{need_txt}" if prev_c is not None
+                 else f"本次综合分 {comp:.2f}；{prev_g}需 ≥{need_txt}"]
         for mv in moved:
             frm = "" if mv["prev_value"] is None else f"{_fmt_num(mv['prev_value'])}{mv['unit']} → "
             to = "" if mv["value"] is None else f"{_fmt_num(mv['value'])}{mv['unit']}，"
-            basis.append(f"{mv['label']}：{frm}{to}得分 {_fmt_num(mv['prev_score'] or 0)} → "
-                         f"{_fmt_num(mv['score'] or 0)}，使综合分减少 {abs(mv['impact']):.2f}")
-        if over:
-            basis.append(f"人工调整为 {g}：{down['override_reason'].iat[j]}")
-        elif prev_over:
-            basis.append("上次等级为人工调整，本次按综合评分定级")
+            same = mv["value"] is not None and mv["value"] == mv["prev_value"]
+            why = "（数值未变，其他客户提高后排名下降）" if same else ""
+            basis.append(f"{mv['label']}：{frm}{to}得分 {_fmt_num(mv['prev_score'])} → "
+                         f"{_fmt_num(mv['score'])}{why}，综合分因此减少 {abs(mv['impact']):.2f}")
+        if over[j]:
+            basis.append(f"人工调整为 {g}：{cols['override_reason'][j]}")
+        elif cols["prev_overridden"][j]:
+            basis.append(f"上次的{prev_g}为人工调整，本次按综合评分定级")
 
         options = []
-        for i in present:
-            if i.key not in restore:
+        for k, i in enumerate(present):
+            t = target_l[j][k]
+            if not i.actionable or t < 0:
                 continue
-            target, value = restore[i.key]
-            t = int(target[j])
-            if t < 0:
-                continue
-            options.append({
-                "indicator": i.key, "label": i.label, "unit": i.unit,
-                "score": _nan_none(down[i.score_column].iat[j]),
-                "score_needed": t / 100,
-                "reachable": t <= FULL,
-                "value_needed": _nan_none(value[j]) if t <= FULL else None,
-            })
-        # the indicators that fell first: that is where the customer can most easily recover
-        order = {mv["indicator"]: k for k, mv in enumerate(moved)}
-        options.sort(key=lambda o: (order.get(o["indicator"], len(order)), not o["reachable"], o["score_needed"]))
-        text = []
-        if over and gap[j] == 0:
-            text.append(f"综合分已达到{prev_g}标准，等级由人工调整决定；如调整原因消除，可恢复{prev_g}")
+            reach = t <= FULL
+            options.append({"indicator": i.key, "label": i.label, "unit": i.unit,
+                            "score": _nan_none(score_l[j][k]), "score_needed": t / 100, "reachable": reach,
+                            "value_needed": _nan_none(vneed_l[j][k]) if reach else None})
+        # the indicators that fell first: that is where the customer most easily recovers
+        rank = {mv["indicator"]: r for r, mv in enumerate(moved)}
+        options.sort(key=lambda o: (rank.get(o["indicator"], len(rank)), not o["reachable"], o["score_needed"]))
+        if over[j] and gap[j] == 0:
+            text = [f"综合分已达到{prev_g}标准，当前等级由人工调整决定；调整原因消除后即可恢复{prev_g}"]
         else:
-            text.append(f"综合分提高 {gap[j] / 100:.2f} 分（达到 {needed[j] / 100:.2f}）即可恢复{prev_g}")
+            text = [f"综合分提高 {gap[j] / 100:.2f} 分（达到 {need_txt}）即可恢复{prev_g}"]
             for o in options:
-                if not o["reachable"]:
-                    continue
-                val = ("" if o["value_needed"] is None
-                       else f"（约 {_fmt_num(o['value_needed'])}{o['unit']}）")
-                text.append(f"或单靠{o['label']}：得分由 {_fmt_num(o['score'] or 0)} 提高到 "
-                            f"{o['score_needed']:.2f}{val}")
+                if o["reachable"]:
+                    val = "" if o["value_needed"] is None else f"（约 {_fmt_num(o['value_needed'])}{o['unit']}）"
+                    text.append(f"例如单靠{o['label']}：得分由 {_fmt_num(o['score'])} 提高到 "
+                                f"{_fmt_num(o['score_needed'])}{val}")
         out.append({
-            "customer_id": str(down["customer_id"].iat[j]),
-            "name": _nan_none(names[j]),
-            "phone": _nan_none(phones[j]),
+            "customer_id": str(cols["customer_id"][j]),
+            "name": cols["name"][j],
+            "phone": cols["phone"][j],
             "prev_grade": prev_g,
             "grade": g,
             "prev_composite": prev_c,
             "composite": comp,
-            "overridden": over,
-            "override_reason": _nan_none(down["override_reason"].iat[j]) if over else None,
-            "prev_overridden": prev_over,
+            "overridden": over[j],
+            "override_reason": cols["override_reason"][j] if over[j] else None,
+            "prev_overridden": bool(cols["prev_overridden"][j]),
             "basis": basis,
             "moved": moved,
-            "restore": {
-                "grade": prev_g,
-                "composite_needed": needed[j] / 100,
-                "gap": gap[j] / 100,
-                "options": options,
-                "text": text,
-            },
+            "restore": {"grade": prev_g, "composite_needed": needed[j] / 100, "gap": gap[j] / 100,
+                        "options": options, "text": text},
         })
     return out
 
@@ -1353,14 +1372,22 @@ def _letters(down: pd.DataFrame, curr: GradeResult) -> list[dict[str, Any]]:
 
 
 def _nan_none(x: Any) -> Any:
-    if x is None or x is pd.NA or x is pd.NaT:
+    """A plain JSON value: NaN/NA/NaT → None, numpy scalars → Python ones."""
+    t = type(x)
+    if t is str or t is int or t is bool or x is None:
+        return x
+    if t is float:
+        return None if x != x else x
+    if x is pd.NA or x is pd.NaT:
         return None
-    if isinstance(x, float | np.floating):
+    if isinstance(x, np.floating):
         return None if np.isnan(x) else float(x)
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.bool_):
         return bool(x)
+    if isinstance(x, pd.Timestamp | datetime | date):
+        return x.isoformat()
     return x
 
 

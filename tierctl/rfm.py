@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from tierctl.errors import InputError, ModelError, Problem, UsageError
+from tierctl.errors import InputError, Problem, UsageError
 from tierctl.models.loader import Section
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "compute_rfm",
     "load_rfm_model",
     "migrate",
+    "quantile_scores",
     "rfm_type",
     "rfm_types",
 ]
@@ -435,7 +437,7 @@ def _check_bounds(bounds: tuple[float | None, ...], higher: bool) -> str | None:
 
 def _describe_bounds(bounds: Sequence[float | None], higher: bool, unit: str) -> list[str]:
     def fmt(v: float | None) -> str:
-        return "—" if v is None else f"{_plain_number(v):g}{unit}"
+        return "—" if v is None else f"{_fmt_number(v)}{unit}"
 
     lines = []
     for k in range(N_SCORES, 0, -1):
@@ -456,6 +458,12 @@ def _describe_bounds(bounds: Sequence[float | None], higher: bool, unit: str) ->
         else:
             lines.append(f"{k} 分：{op} {fmt(lo)} 且 {nop} {fmt(nxt)}")
     return lines
+
+
+def _fmt_number(v: Any) -> str:
+    """12000 → "12000", 99.5 → "99.5", 1234.567 → "1234.57" (never scientific notation)."""
+    p = _plain_number(v)
+    return str(p) if isinstance(p, int) else f"{p:.2f}".rstrip("0").rstrip(".")
 
 
 def _plain_number(v: Any) -> int | float | None:
@@ -509,7 +517,9 @@ def quantile_scores(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return ((rank_min - 1) * N_SCORES // n + 1).astype(np.int8)
 
 
-def _edges_from_scores(values: np.ndarray, scores: np.ndarray, higher: bool) -> tuple:
+def _edges_from_scores(values: np.ndarray, scores: np.ndarray,
+                       higher: bool) -> tuple[float | None, ...]:
+    """The least good value among those scoring ≥ k, for k = 2..5 (see :class:`Edges`)."""
     bounds: list[float | None] = []
     for k in range(2, N_SCORES + 1):
         sel = values[scores >= k]
@@ -542,7 +552,13 @@ class RfmResult:
     ``share_far_relative`` of the bound, only with ≥ ``share_flag_min_customers``
     customers; else ``None``) and ``red_alert``.
 
-    ``quality``: dicts ``{kind, row, customer_id, detail}``; ``row`` is the Excel row.
+    ``quality``: dicts ``{kind, row, customer_id, detail}`` sorted by kind then row.
+    ``row`` is the Excel row (``None`` for notes about a whole customer or many rows);
+    ``customer_id`` is the row's customer, or for notes about a unit its key (the VIN
+    when the unit is the vehicle).  Kinds: ``missing_value``, ``after_as_of``,
+    ``outside_window`` (one count), ``refund``, ``refund_only``, ``negative_net``,
+    ``shared_order_id``, ``missing_order_id`` (one count), ``id_name_conflict``,
+    ``small_sample``, ``ties``.
     """
 
     as_of: date
@@ -563,15 +579,25 @@ class RfmResult:
         return "vin" if self.unit == "vin" else "customer_id"
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON types only (no numpy, no NaN)."""
+        """The result as plain JSON types (no numpy, no NaN), for ``--format json``.
+
+        Keys: ``as_of``, ``window_start``, ``window_days``, ``unit``, ``binning``,
+        ``frequency_basis``, ``monetary_basis``, ``edges`` (:meth:`Edges.to_dict`),
+        ``customers`` (unit key, [``customer_id``,] ``recency_days``, ``frequency``,
+        ``monetary``, ``r``, ``f``, ``m``, ``type``, ``type_name``, ``red_alert``,
+        ``kol_flag``; no names or phone numbers), ``summary`` and ``quality``.
+        """
         c = self.customers
-        cols = ([self.unit_column] + (["customer_id"] if self.unit == "vin" else [])
-                + ["recency_days", "frequency", "monetary", "r", "f", "m", "type_no", "type_name",
-                   "red_alert", "kol_flag"])
-        arrays = {k: _plain_list(c[k]) for k in cols}
-        arrays["type"] = arrays.pop("type_no")
-        keys = list(arrays)
-        customers = [dict(zip(keys, vals, strict=True)) for vals in zip(*arrays.values(), strict=True)]
+        # JSON key → customers column, in the order a reader expects them
+        fields = {self.unit_column: self.unit_column}
+        if self.unit == "vin":
+            fields["customer_id"] = "customer_id"
+        fields.update({k: k for k in ("recency_days", "frequency", "monetary", "r", "f", "m")})
+        fields.update({"type": "type_no", "type_name": "type_name", "red_alert": "red_alert",
+                       "kol_flag": "kol_flag"})
+        columns = [_plain_list(c[col]) for col in fields.values()]
+        keys = list(fields)
+        customers = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
         summary = [{k: _plain(v) for k, v in row.items()}
                    for row in self.summary.to_dict(orient="records")]
         return {
@@ -623,7 +649,9 @@ class _Quality:
 
     def rows(self, kind: str, rows: np.ndarray | None, ids: Iterable, details: Iterable[str]) -> None:
         ids = list(ids)
-        rows_l = [int(r) for r in rows] if rows is not None else [None] * len(ids)
+        # -1 = the frame had no _row column (a library caller): say "unknown", not row -1
+        rows_l = ([int(r) if r >= 0 else None for r in rows] if rows is not None
+                  else [None] * len(ids))
         self.items.extend({"kind": kind, "row": r, "customer_id": _plain(i), "detail": d}
                           for r, i, d in zip(rows_l, ids, details, strict=True))
 
@@ -649,6 +677,10 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     scale as that run (month-over-month comparability).  Without them the model's
     ``binning`` decides: quantile edges computed from this data, or the fixed thresholds.
     See the module docstring for every rule.
+
+    Implementation note: every text column is turned into integer codes once, and all
+    per-unit work is numpy on those codes over the full row range (rows that do not count
+    carry code -1), so no column of millions of strings is ever copied or compared twice.
     """
     if isinstance(as_of, datetime):
         as_of = as_of.date()
@@ -662,6 +694,8 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     _require_columns(visits, unit_col)
     q = _Quality()
     window_start = as_of - timedelta(days=model.window_days - 1)
+    as_of_day = _date_to_day(as_of)
+    start_day = _date_to_day(window_start)
 
     n_rows = len(visits)
     rows = (visits["_row"].to_numpy(dtype=np.int64, na_value=-1) if "_row" in visits
@@ -670,9 +704,11 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     id_s = unit_s if unit_col == "customer_id" else _as_text(visits["customer_id"])
     day = _to_days(visits["visit_date"])
     amount = _to_float(visits["amount"])
+    raw_code, uniques = pd.factorize(unit_s)  # -1 where the unit is missing
+    raw_code = raw_code.astype(np.int64, copy=False)
 
     # --- rows that cannot be used: missing unit, date or amount -----------------------
-    miss_unit = unit_s.isna().to_numpy()
+    miss_unit = raw_code < 0
     miss_date = day == _NAT_DAY
     miss_amount = np.isnan(amount)
     missing = miss_unit | miss_date | miss_amount
@@ -684,8 +720,6 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
         q.rows("missing_value", rows[idx], id_s.iloc[idx], details)
 
     # --- rows after the as-of date: dropped and reported ------------------------------
-    as_of_day = _date_to_day(as_of)
-    start_day = _date_to_day(window_start)
     future = ~missing & (day > as_of_day)
     if future.any():
         idx = np.flatnonzero(future)
@@ -694,50 +728,43 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
         q.rows("after_as_of", rows[idx], id_s.iloc[idx], details)
 
     old = ~missing & (day < start_day)
-    keep = ~missing & ~future & ~old
     if old.any():
         q.one("outside_window", f"{int(old.sum())} 行早于统计窗口起点 {window_start.isoformat()}"
                                 f"（窗口 {model.window_days} 天），未计入")
+    keep = ~(missing | future | old)
 
-    kidx = np.flatnonzero(keep)
-    day_k = day[kidx]
-    cents = np.rint(amount[kidx] * 100).astype(np.int64)
-    refund = cents < 0
-    rows_k = rows[kidx]
-    unit_k = unit_s.iloc[kidx]
-    codes_all, uniques_all = pd.factorize(unit_k)
-    codes_all = codes_all.astype(np.int64)
-    n_all = len(uniques_all)
-
+    cents = np.zeros(n_rows, dtype=np.int64)
+    cents[keep] = np.rint(amount[keep] * 100)
+    refund = keep & (cents < 0)
+    visit = keep & ~refund
     if refund.any():
-        ridx = np.flatnonzero(refund)
-        details = [f"退款 {c / 100:.2f} 元：冲减 M，不算到店" for c in cents[ridx]]
-        q.rows("refund", rows_k[ridx], id_s.iloc[kidx[ridx]], details)
+        idx = np.flatnonzero(refund)
+        details = [f"退款 {c / 100:.2f} 元：冲减 M，不算到店" for c in cents[idx]]
+        q.rows("refund", rows[idx], id_s.iloc[idx], details)
 
     # Units need at least one non-refund visit in the window to be scored.
-    visit = ~refund
-    has_visit = np.bincount(codes_all[visit], minlength=n_all) > 0
-    if not has_visit.all():
-        lonely = np.flatnonzero(~has_visit)
-        q.rows("refund_only", None, uniques_all[lonely],
+    n_all = len(uniques)
+    has_visit = np.bincount(raw_code[visit], minlength=n_all) > 0
+    lonely = np.flatnonzero((np.bincount(raw_code[refund], minlength=n_all) > 0) & ~has_visit)
+    if len(lonely):
+        q.rows("refund_only", None, uniques[lonely],
                ["窗口内只有退款、没有到店记录，未参与评分"] * len(lonely))
-    # renumber units 0..n-1 over those with visits
     remap = np.full(n_all, -1, dtype=np.int64)
     remap[has_visit] = np.arange(int(has_visit.sum()))
-    codes = remap[codes_all]
-    scored_rows = codes >= 0
-    unit_ids = uniques_all[has_visit]
+    code = np.full(n_rows, -1, dtype=np.int64)  # unit 0..n-1 for rows that count, else -1
+    code[keep] = remap[raw_code[keep]]
+    counted = code >= 0  # in-window visits and refunds of scored units
+    unit_ids = uniques[has_visit]
     n = len(unit_ids)
 
     # --- R: days since the latest non-refund visit ------------------------------------
-    vcodes = codes[visit]
     last_day = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(last_day, vcodes, day_k[visit])
-    recency = (as_of_day - last_day).astype(np.int64)
+    np.maximum.at(last_day, code[visit], day[visit])
+    recency = as_of_day - last_day
 
     # --- M: net spend in integer fen (refunds included) -------------------------------
     net_cents = np.zeros(n, dtype=np.int64)
-    np.add.at(net_cents, codes[scored_rows], cents[scored_rows])
+    np.add.at(net_cents, code[counted], cents[counted])
     negative = np.flatnonzero(net_cents < 0)
     if len(negative):
         q.rows("negative_net", None, unit_ids[negative],
@@ -745,7 +772,7 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
                 for c in net_cents[negative]])
 
     # --- F: distinct visits ------------------------------------------------------------
-    frequency, basis = _frequency(visits, kidx, visit, codes, day_k, start_day, n, rows_k, id_s, q)
+    frequency, basis = _frequency(visits, visit, code, day - start_day, n, rows, q)
 
     if model.monetary == "mean":
         monetary = np.rint(net_cents / frequency) / 100  # fen-rounded mean per visit
@@ -756,12 +783,10 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     # --- scores --------------------------------------------------------------------------
     values = {"recency_days": recency, "frequency": frequency, "monetary": monetary}
     if edges is not None:
-        used = edges
-        binning = "frozen"
+        used, binning = edges, "frozen"
         scores = {dim: edges.score(dim, values[dim]) for dim in DIMENSIONS}
     elif model.binning == "thresholds":
-        used = model.thresholds
-        binning = "thresholds"
+        used, binning = model.thresholds, "thresholds"
         scores = {dim: used.score(dim, values[dim]) for dim in DIMENSIONS}
     else:
         binning = "quantile"
@@ -775,20 +800,18 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     type_no = rfm_types(r, f, m, model)
 
     # --- descriptive columns: the latest non-empty value per unit ------------------------
+    # "latest" = latest date, then highest Excel row, so the choice never depends on order
+    order_key = np.where(counted, day, 0) * np.int64(1 << 40) + np.maximum(rows, 0)
     latest = {}
-    order_key = day_k * np.int64(1 << 40) + np.where(rows_k >= 0, rows_k, 0)
     for col in ("customer_id", "name", "phone"):
-        if col == unit_col or col not in visits:
-            continue
-        latest[col] = _latest_value(visits[col], kidx, codes, order_key, n)
+        if col != unit_col and col in visits:
+            latest[col] = _latest_value(_as_text(visits[col]), code, order_key, n)
+    if unit_col == "customer_id" and "name" in latest:
+        _note_name_conflicts(_as_text(visits["name"]), latest["name"], code, unit_ids, q)
     kol = np.zeros(n, dtype=bool)
     if "kol" in visits:
-        kol_k = _to_bool(visits["kol"])[kidx]
-        sel = kol_k & scored_rows
-        kol = np.bincount(codes[sel], minlength=n) > 0
-
-    if unit_col == "customer_id" and "name" in visits:
-        _note_name_conflicts(visits["name"], kidx, codes, unit_ids, q)
+        sel = _to_bool(visits["kol"]) & counted
+        kol = np.bincount(code[sel], minlength=n) > 0
 
     customers = _customers_frame(model, unit_col, unit_ids, latest, last_day, recency, frequency,
                                  monetary, revenue, r, f, m, type_no, kol)
@@ -803,6 +826,8 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
 
 _NAT_DAY = np.iinfo(np.int64).min
 _EPOCH = date(1970, 1, 1)
+_TICKS_PER_DAY = {"D": 1, "h": 24, "m": 1440, "s": 86_400, "ms": 86_400_000,
+                  "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
 def _date_to_day(d: date) -> int:
@@ -824,33 +849,40 @@ def _require_columns(visits: pd.DataFrame, unit_col: str) -> None:
 
 def _as_text(s: pd.Series) -> pd.Series:
     # Ids must stay text (leading zeros); ingest already gives strings, library callers may not.
-    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+    if isinstance(s.dtype, pd.StringDtype):
         return s
     return s.astype("str")
 
 
 def _to_days(s: pd.Series) -> np.ndarray:
+    """Whole days since 1970-01-01 as int64 (``_NAT_DAY`` where the date is missing)."""
     if not pd.api.types.is_datetime64_any_dtype(s.dtype):
         try:
             s = pd.to_datetime(s, errors="raise")
         except (ValueError, TypeError) as exc:
-            raise InputError("到店日期列含有无法识别的日期", hint=str(exc)) from exc
+            raise InputError("到店日期列含有无法识别的日期",
+                             hint="日期请写成 2026-11-23 这样的格式；用 tierctl 读取导出文件时"
+                                  "会自动识别 Excel 日期和 2026/11/23、2026年11月23日 等写法") from exc
     if getattr(s.dt, "tz", None) is not None:
-        s = s.dt.tz_localize(None)
-    arr = s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    out = arr.astype(np.int64)
-    out[np.isnat(arr)] = _NAT_DAY
-    return out
+        s = s.dt.tz_localize(None)  # wall-clock date where the visit happened
+    arr = s.to_numpy()
+    unit, step = np.datetime_data(arr.dtype)
+    per_day = _TICKS_PER_DAY[unit] // step
+    ints = arr.view(np.int64)
+    # floor division keeps times of day on their date, also before 1970
+    return np.where(np.isnat(arr), _NAT_DAY, ints // per_day)
 
 
 def _to_float(s: pd.Series) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        bad = pd.to_numeric(s, errors="coerce").isna() & s.notna()
+        converted = pd.to_numeric(s, errors="coerce")
+        bad = converted.isna() & s.notna()
         if bad.any():
             pos = np.flatnonzero(bad.to_numpy())[:20]
             raise InputError("金额列含有不是数字的值", problems=[
-                Problem(None, "amount", s.iloc[i], "应为数字") for i in pos], total=int(bad.sum()))
-        s = pd.to_numeric(s, errors="coerce")
+                Problem(None, "amount", s.iloc[i], "应为数字") for i in pos], total=int(bad.sum()),
+                hint="金额只能是数字，退款写负数")
+        s = converted
     return s.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -864,59 +896,60 @@ def _to_bool(s: pd.Series) -> np.ndarray:
     return s.to_numpy(dtype=bool, na_value=False)
 
 
-def _frequency(visits: pd.DataFrame, kidx: np.ndarray, visit: np.ndarray, codes: np.ndarray,
-               day_k: np.ndarray, start_day: int, n: int, rows_k: np.ndarray, id_s: pd.Series,
-               q: _Quality) -> tuple[np.ndarray, str]:
+def _frequency(visits: pd.DataFrame, visit: np.ndarray, code: np.ndarray, day_off: np.ndarray,
+               n: int, rows: np.ndarray, q: _Quality) -> tuple[np.ndarray, str]:
     """Distinct visits per unit and the basis used (``order_id`` or ``visit_date``).
 
-    Distinct pairs are counted by sorting integer keys (unit * width + visit) and counting
-    boundaries, which is far cheaper than hashing millions of pairs.
+    ``day_off`` is days since the window start (0..window-1 on counted rows).  Distinct
+    (unit, visit) pairs are counted by sorting integer keys, far cheaper than hashing
+    millions of pairs.
     """
-    vsel = visit & (codes >= 0)
-    vcodes = codes[vsel]
-    vday = day_k[vsel] - start_day  # 0..window_days-1
+    vidx = np.flatnonzero(visit)
+    vcode = code[vidx]
+    vday = day_off[vidx]
     width_day = int(vday.max()) + 1 if len(vday) else 1
 
     def distinct_per_unit(unit: np.ndarray, sub: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
         uniq = _sorted_unique(unit * np.int64(width) + sub)
         return np.bincount(uniq // width, minlength=n), uniq
 
-    order = None
+    has_id = None
     if "order_id" in visits:
-        order = _as_text(visits["order_id"]).iloc[kidx[vsel]]
-        if order.isna().all():
-            order = None
-    if order is None:
-        freq, _ = distinct_per_unit(vcodes, vday, width_day)
+        order_s = _as_text(visits["order_id"])
+        has_id = order_s.notna().to_numpy()[vidx]
+        if not has_id.any():
+            has_id = None
+    if has_id is None:
+        freq, _ = distinct_per_unit(vcode, vday, width_day)
         return freq.astype(np.int64), "visit_date"
 
-    has_id = order.notna().to_numpy()
-    ocodes, ouniq = pd.factorize(order[has_id])
+    ocode, ouniq = pd.factorize(order_s.iloc[vidx[has_id]])
     n_orders = max(len(ouniq), 1)
-    freq, pairs = distinct_per_unit(vcodes[has_id], ocodes.astype(np.int64), n_orders)
+    freq, pairs = distinct_per_unit(vcode[has_id], ocode.astype(np.int64), n_orders)
 
     # The same order number under two customers is an export error worth showing.
     per_order = np.bincount(pairs % n_orders, minlength=n_orders)
     shared = np.flatnonzero(per_order > 1)
     if len(shared):
         q.rows("shared_order_id", None, [None] * len(shared),
-               [f"单号「{ouniq[i]}」出现在 {per_order[i]} 个客户名下，按各自一次到店计"
+               [f"单号「{ouniq[i]}」出现在 {per_order[i]} 个客户名下，每个客户各计一次到店"
                 for i in shared])
 
     if not has_id.all():
         # Rows without a number: a visit per distinct date, unless that unit has a
         # numbered order the same day (then they are lines of that order).
         no_id = ~has_id
-        day_keys_with_id = _sorted_unique(vcodes[has_id] * np.int64(width_day) + vday[has_id])
-        cand = vcodes[no_id] * np.int64(width_day) + vday[no_id]
-        extra = ~np.isin(cand, day_keys_with_id)
-        f_extra, _ = distinct_per_unit(vcodes[no_id][extra], vday[no_id][extra], width_day)
+        numbered_days = _sorted_unique(vcode[has_id] * np.int64(width_day) + vday[has_id])
+        cand = vcode[no_id] * np.int64(width_day) + vday[no_id]
+        pos = np.minimum(np.searchsorted(numbered_days, cand), max(len(numbered_days) - 1, 0))
+        extra = (numbered_days[pos] != cand) if len(numbered_days) else np.ones(len(cand), bool)
+        f_extra, _ = distinct_per_unit(vcode[no_id][extra], vday[no_id][extra], width_day)
         freq = freq + f_extra
-        idx = np.flatnonzero(vsel)[no_id]
+        first = rows[vidx[no_id]]
+        first = first[first >= 0]
         q.one("missing_order_id",
-              f"{int(no_id.sum())} 行到店记录没有工单号，按到店日期计次"
-              f"（同一天已有工单的并入该工单）；首行见 row",
-              row=int(rows_k[idx].min()) if (rows_k[idx] >= 0).any() else None)
+              f"{int(no_id.sum())} 行到店记录没有工单号，按到店日期计次（同一天已有工单的并入该工单）",
+              row=int(first.min()) if len(first) else None)
     return freq.astype(np.int64), "order_id"
 
 
@@ -932,38 +965,37 @@ def _sorted_unique(keys: np.ndarray) -> np.ndarray:
     return keys[first]
 
 
-def _latest_value(col: pd.Series, kidx: np.ndarray, codes: np.ndarray, order_key: np.ndarray,
+def _latest_value(col: pd.Series, code: np.ndarray, order_key: np.ndarray,
                   n: int) -> pd.api.extensions.ExtensionArray:
-    """Per unit, the value on its latest row (date, then Excel row) where it is not empty."""
-    vals = _as_text(col).iloc[kidx]
-    ok = vals.notna().to_numpy() & (codes >= 0)
-    pos = np.flatnonzero(ok)
+    """Per unit, the value on its latest counted row where the value is not empty."""
+    pos = np.flatnonzero(col.notna().to_numpy() & (code >= 0))
     best = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(best, codes[pos], order_key[pos])
-    winners = pos[order_key[pos] == best[codes[pos]]]
-    take = np.full(n, -1, dtype=np.int64)
-    take[codes[winners]] = winners  # ties (same date, no row numbers): any of equal rank
-    return vals.array.take(take, allow_fill=True)
+    np.maximum.at(best, code[pos], order_key[pos])
+    winners = pos[order_key[pos] == best[code[pos]]]
+    take = np.full(n, -1, dtype=np.int64)  # -1 → NA for units that never had a value
+    take[code[winners]] = winners  # ties (same date, no row numbers): one of the equals
+    return col.array.take(take, allow_fill=True)
 
 
-def _note_name_conflicts(names: pd.Series, kidx: np.ndarray, codes: np.ndarray,
-                         unit_ids: pd.Index, q: _Quality) -> None:
+def _note_name_conflicts(names: pd.Series, latest: pd.api.extensions.ExtensionArray,
+                         code: np.ndarray, unit_ids: pd.Index, q: _Quality) -> None:
     # One customer id with two different names usually means two people share an id in
-    # the CRM; the spec says such duplicates are reported, not silently merged.
-    vals = _as_text(names).iloc[kidx]
-    ok = vals.notna().to_numpy() & (codes >= 0)
-    if not ok.any():
+    # the CRM; the spec says duplicated ids are reported, not silently merged.  Comparing
+    # each row with its unit's latest name finds them without hashing every name.
+    named = names.notna().to_numpy() & (code >= 0)
+    # full-length comparison: taking from the small per-unit array is cheap, taking
+    # millions of rows out of the (chunked) names column is not
+    expected = latest.take(np.where(named, code, -1), allow_fill=True)
+    cmp = names.array != expected
+    cmp = cmp.to_numpy(dtype=bool, na_value=False) if hasattr(cmp, "to_numpy") else np.asarray(cmp)
+    sel = np.flatnonzero(named)
+    differs = cmp[sel]
+    if not differs.any():
         return
-    ncodes, nuniq = pd.factorize(vals[ok])
-    width = np.int64(max(len(nuniq), 1))
-    keys = _sorted_unique(codes[ok] * width + ncodes)
-    per_unit = np.bincount(keys // width, minlength=len(unit_ids))
-    bad = np.flatnonzero(per_unit > 1)
-    if not len(bad):
-        return
-    sel = np.isin(keys // width, bad)
-    frame = pd.DataFrame({"u": keys[sel] // width, "name": np.asarray(nuniq)[keys[sel] % width]})
-    listed = frame.groupby("u")["name"].agg(lambda s: "、".join(sorted(s)))
+    bad_units = _sorted_unique(code[sel[differs]])
+    rows_of_bad = sel[np.isin(code[sel], bad_units)]
+    frame = pd.DataFrame({"u": code[rows_of_bad], "name": names.iloc[rows_of_bad].to_numpy()})
+    listed = frame.drop_duplicates().groupby("u")["name"].agg(lambda s: "、".join(sorted(s)))
     q.rows("id_name_conflict", None, unit_ids[listed.index.to_numpy()],
            [f"同一客户编号对应多个姓名：{v}，已按一个客户统计，请核对" for v in listed.to_numpy()])
 
@@ -984,7 +1016,7 @@ def _note_quantile_limits(values: dict[str, np.ndarray], scores: dict[str, np.nd
         vals, counts = np.unique(values[dim], return_counts=True)
         top = int(np.argmax(counts))
         q.one("ties", f"{_DIM_LABEL[dim]}：{counts[top] / n:.0%} 的客户数值相同"
-                      f"（{_plain_number(vals[top]):g}{_DIM_UNIT[dim]}），并列同分，"
+                      f"（{_fmt_number(vals[top])}{_DIM_UNIT[dim]}），并列同分，"
                       f"{'、'.join(empty)} 分无人")
 
 
@@ -993,41 +1025,46 @@ def _customers_frame(model: RfmModel, unit_col: str, unit_ids: pd.Index, latest:
                      monetary: np.ndarray, revenue: np.ndarray, r: np.ndarray, f: np.ndarray,
                      m: np.ndarray, type_no: np.ndarray, kol: np.ndarray) -> pd.DataFrame:
     n = len(unit_ids)
-    by_no = {t.no: t for t in model.types}
-    nos = sorted(by_no)
-    pos = np.searchsorted(np.array(nos), type_no)
-    names = np.array([by_no[k].name_zh for k in nos], dtype=object)
-    strategies = np.array([by_no[k].strategy_zh for k in nos], dtype=object)
-    codes3 = (r.astype(np.int16) - 1) * 25 + (f.astype(np.int16) - 1) * 5 + (m.astype(np.int16) - 1)
-    labels = np.array([f"{a}-{b}-{c}" for a in range(1, 6) for b in range(1, 6) for c in range(1, 6)],
-                      dtype=object)
-    red = np.isin(type_no, list(model.red_alert_types))
-    empty_text = pd.array([pd.NA] * n, dtype="str")
+    # Lists are read per type, biggest spenders first; the id breaks ties so the order
+    # never depends on the input's row order.
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[np.asarray(unit_ids.argsort())] = np.arange(n)
+    perm = np.lexsort((id_rank, -monetary, type_no))
 
-    data: dict[str, Any] = {unit_col: pd.array(np.asarray(unit_ids, dtype=object), dtype="str")}
-    if unit_col == "vin":
-        data["customer_id"] = latest.get("customer_id", empty_text)
-    data["name"] = latest.get("name", empty_text)
-    data["phone"] = latest.get("phone", empty_text)
+    by_no = {t.no: t for t in model.types}
+    nos = np.array(sorted(by_no))
+    pos = np.searchsorted(nos, type_no[perm])
+    rp, fp, mp = r[perm], f[perm], m[perm]
+    combo = (rp.astype(np.int16) - 1) * 25 + (fp.astype(np.int16) - 1) * 5 + (mp.astype(np.int16) - 1)
+    labels = [f"{a}-{b}-{c}" for a in range(1, 6) for b in range(1, 6) for c in range(1, 6)]
+
+    def text(arr: Any) -> Any:
+        return (arr if isinstance(arr, pd.api.extensions.ExtensionArray) and
+                isinstance(arr.dtype, pd.StringDtype) else pd.array(arr, dtype="str")).take(perm)
+
+    def text_of(choices: list[str], idx: np.ndarray) -> Any:
+        # repeat a few labels many times without building a Python object per row
+        return pd.array(pa.array(choices, type=pa.large_string()).take(pa.array(idx)), dtype="str")
+
+    data: dict[str, Any] = {unit_col: text(unit_ids.array)}
+    for col in (["customer_id"] if unit_col == "vin" else []) + ["name", "phone"]:
+        data[col] = text(latest[col]) if col in latest else pd.array([pd.NA] * n, dtype="str")
     data.update({
-        "last_visit": last_day.astype("datetime64[D]").astype("datetime64[s]"),
-        "recency_days": recency,
-        "frequency": frequency,
-        "monetary": monetary,
-        "revenue": revenue,
-        "r": r, "f": f, "m": m,
-        "rfm": pd.array(labels[codes3], dtype="str"),
-        "type_no": type_no.astype(np.int64),
-        "type_name": pd.array(names[pos], dtype="str"),
-        "strategy": pd.array(strategies[pos], dtype="str"),
-        "kol": kol,
-        "kol_flag": kol & (m < model.high_min),
-        "red_alert": red,
+        "last_visit": last_day[perm].astype("datetime64[D]").astype("datetime64[s]"),
+        "recency_days": recency[perm],
+        "frequency": frequency[perm],
+        "monetary": monetary[perm],
+        "revenue": revenue[perm],
+        "r": rp, "f": fp, "m": mp,
+        "rfm": text_of(labels, combo),
+        "type_no": type_no[perm].astype(np.int64),
+        "type_name": text_of([by_no[k].name_zh for k in nos], pos),
+        "strategy": text_of([by_no[k].strategy_zh for k in nos], pos),
+        "kol": kol[perm],
+        "kol_flag": kol[perm] & (mp < model.high_min),
+        "red_alert": np.isin(type_no[perm], list(model.red_alert_types)),
     })
-    frame = pd.DataFrame(data)
-    frame = frame.sort_values(["type_no", "monetary", unit_col], ascending=[True, False, True],
-                              kind="stable", ignore_index=True)
-    return frame
+    return pd.DataFrame(data)
 
 
 def _summary(model: RfmModel, customers: pd.DataFrame) -> pd.DataFrame:
