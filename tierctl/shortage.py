@@ -25,7 +25,7 @@ from tierctl.models.loader import Section
 from tierctl.models.rules import Context, Rule, build_rule, num
 from tierctl.textmatch import keyword_codes
 
-TIER_FIELDS_TEXT = ("label", "mode", "owner", "owner_short", "owner_role", "cadence_note", "channel", "action")
+TIER_FIELDS_TEXT = ("label", "label_en", "mode", "owner", "owner_short", "owner_short_en", "owner_role", "cadence_note", "channel", "action")
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -48,9 +48,11 @@ class Tier:
     name: str
     min: Decimal
     label: str
+    label_en: str
     mode: str
     owner: str
     owner_short: str
+    owner_short_en: str
     owner_role: str
     first_contact_hours: int
     cadence_days: int
@@ -755,6 +757,8 @@ class Crisis:
     label: str
     response: str
     criteria: list[dict[str, Any]]
+    label_en: str = ""
+    response_en: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"level": self.level, "color": self.color, "label": self.label,
@@ -797,4 +801,5 @@ def crisis_level(result: ShortageResult, eta_weeks: float | None = None) -> Cris
     if spec is None:
         raise ModelError(f"危机等级 {level} 没有定义", path=model.path, key="crisis.levels")
     return Crisis(level=level, color=str(spec.get("color", "")), label=str(spec.get("label", "")),
-                  response=str(spec.get("response", "")), criteria=crit)
+                  response=str(spec.get("response", "")), criteria=crit,
+                  label_en=str(spec.get("label_en", "")), response_en=str(spec.get("response_en", "")))

@@ -122,7 +122,9 @@ def score(
         else:
             emit(write_csv(flat, None) or "", None, force)
     else:
-        show_table(run, limit)
+        from tierctl.cli.common import lang as pick_lang
+
+        show_table(run, limit, pick_lang(lang))
     warn(run["export"].warnings + result.warnings)
 
 
@@ -164,37 +166,42 @@ def main_reason(row: dict[str, Any], model) -> str:
     return str(row[f"reason_{best[0].key}"])
 
 
-def show_table(run: dict[str, Any], limit: int) -> None:
+def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     from rich.table import Table
     from rich.text import Text
+
+    from tierctl.i18n import t as L
 
     result = run["result"]
     model = result.model
     crisis = run["crisis"]
     con = out_console()
     colors = {"green": "green", "yellow": "yellow", "orange": "dark_orange", "red": "red"}
+    en = lang == "en"
+    label = crisis.label_en if en and crisis.label_en else crisis.label
+    response = crisis.response_en if en and crisis.response_en else crisis.response
     con.print(Text.assemble(
-        ("危机等级 ", "bold"), (f" {crisis.level} {crisis.label} ", f"bold white on {colors.get(crisis.color, 'red')}"),
-        f"  {crisis.response}"))
-    con.print(Text("  " + " · ".join(f"{c['label']} {_val(c['value'])}→{c['level']}级" for c in crisis.criteria),
-                   style="dim"))
-    title = f"{result.as_of} 配件短缺客户分层（模型 {model.name}，{len(result.customers)} 位）"
+        (L("crisis", lang) + " ", "bold"),
+        (f" {crisis.level} {label} ", f"bold white on {colors.get(crisis.color, 'red')}"), f"  {response}"))
+    con.print(Text("  " + " · ".join(f"{c['name'] if en else c['label']} {_val(c['value'])}→{c['level']}"
+                                     f"{L('level_suffix', lang)}" for c in crisis.criteria), style="dim"))
+    title = L("title", lang, as_of=result.as_of, model=model.name, n=len(result.customers))
     wide = con.width >= 140
     from rich import box
 
     t = Table(title=title, header_style="bold", expand=False, box=box.SIMPLE_HEAD, pad_edge=False,
               collapse_padding=True, padding=(0, 1))
-    t.add_column("级别", no_wrap=True, min_width=7)
-    t.add_column("总分", justify="right", no_wrap=True, min_width=4)
-    t.add_column("客户", no_wrap=True, min_width=6, max_width=10)
+    t.add_column(L("tier", lang), no_wrap=True, min_width=7)
+    t.add_column(L("score", lang), justify="right", no_wrap=True, min_width=4)
+    t.add_column(L("customer", lang), no_wrap=True, min_width=6, max_width=10)
     if wide:
-        t.add_column("电话", no_wrap=True, min_width=11)
-        t.add_column("车型", no_wrap=True, max_width=16)
-    t.add_column("等待", justify="right", no_wrap=True, min_width=4)
+        t.add_column(L("phone", lang), no_wrap=True, min_width=11)
+        t.add_column(L("car", lang), no_wrap=True, max_width=16)
+    t.add_column(L("wait", lang), justify="right", no_wrap=True, min_width=4)
     t.add_column("·".join(model.dim_keys), no_wrap=True, min_width=8)
-    t.add_column("负责人", no_wrap=True, min_width=8)
-    t.add_column("时限", no_wrap=True, min_width=11)
-    t.add_column("主要原因", overflow="ellipsis", no_wrap=True, min_width=10)
+    t.add_column(L("owner", lang), no_wrap=True, min_width=8)
+    t.add_column(L("respond_by", lang), no_wrap=True, min_width=11)
+    t.add_column(L("reason", lang), overflow="ellipsis", no_wrap=True, min_width=10)
     c = result.customers
     shown = c if not limit else c.head(limit)
     for r in shown.to_dict("records"):
@@ -205,22 +212,23 @@ def show_table(run: dict[str, Any], limit: int) -> None:
         cells = [tier_txt, model.format_score(r["total_scaled"]), str(r.get("name") or r.get("customer_id") or "")]
         if wide:
             cells += [mask_phone(r.get("phone")), str(r.get("car") or "")]
-        cells += [f"{r['wait_days']}天", "·".join(str(r[d.key]) for d in model.dimensions),
-                  model.tier(tier).owner_short or str(r["owner"]), r["respond_by"].strftime("%m-%d %H:%M"),
-                  main_reason(r, model)]
+        pol = model.tier(tier)
+        owner = (pol.owner_short_en if en and pol.owner_short_en else pol.owner_short) or str(r["owner"])
+        cells += [L("days", lang, n=r["wait_days"]), "·".join(str(r[d.key]) for d in model.dimensions),
+                  owner, r["respond_by"].strftime("%m-%d %H:%M"), main_reason(r, model)]
         t.add_row(*cells)
     con.print(t)
     if limit and len(c) > limit:
-        con.print(f"[dim]… 另有 {len(c) - limit} 位未显示（--limit 0 显示全部，或用 --format csv 导出）[/dim]")
+        con.print(f"[dim]{L('more', lang, n=len(c) - limit)}[/dim]")
     counts = result.counts()
     n = max(len(c), 1)
     parts = []
     for tier in model.tier_names:
         share = counts[tier] / n
         lo, hi = model.expected_share.get(tier, (0.0, 1.0))
-        flag = "" if lo * 0.5 <= share <= min(1.0, hi * 1.5) or len(c) < 20 else " ⚠偏离常见比例"
-        parts.append(f"{tier} {counts[tier]} 位（{share:.0%}{flag}）")
-    con.print("合计：" + " · ".join(parts))
+        flag = "" if lo * 0.5 <= share <= min(1.0, hi * 1.5) or len(c) < 20 else L("off_share", lang)
+        parts.append(L("count", lang, tier=tier, n=counts[tier], share=f"{share:.0%}", flag=flag))
+    con.print(L("total", lang) + " · ".join(parts))
     for extra in ("changes_text", "alerts_text"):
         if run.get(extra):
             con.print(run[extra])
