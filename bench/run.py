@@ -36,6 +36,8 @@ QUICK_ARGS = {
     "bench_grade.py": ["50000"],
     "bench_allocate.py": ["300"],
     "bench_render.py": ["200", "2000"],
+    "bench_report.py": ["5", "20000"],
+    "bench_store.py": ["--customers", "50000", "--task-customers", "5000", "--days", "5"],
 }
 
 

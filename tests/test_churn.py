@@ -559,3 +559,50 @@ def test_bad_model_key_is_a_model_error(tmp_path, old, new, key):
 def test_unknown_model_name():
     with pytest.raises(ModelError):
         load_churn_model("no-such-model")
+
+
+# ------------------------------------------------------------------------------------
+# Follow-up steps, outcomes and ingest columns are data too
+# ------------------------------------------------------------------------------------
+def test_followup_steps_carry_owner_channel_and_detail(model):
+    steps = model.level("extreme").followups
+    assert [s.days for s in steps] == [7, 14, 30, 60, 90]
+    assert [s.owner for s in steps] == ["regional_manager", "store_manager", None, None, "regional_manager"]
+    assert steps[1].channel == "登门拜访" and steps[0].detail
+
+
+def test_outcomes(model):
+    assert model.outcome("接通").key == "reached" and model.outcome("已解决").solved
+    assert not model.outcome("未接通").reached and model.outcome("Refused").key == "refused"
+    with pytest.raises(UsageError, match="已接通"):
+        model.outcome("还行")
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('{ days = 7, owner = "store_manager"', '{ days = 7, owner = "boss"', "levels[2].followups[0].owner"),
+    ('{ days = 14, owner = "store_manager"', '{ days = 3, owner = "store_manager"', "levels[3].followups"),
+    ('aliases = ["拒绝", "明确拒绝", "refused"]', 'aliases = ["拒绝", "接通"]', "outcomes[3].aliases"),
+    ('key = "solved"\nlabel = "已解决"\naliases = ["问题已解决", "解决", "已挽回", "solved"]\nreached = true',
+     'key = "solved"\nlabel = "已解决"\naliases = ["问题已解决", "解决", "已挽回", "solved"]\nreached = false',
+     "outcomes[0].solved"),
+])
+def test_bad_followups_and_outcomes_are_model_errors(tmp_path, old, new, key):
+    with pytest.raises(ModelError) as ei:
+        load_churn_model(broken(tmp_path, old, new))
+    assert ei.value.key == key
+
+
+def test_scoring_through_the_shared_ingest(model, tmp_path):
+    from tierctl.io.ingest import read_export
+
+    p = tmp_path / "export.csv"
+    pd.DataFrame({"客户编号": ["007", "008"], "上次到店日期": ["2026年7月26日", "2026/11/01"],
+                  "平均回厂间隔": ["90", "90"], "满意度": [11, 8]}).to_csv(p, index=False, encoding="gbk")
+    ex = read_export(p, model.ingest_columns)
+    with pytest.raises(InputError) as ei:
+        score_churn(ex.frame, model, AS_OF, NOW, headers=ex.headers, path=ex.path)
+    msg = str(ei.value)
+    assert "export.csv" in msg and "第 2 行" in msg and "满意度" in msg
+    ok = ex.frame.assign(satisfaction=pd.array([8.0, 8.0], dtype="Float64"))
+    res = score_churn(ok, model, AS_OF, NOW, headers=ex.headers).customers
+    assert res["customer_id"].tolist() == ["007", "008"] and res["level"].tolist() == ["中", "低"]

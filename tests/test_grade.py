@@ -153,6 +153,67 @@ def test_a_model_of_another_kind_is_refused(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
+# percentile or thresholds (issue 7 decision): a model-wide switch, bands always checked
+
+
+def test_packaged_model_carries_threshold_bands_for_every_indicator(model):
+    thr = load_grade_model(normalise="thresholds")
+    assert model.normalise == "percentile" and thr.normalise == "thresholds"
+    assert all(i.bands for i in thr.indicators)
+    # the bands are the same objects whichever way the model is used
+    assert [i.bands for i in model.indicators] == [i.bands for i in thr.indicators]
+
+
+def test_model_wide_normalise_and_the_per_indicator_override(tmp_path):
+    p = write_model(tmp_path, {"a": {"weight": "0.5", "bands": identity()}, "b": {"weight": "0.5"}})
+    m = load_grade_model(p)
+    assert {i.key: i.normalise for i in m.indicators} == {"a": "thresholds", "b": "percentile"}
+    assert m.normalise == "mixed"
+    assert load_grade_model(p, normalise="percentile").normalise == "percentile"
+    with pytest.raises(ModelError) as err:
+        load_grade_model(p, normalise="thresholds")  # b has no bands
+    assert "[indicators.b.bands]" in str(err.value) and "--normalise thresholds" in str(err.value)
+    text = p.read_text(encoding="utf-8").replace('kind = "grade"', 'kind = "grade"\nnormalise = "thresholds"')
+    p.write_text(text.replace('normalise = "thresholds"\nbands', "bands"), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"indicators\.b\.bands"):
+        load_grade_model(p)  # the file-wide switch needs bands everywhere too
+    with pytest.raises(ModelError, match="zscore"):
+        load_grade_model(p, normalise="zscore")
+
+
+def test_unused_bands_are_still_checked_at_load(tmp_path):
+    p = write_model(tmp_path, {"a": {"weight": "1", "bands": [(10, 50), (20, 40)]}})
+    p.write_text(p.read_text(encoding="utf-8").replace('normalise = "thresholds"\n', 'normalise = "percentile"\n'),
+                 encoding="utf-8")
+    with pytest.raises(ModelError, match=r"indicators\.a\.bands"):
+        load_grade_model(p)
+
+
+def _spread(n: int = 400) -> pd.DataFrame:
+    """Independent indicators: percentile composites bunch around 50."""
+    rng = np.random.default_rng(3)
+    return frame(customer_id=[f"{i:04d}" for i in range(n)], spend_12m=rng.uniform(0, 9000, n),
+                 visits_12m=rng.integers(0, 8, n), satisfaction=rng.integers(1, 11, n).astype(float),
+                 potential=rng.integers(1, 101, n).astype(float), tenure_years=rng.uniform(0, 10, n))
+
+
+def test_share_note_explains_the_percentile_bunching_and_the_way_out(model):
+    res = grade_customers(_spread(), model, AS_OF)
+    d = res.distribution.set_index("grade")
+    assert d.loc["VIP", "share_pct"] < 2.5 and d.loc["VIP", "flagged"]  # far below half the usual 5%
+    assert abs(d.loc["VIP", "diff_pct"]) < 10  # … which the point tolerance alone would not flag
+    notes = [w for w in res.warnings if "通常约" in w]
+    assert len(notes) == 1  # one note, not one line per grade
+    assert "VIP" in notes[0] and "休眠" in notes[0] and "相对名次" in notes[0] and "--normalise thresholds" in notes[0]
+    thr = grade_customers(_spread(), load_grade_model(normalise="thresholds"), AS_OF)
+    assert all("相对名次" not in w for w in thr.warnings)
+
+
+def test_no_share_note_for_few_customers(model):
+    assert not any("通常约" in w for w in grade_customers(_spread(60), model, AS_OF).warnings)
+
+
+# --------------------------------------------------------------------------------------
 # percentile rank
 
 
@@ -601,3 +662,14 @@ def test_previous_grading_as_stored_with_aliases_and_nested_indicators(model):
     for letter in ch.letters:
         assert letter["prev_grade"] == "VIP"
         assert {m["indicator"] for m in letter["moved"]} <= {"spend", "frequency"}
+
+
+def test_messages_and_reasons_name_columns_as_the_file_spells_them(model):
+    df = full_frame(5)
+    df.loc[2, "first_visit"] = pd.Timestamp("2027-01-01")
+    with pytest.raises(InputError) as err:
+        grade_customers(df, model, AS_OF, headers={"first_visit": "建档日期"})
+    assert "建档日期" in str(err.value) and "第 4 行" in str(err.value)
+    res = grade_customers(full_frame(5), model, AS_OF, headers={"first_visit": "建档日期"})
+    assert "由建档日期推算" in res.reasons["tenure"].iat[0]
+    assert res.customers.equals(grade_customers(full_frame(5), model, AS_OF).customers)

@@ -77,11 +77,11 @@ def test_packaged_model(model):
     assert sorted(t.no for t in model.types) == list(range(1, 9))
     assert model.red_alert_types == {2, 4}
     assert model.type_by_no(3).name_zh == "重要发展" and model.type_by_no(3).pattern == "HLH"
-    assert {c.name for c in model.columns.values() if c.required} == {
+    assert {c.name for c in model.columns.specs.values() if c.required} == {
         "customer_id", "visit_date", "amount"}
-    assert "工单号" in model.columns["order_id"].aliases
-    assert "发票号" in model.columns["order_id"].aliases
-    assert model.columns["kol"].kind == "bool"
+    assert "工单号" in model.columns.specs["order_id"].aliases
+    assert "发票号" in model.columns.specs["order_id"].aliases
+    assert model.columns.specs["kol"].kind == "bool"
     flows = {f.key: (f.from_type, f.to_type) for f in model.key_flows}
     assert flows == {"churn_warning": (1, 2), "conversion": (3, 1)}
 
@@ -613,3 +613,134 @@ def test_migration_rejects_duplicate_ids(model):
     with pytest.raises(InputError, match="重复"):
         migrate(_snapshot({"a": 1}), pd.DataFrame({"customer_id": ["a", "a"], "type_no": [1, 2]}),
                 model)
+
+
+# ---------------------------------------------------------------------------------------
+# the shared ingest, JSON text, snapshots
+# ---------------------------------------------------------------------------------------
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "visits.csv"
+
+
+def test_sample_export_through_the_shared_ingest(model, fixed):
+    from tierctl.io.ingest import read_export
+
+    ex = read_export(SAMPLE, model.columns)
+    assert ex.encoding == "gb18030" and ex.headers["order_id"] == "结算单号"
+    assert ex.frame["customer_id"].iloc[0].startswith("0")  # ids stay text
+    assert int(ex.frame["_row"].iloc[0]) == 3  # a title line above the header
+    now = compute_rfm(ex.frame, fixed, date(2026, 11, 24))
+    year_ago = compute_rfm(ex.frame, fixed, date(2025, 11, 24))
+    lin_now = now.customers.set_index("customer_id").loc["010086"]
+    lin_then = year_ago.customers.set_index("customer_id").loc["010086"]
+    # seed 003, with the business thresholds: 5-1-4 重要发展 → 5-4-4 重要价值
+    assert (lin_then.rfm, lin_then.type_name) == ("5-1-4", "重要发展")
+    assert (lin_now.rfm, lin_now.type_name) == ("5-4-4", "重要价值")
+    kinds = {q["kind"] for q in now.quality}
+    assert {"after_as_of", "refund", "id_name_conflict"} <= kinds
+    assert now.customers.set_index("customer_id").loc["010099", "kol_flag"]
+
+
+def test_model_columns_are_the_shared_column_set(model):
+    from tierctl.io.ingest import ColumnSet
+
+    assert isinstance(model.columns, ColumnSet)
+    assert "结算单号" in model.columns.specs["order_id"].aliases
+    assert not model.columns.specs["vin"].required
+    vin = model.with_unit("vin")
+    assert vin.unit == "vin" and vin.columns.specs["vin"].required
+    assert vin.with_unit("owner").columns.specs["vin"].required is False
+    with pytest.raises(UsageError):
+        model.with_unit("car")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recs=visit_records, ids=st.lists(st.text(min_size=0, max_size=6), min_size=7, max_size=7),
+       vin=st.booleans())
+def test_json_text_equals_to_json(model, recs, ids, vin):
+    # any id text (quotes, backslashes, control characters, emoji, empty) survives
+    names = dict(zip("ABCDEFG", ids, strict=True))
+    df = visits([(names[c] or None, ago(d), a, o) for c, d, a, o in recs],
+                vin=[f"V{c}" for c, *_ in recs])
+    res = compute_rfm(df, model.with_unit("vin") if vin else model, AS_OF)
+    assert json.loads(res.to_json_text()) == res.to_json()
+
+
+def test_json_text_numbers():
+    from tierctl.rfm import json_records
+
+    frame = {"m": pd.Series([0.1 + 0.2, 100.0, -0.0, 1e20, float("nan"), 12345678901.23]),
+             "n": pd.Series([1, 2, 3, 4, 5, 6], dtype="int8"),
+             "b": pd.Series([True, False, True, False, True, False])}
+    rows = [json.loads(t) for t in json_records(frame).to_pylist()]
+    assert [r["m"] for r in rows[:4]] == [0.1 + 0.2, 100.0, -0.0, 1e20]
+    assert rows[4]["m"] is None and type(rows[1]["m"]) is float
+    assert [r["n"] for r in rows] == [1, 2, 3, 4, 5, 6] and rows[0]["b"] is True
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "RO1", "RO2"])), max_size=30),
+       sort=st.booleans())
+def test_factorize_runs_is_a_factorization(values, sort):
+    from tierctl.rfm import _factorize_runs
+
+    if sort:
+        present = sorted(v for v in values if v is not None)
+        it = iter(present)
+        values = [None if v is None else next(it) for v in values]
+    s = pd.Series(values, dtype="str")
+    codes, uniq = _factorize_runs(s)
+    ref, _ = pd.factorize(s)
+    assert ((codes < 0) == (ref < 0)).all()
+    for i in range(len(s)):
+        if codes[i] >= 0:
+            assert uniq[codes[i]] == values[i]
+        for j in range(len(s)):
+            assert (codes[i] == codes[j]) == (ref[i] == ref[j])
+
+
+def test_snapshot_round_trip_and_rescore(model):
+    from tierctl.io.ingest import read_export
+    from tierctl.rfm import customers_from_snapshot, rescore, snapshot_meta, snapshot_rows
+    from tierctl.store import Store
+
+    frame = read_export(SAMPLE, model.columns).frame
+    prev = compute_rfm(frame, model, date(2026, 10, 24))
+    curr = compute_rfm(frame, model, date(2026, 11, 24))
+    with Store.open(":memory:") as store:
+        ids = [store.save_snapshot("rfm", r.as_of, "rfm", "visits.csv", None, snapshot_rows(r), snapshot_meta(r))
+               for r in (prev, curr)]
+        infos = [store.snapshot(i) for i in ids]
+        stored = [customers_from_snapshot(store.snapshot_rows(i), info.meta["unit"]) for i, info in zip(ids, infos,
+                                                                                                          strict=True)]
+    edges = Edges.from_dict(infos[0].meta["edges"])
+    assert edges == prev.edges
+    for col in ("customer_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm", "type_no",
+                "type_name", "red_alert", "kol_flag"):
+        assert stored[1][col].tolist() == curr.customers[col].tolist(), col
+    # re-scoring the stored values on last month's edges = computing with frozen edges
+    frozen = compute_rfm(frame, model, date(2026, 11, 24), edges=prev.edges)
+    again = rescore(stored[1], model, edges)
+    for col in ("r", "f", "m", "rfm", "type_no", "type_name", "red_alert", "kol_flag"):
+        assert again[col].tolist() == frozen.customers[col].tolist(), col
+    mig = migrate(stored[0], again, model, prev_edges=edges, curr_edges=edges,
+                  prev_as_of=prev.as_of, curr_as_of=curr.as_of)
+    assert mig.to_json() == migrate(prev, frozen, model).to_json()
+    assert mig.edges["same_scale"] and "同一套" in mig.edges["note"]
+    with pytest.raises(UsageError):
+        rescore(stored[1], replace(model, monetary="mean"), edges)
+
+
+def test_flow_customers_lists_the_people_behind_a_flow(fixed):
+    from tierctl.rfm import flow_customers
+
+    m1 = visits([("LIN", ago(10), 18000.0, "L1"), *[("WANG", ago(5 + 20 * k), 3000.0, f"W{k}") for k in range(5)]],
+                name=["林女士"] + ["王先生"] * 5)
+    as_of2 = AS_OF + timedelta(days=200)
+    m2 = pd.concat([m1, visits([("LIN", (as_of2 - timedelta(days=k * 30 + 3)).isoformat(), 1500.0, f"L{k + 2}")
+                                for k in range(4)], name=["林女士"] * 4)], ignore_index=True)
+    r1 = compute_rfm(m1, fixed, AS_OF)
+    r2 = compute_rfm(m2, fixed, as_of2, edges=r1.edges)
+    mig = migrate(r1, r2, fixed)
+    people = flow_customers(mig, r1.customers, r2.customers, "customer_id")
+    got = {(r["flow"], r["customer_id"], r["name"], r["prev_rfm"], r["rfm"]) for r in people.to_dict("records")}
+    assert got == {("churn_warning", "WANG", "王先生", "5-4-4", "2-4-4"), ("conversion", "LIN", "林女士", "5-1-4", "5-4-5")}

@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from tierctl.errors import InputError, Problem, UsageError
 from tierctl.models.loader import Section
+
+if TYPE_CHECKING:
+    from tierctl.shortage import ShortageResult
 
 __all__ = [
     "AllocateModel",
@@ -68,10 +71,13 @@ __all__ = [
     "TierPolicy",
     "Usage",
     "allocate",
+    "check_resources",
+    "frame_from_scores",
     "load_model",
 ]
 
-#: Columns :func:`allocate` reads from the scored frame (``wait_days`` and ``_row`` are optional).
+#: Columns :func:`allocate` reads from the scored frame (``wait_days``, ``_row`` and
+#: ``ride_hailing_reason`` are optional).
 REQUIRED_COLUMNS = ("customer_id", "name", "tier", "score", "I", "ride_hailing")
 POOLS = ("premium", "regular")
 
@@ -270,6 +276,87 @@ def load_model(name_or_path: str | Path = "allocate") -> AllocateModel:
     return AllocateModel.from_section(Section.load(name_or_path, kind="allocate"))
 
 
+# =========================================================================================
+# From a scored shortage list to the allocation frame
+# =========================================================================================
+
+
+def frame_from_scores(result: ShortageResult) -> pd.DataFrame:
+    """The frame :func:`allocate` reads, built from a scored shortage list (job A).
+
+    ``customer_id`` is the shortage result's customer key (the id, or name + phone when
+    the export has no id), so every plan row joins back to exactly one scored row.
+
+    Who is a ride-hailing driver (the income subsidy's condition) is decided by the
+    scoring model's own rule, not by a second keyword list: the usage text contains a
+    keyword of the ``keywords`` rule(s) on ``usage`` that give the I dimension its top
+    score (in ``rite``: 网约车/出租车/营运/滴滴/… → I = 10), with the model's negations.
+    Editing that list in the model changes both the score and the subsidy.  A customer
+    whose I is the top score although no usage keyword fired (the export carried the
+    I score itself) counts as well: on the RITE scale, I = 10 *is* "ride-hailing / taxi
+    driver".  ``ride_hailing_reason`` says which of the two applied.
+
+    Raises :class:`UsageError` when the scoring model's I is not "impact of the car off
+    the road" (``rite100``'s I is *influence*): need-a-car and ride-hailing rest on it.
+    """
+    from tierctl.models.rules import Keywords
+    from tierctl.textmatch import keyword_codes
+
+    model = result.model
+    c = result.customers
+    n = len(c)
+    dim = next((d for d in model.dimensions if d.key == "I"), None)
+    usage_rules = [r for r in (dim.rules if dim is not None else [])
+                   if isinstance(r, Keywords) and r.field == "usage"]
+    if dim is None or not usage_rules:
+        what = f"是「{dim.label}」" if dim is not None else "不存在"
+        raise UsageError(
+            f"评分模型「{model.name}」的 I 维度{what}，不是按用车场景打的影响程度："
+            "无法判断谁需要代步车、谁是网约车司机",
+            hint="用 rite 模型打分后再分配（tierctl allocate 文件 --score-model rite）")
+    usage = (c["usage"].astype("string") if "usage" in c.columns
+             else pd.Series(pd.array([None] * n, dtype="string"), index=c.index))
+    impact = pd.to_numeric(c["I"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    ride = np.zeros(n, dtype=bool)
+    any_usage = np.zeros(n, dtype=bool)
+    why = np.full(n, "", dtype=object)
+    for rule in usage_rules:
+        codes = keyword_codes(usage, rule.keywords, model.negations if rule.negate else ())
+        fired = codes >= 0
+        any_usage |= fired
+        if float(rule.score) != float(dim.hi):
+            continue
+        texts = np.asarray([_rule_reason(rule.reason, k) for k in rule.keywords], dtype=np.object_)
+        new = fired & ~ride
+        why[new] = texts[codes[new]]
+        ride |= fired
+    given = ~ride & ~any_usage & (impact == float(dim.hi))
+    why[given] = f"I={dim.hi}（导出表给出的{dim.label}满分，即营运车辆），用车场景未写明"
+    ride |= given
+    ids = c["key"] if "key" in c.columns else c["customer_id"]
+    return pd.DataFrame({
+        "customer_id": ids.astype("string").to_numpy(),
+        "name": (c["name"].astype("string") if "name" in c.columns
+                 else pd.Series(pd.array([None] * n, dtype="string"))).to_numpy(),
+        "tier": c["tier"].astype("string").to_numpy(),
+        # exact: the stored integer total, not a float that was divided somewhere
+        "score": [float(Decimal(int(v)) / Decimal(model.scale)) for v in c["total_scaled"].tolist()]
+        if "total_scaled" in c.columns else pd.to_numeric(c["score"]).to_numpy(),
+        "I": impact,
+        "ride_hailing": ride,
+        "ride_hailing_reason": why,
+        "wait_days": c["wait_days"].to_numpy() if "wait_days" in c.columns else np.zeros(n, dtype=np.int64),
+        "_row": c["_row"].to_numpy() if "_row" in c.columns else np.arange(2, n + 2),
+    })
+
+
+def _rule_reason(template: str, keyword: str) -> str:
+    try:
+        return template.format(keyword=keyword, field="usage", value=keyword, min="")
+    except (KeyError, IndexError, ValueError):
+        return f"用车场景含「{keyword}」"
+
+
 def _only(sec: Section, allowed: set[str]) -> None:
     # A typo such as ``cost_per_dya`` would otherwise silently fall back to a default.
     for k in sec.keys():
@@ -302,13 +389,17 @@ class PlanRow:
     loaner: str  # loaner kind key, or "none"
     cost: int  # yuan over the days to the ETA
     why: tuple[str, ...]
+    #: "covered"; "resources" (a package applies, the resources went to more risk);
+    #: "no_package" (nothing in the tier's policy applies: more resources would not help)
+    status: str = "covered"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id, "name": self.name, "tier": self.tier,
-            "score": self.score, "covered": self.covered, "option": self.option,
-            "option_name": self.option_name, "option_name_en": self.option_name_en,
-            "loaner": self.loaner, "cost": self.cost, "why": list(self.why),
+            "score": self.score, "covered": self.covered, "status": self.status,
+            "option": self.option, "option_name": self.option_name,
+            "option_name_en": self.option_name_en, "loaner": self.loaner, "cost": self.cost,
+            "why": list(self.why),
         }
 
 
@@ -456,6 +547,7 @@ class _Prob:
     weights: np.ndarray  # int64 tier weight
     impact: np.ndarray  # float
     ride: np.ndarray  # bool
+    ride_why: list[str]  # why a driver counts as ride-hailing ("" when not, or not given)
     first: np.ndarray  # bool: tier in model.first
     pkg_keys: list[str]  # all package keys; package index = position
     cls_of: np.ndarray  # customer -> class index, -1 when no package applies
@@ -541,6 +633,8 @@ def _prepare(frame: pd.DataFrame, model: AllocateModel, days: int) -> _Prob:
                          hint="检查 ride_hailing 列") from exc
     if problems:
         raise InputError("分配前发现问题", problems=problems, hint="更正后重新运行")
+    ride_why_all = (frame["ride_hailing_reason"].astype("string").fillna("").tolist()
+                    if "ride_hailing_reason" in frame.columns else [""] * n)
 
     scale = 10 ** model.score_decimals
     cents_all = np.rint(sv * scale).astype(np.int64)
@@ -600,7 +694,8 @@ def _prepare(frame: pd.DataFrame, model: AllocateModel, days: int) -> _Prob:
         ids=ids_all[order], names=[names_all[i] for i in order], tiers=tiers,
         cents=cents_all[order],
         weights=np.array([model.tiers[t].weight for t in tiers], dtype=np.int64),
-        impact=imp, ride=ride, first=np.isin(tiers, list(model.first)), pkg_keys=pkg_keys,
+        impact=imp, ride=ride, ride_why=[ride_why_all[i] for i in order],
+        first=np.isin(tiers, list(model.first)), pkg_keys=pkg_keys,
         cls_of=cls_of, cls_first=np.array(cls_first, dtype=bool), cls_members=cls_members,
         cls_pkgs=cls_pkgs, y_cls=yc, y_pkg=yp, y_rank=np.array(y_rank, dtype=np.int64),
         y_cost=cost_of[yp] if yp.size else np.zeros(0, dtype=np.int64),
@@ -827,7 +922,7 @@ def allocate(
     *,
     loaners: int,
     premium_loaners: int = 0,
-    budget: float,
+    budget: float | int | Decimal,
     days_to_eta: int | None = None,
     with_marginal: bool = True,
 ) -> Allocation:
@@ -890,6 +985,12 @@ def allocate(
         uncovered_no_package=no_package, p0_shortfall=shortfall, marginal=marginal,
         optimal=optimal, warnings=tuple(warnings),
     )
+
+
+def check_resources(loaners: Any, premium_loaners: Any, budget: Any, days_to_eta: Any = 0) -> None:
+    """Raise :class:`UsageError` for resources no plan can use (negative, premium cars
+    beyond the fleet, a budget that is not an amount) — before any file is read."""
+    _check_resources(loaners, premium_loaners, budget, days_to_eta)
 
 
 def _check_resources(loaners: Any, premium: Any, budget: Any, days: Any) -> tuple[_Caps, int]:
@@ -1027,9 +1128,9 @@ def _plan_rows(p: _Prob, model: AllocateModel, pick: np.ndarray, days: int, caps
     left_premium = caps.premium - used.premium_used
     cost_of = {k: model.package_cost(k, days) for k in model.packages}
     rows = []
-    for cid, name, tier, cents, imp, ride, g, v in zip(
+    for cid, name, tier, cents, imp, ride, ride_why, g, v in zip(
             p.ids.tolist(), p.names, p.tiers.tolist(), p.cents.tolist(), p.impact.tolist(),
-            p.ride.tolist(), p.cls_of.tolist(), pick.tolist(), strict=True):
+            p.ride.tolist(), p.ride_why, p.cls_of.tolist(), pick.tolist(), strict=True):
         pol = model.tiers[tier]
         score = _as_float(cents, scale)
         need = imp >= model.need_impact
@@ -1037,7 +1138,7 @@ def _plan_rows(p: _Prob, model: AllocateModel, pick: np.ndarray, days: int, caps
                (f"需要用车：I={_fmt_num(imp)} ≥ {model.need_impact}" if need
                 else f"不需要用车：I={_fmt_num(imp)} < {model.need_impact}")]
         if ride:
-            why.append("网约车/出租车司机")
+            why.append(f"网约车/出租车司机：{ride_why}" if ride_why else "网约车/出租车司机")
         # Applicable packages, most preferred first.
         options = [p.pkg_keys[j] for j in p.cls_pkgs[g]] if g >= 0 else []
         if v >= 0:
@@ -1059,7 +1160,7 @@ def _plan_rows(p: _Prob, model: AllocateModel, pick: np.ndarray, days: int, caps
                 why.extend(r for k in pol.packages
                            if (r := _not_applicable_reason(model, k, imp, ride)) is not None)
             rows.append(PlanRow(cid, name, tier, score, False, None, "无", "none", "none", 0,
-                                tuple(why)))
+                                tuple(why), "no_package"))
             continue
         cheapest = min(options, key=lambda k: (cost_of[k], options.index(k)))
         ck = model.packages[cheapest]
@@ -1073,5 +1174,5 @@ def _plan_rows(p: _Prob, model: AllocateModel, pick: np.ndarray, days: int, caps
         if tier in model.first:
             why.append(f"{'/'.join(model.first)} 已先覆盖到资源允许的最大风险")
         rows.append(PlanRow(cid, name, tier, score, False, None, "无", "none", "none", 0,
-                            tuple(why)))
+                            tuple(why), "resources"))
     return tuple(rows)

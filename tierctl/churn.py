@@ -30,6 +30,14 @@ Decisions where the playbook is silent (the model file repeats the tunable ones)
   found.  Reasons come from the 流失原因 column, else are inferred from 备注 keywords.
 * Follow-ups in a scoring run count from ``as_of`` (the alert day).  Deadlines count
   from ``now``; day targets may count China's official working days (off by default).
+  Each level's follow-ups are data (``followups = [{ days, owner?, channel?, detail? }]``,
+  or the short ``followup_days``); the store-facing loop (:mod:`tierctl.churn_loop`)
+  schedules them after an intervention.
+* What ``churn log --result`` accepts is data too (``[[outcomes]]``): each outcome says
+  whether the customer was reached (客户接触率) and the problem solved (问题解决率).
+* ``model.ingest_columns`` is the model's ``[columns]`` for the shared ingest
+  (``read_export``), so headers, aliases, mapping files, encodings and row numbers
+  behave as in ``tierctl score``; ``model.visit_columns`` reads a visits export.
 * Duplicated customer ids stop the run (InputError naming the rows): merging them
   silently would mix two people's history.
 * ``roi`` is the playbook's (all won-back customers credited); ``incremental_roi``
@@ -54,6 +62,7 @@ import pandas as pd
 
 from tierctl.errors import InputError, Problem, UsageError
 from tierctl.festivals import UpkeepRules
+from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
 from tierctl.textmatch import keyword_hits
 
@@ -94,6 +103,27 @@ class Band:
 
 
 @dataclass(frozen=True)
+class FollowupStep:
+    """One scheduled follow-up after an intervention: ``days`` later, by whom and how."""
+
+    days: int
+    owner: str | None  # owner key; None = whoever owns the intervention
+    channel: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A contact result ``tierctl churn log --result`` accepts, and what it counts as."""
+
+    key: str
+    label: str
+    aliases: tuple[str, ...]
+    reached: bool  # 客户接触率: the customer was actually spoken to / met
+    solved: bool  # 问题解决率: the customer's problem is solved
+
+
+@dataclass(frozen=True)
 class Level:
     key: str
     label: str
@@ -108,6 +138,12 @@ class Level:
     followup_days: tuple[int, ...]
     benchmark: tuple[Decimal, Decimal]
     action: str
+    followups: tuple[FollowupStep, ...] = ()
+
+    @property
+    def at_risk(self) -> bool:
+        """A level with a response deadline is an alert (低 runs on the upkeep calendar)."""
+        return self.respond_hours is not None or self.respond_days is not None
 
 
 @dataclass(frozen=True)
@@ -467,6 +503,19 @@ class ChurnModel:
     base_churn_rate: Decimal
     kpis: tuple[Kpi, ...]
     upkeep: UpkeepRules
+    ingest_columns: ColumnSet = field(default_factory=lambda: ColumnSet({}))  # for read_export
+    visit_columns: ColumnSet = field(default_factory=lambda: ColumnSet({}))  # a visits export (win-back)
+    outcomes: tuple[Outcome, ...] = ()
+    followup_close_early_days: int = 0
+
+    def outcome(self, text: str) -> Outcome:
+        """The outcome a ``--result`` text names (label, key or alias; case-insensitive)."""
+        t = text.strip().casefold()
+        for o in self.outcomes:
+            if t in {o.key.casefold(), o.label.casefold(), *(a.casefold() for a in o.aliases)}:
+                return o
+        opts = "、".join(o.label for o in self.outcomes)
+        raise UsageError(f"联系结果「{text}」不在可选范围内", hint=f"可选：{opts}（模型文件 [[outcomes]] 可增改）")
 
     def level(self, key_or_label: str) -> Level:
         """A level by key (``"mid"``) or label (``"中"`` / ``"中风险"``)."""
@@ -553,9 +602,8 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
         budget = ls.list("budget", of=int)
         if len(budget) != 2 or not 0 <= budget[0] <= budget[1]:
             raise ls.error("budget", "应为 [最低, 最高]（元），且最低 ≤ 最高")
-        fdays = tuple(ls.list("followup_days", [], of=int))
-        if any(d <= 0 for d in fdays) or list(fdays) != sorted(set(fdays)):
-            raise ls.error("followup_days", "回访天数应为递增的正整数")
+        steps = _followup_steps(ls, owners)
+        fdays = tuple(st.days for st in steps)
         bm = ls.list("benchmark", ["0", "1"], of=(str, int, float))
         try:
             bm_d = (Decimal(str(bm[0])), Decimal(str(bm[1])))
@@ -565,7 +613,7 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
             raise ls.error("benchmark", "应为两个 0–1 之间的比例，且前者 ≤ 后者")
         levels.append(Level(ls.str("key"), ls.str("label"), ls.str("state", ""), lo, hi, owner,
                             hours, days, ls.str("respond_label", ""), (budget[0], budget[1]), fdays, bm_d,
-                            ls.str("action")))
+                            ls.str("action"), steps))
     if not levels:
         raise sec.error("levels", "至少要有一个等级")
     if levels[-1].max != score_max:
@@ -606,6 +654,28 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
     for k in sec.sections("kpis", []):
         kpis.append(Kpi(k.str("key"), k.str("label"), k.decimal("target", min=0, max=1)))
 
+    outcomes: list[Outcome] = []
+    seen_words: dict[str, str] = {}
+    for o in sec.sections("outcomes", []):
+        oc = Outcome(o.str("key"), o.str("label"), tuple(o.list("aliases", [], of=str)),
+                     o.bool("reached"), o.bool("solved", False))
+        if oc.solved and not oc.reached:
+            raise o.error("solved", "问题已解决的结果必须也算接触到客户（reached = true）")
+        for w in (oc.key, oc.label, *oc.aliases):
+            k = w.strip().casefold()
+            if k in seen_words and seen_words[k] != oc.key:
+                raise o.error("aliases", f"「{w}」同时属于结果「{seen_words[k]}」和「{oc.key}」")
+            seen_words[k] = oc.key
+        outcomes.append(oc)
+    fsec = sec.section("followup", {})
+    close_early = fsec.int("close_early_days", 0, min=0, max=30) if isinstance(fsec, Section) else 0
+    wsec = sec.section("winback")
+    visit_columns = ColumnSet.from_model(wsec) if "columns" in wsec else ColumnSet({})
+    for need, kinds in (("customer_id", ("text",)), ("date", ("date",))):
+        spec = visit_columns.specs.get(need)
+        if visit_columns.specs and (spec is None or spec.kind not in kinds):
+            raise wsec.error("columns", f"到店记录需要声明 {need} 列（类型 {kinds[0]}）")
+
     dl = sec.section("deadlines", {})
     effect = sec.section("effect")
     roi = sec.section("roi")
@@ -635,7 +705,34 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
         base_churn_rate=roi.decimal("base_churn_rate", min=0, max=1),
         kpis=tuple(kpis),
         upkeep=UpkeepRules.from_section(sec.section("upkeep")),
+        ingest_columns=ColumnSet.from_model(sec),
+        visit_columns=visit_columns,
+        outcomes=tuple(outcomes),
+        followup_close_early_days=close_early,
     )
+
+
+def _followup_steps(ls: Section, owners: Mapping[str, tuple[int, str]]) -> tuple[FollowupStep, ...]:
+    """A level's follow-ups: ``followups = [{ days, owner?, channel?, detail? }, …]`` or
+    the short form ``followup_days = [7, 30]``; days strictly increasing."""
+    if "followups" in ls and "followup_days" in ls:
+        raise ls.error("followups", "followups 与 followup_days 只能写一个")
+    steps: list[FollowupStep] = []
+    if "followups" in ls:
+        for f in ls.sections("followups"):
+            owner = f.str("owner", "") or None
+            if owner is not None and owner not in owners:
+                raise f.error("owner", f"未知的负责人「{owner}」", hint=f"可选：{', '.join(owners)}")
+            steps.append(FollowupStep(f.int("days", min=1), owner, f.str("channel", "电话"),
+                                      f.str("detail", "")))
+        key = "followups"
+    else:
+        steps = [FollowupStep(d, None, "电话", "") for d in ls.list("followup_days", [], of=int)]
+        key = "followup_days"
+    days = [st.days for st in steps]
+    if any(d <= 0 for d in days) or days != sorted(set(days)):
+        raise ls.error(key, "回访天数应为递增的正整数")
+    return tuple(steps)
 
 
 # =====================================================================================
@@ -721,14 +818,16 @@ def _fmt_dec(d: Decimal) -> str:
     return format(d.normalize(), "f")
 
 
-def _headers(frame: pd.DataFrame, model: ChurnModel) -> dict[str, str]:
-    """Column headers as the user's file spells them (ingest may record them in attrs)."""
-    given = frame.attrs.get("headers", {}) if isinstance(frame.attrs.get("headers"), dict) else {}
+def _headers(frame: pd.DataFrame, model: ChurnModel, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Column headers as the user's file spells them: the ingest's ``Export.headers``
+    (or ``frame.attrs["headers"]``), else the model's first alias."""
+    given = headers if headers is not None else (
+        frame.attrs.get("headers", {}) if isinstance(frame.attrs.get("headers"), dict) else {})
     return {c: given.get(c, spec.header) for c, spec in model.columns.items()}
 
 
 def _prepare(frame: pd.DataFrame, model: ChurnModel, as_of: date, rows: np.ndarray,
-             headers: Mapping[str, str]) -> _Ctx:
+             headers: Mapping[str, str], path: Path | str | None = None) -> _Ctx:
     """Type every declared column present and check ranges; all bad cells in one error."""
     problems: list[Problem] = []
     numbers: dict[str, np.ndarray] = {}
@@ -781,7 +880,7 @@ def _prepare(frame: pd.DataFrame, model: ChurnModel, as_of: date, rows: np.ndarr
         else:
             texts[col] = s.astype("string")
     if problems:
-        raise InputError("导出表里有无法使用的值", problems=problems,
+        raise InputError("导出表里有无法使用的值", problems=problems, path=path,
                          hint="改正这些格子后重新运行；空着的格子会被当作“未知”")
     return _Ctx(len(frame), as_of, numbers, dates, texts, flags)
 
@@ -834,21 +933,24 @@ def _add_days(now: datetime, days: int, working: bool) -> tuple[datetime, bool]:
     return d, estimated
 
 
-def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: datetime) -> ChurnResult:
+def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: datetime, *,
+                headers: Mapping[str, str] | None = None, path: Path | str | None = None) -> ChurnResult:
     """Score every customer of an export; pure and vectorised.
 
-    ``frame`` uses the model's canonical column names (as the shared ingest produces
-    them, with ``_row`` = Excel row; without ``_row`` rows are numbered from 2).  A
+    ``frame`` uses the model's canonical column names, as the shared ingest produces
+    them: ``read_export(path, model.ingest_columns)`` → ``Export.frame`` (with ``_row`` =
+    Excel row; without ``_row`` rows are numbered from 2); pass ``Export.headers`` and
+    ``Export.path`` so that errors name the file and its own column headers.  A
     ``risk_score`` cell, when present, is used as given (validated against the model's
     range); otherwise the score is the capped sum of the signal points.  ``as_of`` is
     the day the export describes; ``now`` is when the alert is raised (deadlines count
     from it).  Raises :class:`InputError` listing every bad cell with row and column.
     """
     if "customer_id" not in frame.columns:
-        raise InputError("缺少「客户编号」列", hint="导出表需要一列客户编号（客户编号 / 客户ID / customer_id）")
+        raise InputError("缺少「客户编号」列", path=path, hint="导出表需要一列客户编号（客户编号 / 客户ID / customer_id）")
     n = len(frame)
     rows = frame["_row"].to_numpy(dtype=np.int64) if "_row" in frame.columns else np.arange(n, dtype=np.int64) + 2
-    headers = _headers(frame, model)
+    headers = _headers(frame, model, headers)
     ids = frame["customer_id"].reset_index(drop=True).astype("string")
 
     problems = [Problem(int(r), headers["customer_id"], None, "客户编号为空")
@@ -860,10 +962,10 @@ def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: dateti
             if r != f:
                 problems.append(Problem(int(r), headers["customer_id"], v, f"与第 {f} 行客户编号重复"))
     if problems:
-        raise InputError("客户编号有问题", problems=problems,
+        raise InputError("客户编号有问题", problems=problems, path=path,
                          hint="每位客户一行；重复的行不会被自动合并，请在导出表里核对")
 
-    ctx = _prepare(frame, model, as_of, rows, headers)
+    ctx = _prepare(frame, model, as_of, rows, headers, path)
 
     # --- signals -> points per group -> score ----------------------------------------
     unavailable: list[str] = []

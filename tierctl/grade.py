@@ -33,6 +33,16 @@ Chinese, for the user who copies it):
 * **Thresholds** (option): the points of the highest band whose ``min`` the value
   reaches, else ``below``.  Bands are checked at load to give never fewer points for a
   higher value, so raising an indicator never lowers the composite.
+* **Which one (decision for issue 7).**  The model file's top-level ``normalise``
+  (an indicator may override it; ``load_grade_model(normalise=…)``, the CLI's
+  ``--normalise``, overrides both).  The packaged model keeps SPEC D's percentile
+  default and carries calibrated bands for every indicator, so thresholds are one switch
+  away.  Percentile composites bunch around 50 (the mean of several ranks), so the
+  usual shares (VIP ~5 %, 休眠 ~15 %) are not met — on the sample VIP ≈ 2 %, 休眠 ≈ 42 %.
+  That is reported as one warning that says how far off the shares are, why, and what
+  to do; a share is "far off" beyond ``share_tolerance_pct`` points *or* outside
+  ``usual ÷ ratio … usual × ratio`` (so VIP at 1 % against 5 % is flagged although only
+  4 points apart).
 * **Exact composite.** Each indicator score is rounded half-up to 2 decimals (the
   number shown); the composite is ``Σ shown score × weight ÷ Σ weights used``, computed in
   integers (scores in hundredths, weights in units of 0.0001) and rounded half-up to 2
@@ -57,7 +67,7 @@ Chinese, for the user who copies it):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
@@ -69,7 +79,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tierctl.errors import InputError, Problem
+from tierctl.errors import InputError, ModelError, Problem
 from tierctl.models.loader import Section
 
 # Weights are exact decimals with at most 4 places; internally integers in 0.0001 units.
@@ -79,6 +89,7 @@ WEIGHT_SCALE = 10**WEIGHT_PLACES
 FULL = 10000
 
 Normalise = Literal["percentile", "thresholds"]
+NORMALISE = ("percentile", "thresholds")
 BlankPolicy = Literal["zero", "reweight", "error"]
 
 _COLUMN_KINDS = ("text", "int", "number", "date", "bool")
@@ -168,6 +179,7 @@ class Indicator:
     actionable: bool
     derive: Derive | None = None
     bands: tuple[Band, ...] = ()  # highest min first
+    short: str = ""  # a column header for narrow tables (defaults to the label)
     below: Decimal = Decimal(0)
 
     @property
@@ -211,9 +223,16 @@ class GradeModel:
     indicators: tuple[Indicator, ...]
     grades: tuple[GradeBand, ...]  # highest first, as written in the file
     share_tolerance_pct: Decimal = Decimal(10)
+    share_tolerance_ratio: Decimal = Decimal(2)
     percentile_min_customers: int = 20
     share_min_customers: int = 100
     letter_top_indicators: int = 2
+
+    @property
+    def normalise(self) -> str:
+        """``percentile``, ``thresholds`` or ``mixed`` (indicators scored both ways)."""
+        modes = {i.normalise for i in self.indicators}
+        return modes.pop() if len(modes) == 1 else "mixed"
 
     def indicator(self, key: str) -> Indicator:
         for ind in self.indicators:
@@ -268,21 +287,31 @@ def _places(d: Decimal) -> int:
     return max(0, -exp) if isinstance(exp, int) else 0
 
 
-def load_grade_model(name_or_path: str | Path = "grade") -> GradeModel:
+def load_grade_model(name_or_path: str | Path = "grade", *, normalise: str | None = None) -> GradeModel:
     """Load and validate a grading model: a packaged name (``grade``) or a path.
 
     Everything is checked here, so a bad file fails before any customer is graded,
     with the file and key named (:class:`ModelError`): weights are exact decimals > 0
     with at most 4 places summing to exactly 1; threshold bands give never fewer points
-    for a higher value; grades are written from the highest ``min`` down to 0.
+    for a higher value (checked whether or not they are in use); grades are written from
+    the highest ``min`` down to 0.
+
+    How indicators are normalised: the file's top-level ``normalise`` (default
+    ``percentile``), which an indicator's own ``normalise`` overrides; ``normalise``
+    given here (the CLI's ``--normalise``) overrides both, for every indicator — each
+    must then carry ``bands`` when it is ``thresholds``.
     """
+    if normalise is not None and normalise not in NORMALISE:
+        raise ModelError(f"未知的评分方式「{normalise}」", hint="可选：percentile（百分位）| thresholds（阈值）")
     sec = Section.load(name_or_path, kind="grade")
     columns = _load_columns(sec)
     if "customer_id" not in columns:
         raise sec.error("columns", "必须声明 [columns.customer_id]")
 
+    default_normalise = sec.choice("normalise", NORMALISE, "percentile")
     inds_sec = sec.section("indicators")
-    indicators = [_load_indicator(inds_sec.section(key), key, columns) for key in inds_sec.keys()]
+    indicators = [_load_indicator(inds_sec.section(key), key, columns, default_normalise, normalise)
+                  for key in inds_sec.keys()]
     if not indicators:
         raise inds_sec.error(None, "至少需要一个指标")
     total = sum((i.weight for i in indicators), Decimal(0))
@@ -301,6 +330,7 @@ def load_grade_model(name_or_path: str | Path = "grade") -> GradeModel:
         indicators=tuple(indicators),
         grades=grades,
         share_tolerance_pct=report.decimal("share_tolerance_pct", Decimal(10), min=0, max=100),
+        share_tolerance_ratio=report.decimal("share_tolerance_ratio", Decimal(2), min=1),
         percentile_min_customers=report.int("percentile_min_customers", 20, min=1),
         share_min_customers=report.int("share_min_customers", 100, min=1),
         letter_top_indicators=letter.int("top_indicators", 2, min=1),
@@ -326,7 +356,8 @@ def _load_columns(sec: Section) -> dict[str, ColumnSpec]:
     return out
 
 
-def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec]) -> Indicator:
+def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec], default_normalise: str = "percentile",
+                    force: str | None = None) -> Indicator:
     column = s.str("column")
     if column not in columns:
         raise s.error("column", f"列「{column}」没有在 [columns] 中声明")
@@ -355,10 +386,10 @@ def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec]) -> Ind
             if columns[src].kind not in kinds:
                 raise d.error(None, f"推算用的列「{src}」应为 {' 或 '.join(kinds)} 类型")
 
-    normalise = s.choice("normalise", ("percentile", "thresholds"), "percentile")
+    normalise = s.choice("normalise", NORMALISE, default_normalise) if force is None else force
     bands: tuple[Band, ...] = ()
     below = s.decimal("below", Decimal(0), min=0, max=100)
-    if normalise == "thresholds":
+    if "bands" in s:  # checked even when unused, so switching to thresholds never meets a bad file
         parsed = []
         for b in s.sections("bands"):
             pts = b.decimal("points", min=0, max=100)
@@ -366,7 +397,7 @@ def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec]) -> Ind
                 raise b.error("points", f"分数最多 2 位小数，实际是 {pts}")
             parsed.append(Band(b.decimal("min"), pts))
         if not parsed:
-            raise s.error("bands", "normalise = \"thresholds\" 时至少需要一档 bands")
+            raise s.error("bands", "bands 至少需要一档")
         parsed.sort(key=lambda b: b.min, reverse=True)
         for hi, lo in zip(parsed, parsed[1:], strict=False):
             if hi.min == lo.min:
@@ -377,8 +408,10 @@ def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec]) -> Ind
         if below > parsed[-1].points:
             raise s.error("below", f"below（{below}）高于最低一档的分数（{parsed[-1].points}）")
         bands = tuple(parsed)
-    elif "bands" in s:
-        raise s.error("bands", "只有 normalise = \"thresholds\" 时才用 bands", hint="删去 bands 或改 normalise")
+    if normalise == "thresholds" and not bands:
+        how = "--normalise thresholds 要求" if force is not None else "normalise = \"thresholds\" 时"
+        raise s.error("bands", f"{how}每个指标都写明分档 bands（{s.str('label', key)}没有）",
+                      hint="例如 bands = [ { min = 9, points = 100 }, { min = 7, points = 70 } ]")
     if _places(below) > 2:
         raise s.error("below", f"分数最多 2 位小数，实际是 {below}")
 
@@ -386,6 +419,7 @@ def _load_indicator(s: Section, key: str, columns: dict[str, ColumnSpec]) -> Ind
         key=key,
         label=s.str("label", key),
         label_en=s.str("label_en", key),
+        short=s.str("short", s.str("label", key)),
         group=s.str("group", ""),
         unit=s.str("unit", ""),
         column=column,
@@ -594,6 +628,7 @@ def grade_customers(
     overrides: pd.DataFrame | None = None,
     path: str | Path | None = None,
     overrides_path: str | Path | None = None,
+    headers: dict[str, str] | None = None,
 ) -> GradeResult:
     """Grade every customer of ``frame`` as of ``as_of``.
 
@@ -601,13 +636,17 @@ def grade_customers(
     and, when it comes from the ingest, ``_row`` with Excel row numbers for messages.
     ``overrides`` has ``customer_id``, ``grade``, ``reason`` (required) and optionally
     ``by``, ``at`` (when it was decided) and ``until`` (expiry date).  ``path`` and
-    ``overrides_path`` only name the files in error messages.
+    ``overrides_path`` only name the files in error messages; ``headers`` (canonical
+    name → the header as the file spells it, :attr:`Export.headers`) makes messages and
+    reasons name a column the way the user's file does.
 
     Raises :class:`InputError` (all bad cells at once, with Excel rows) for blank or
     duplicated customer ids, non-numeric or out-of-range values, first visits after
     ``as_of``, a missing required indicator, and bad override rows.
     """
     as_of = _as_date(as_of)
+    if headers:
+        model = _with_headers(model, headers)
     n = len(frame)
     if n == 0:
         raise InputError("导出中没有客户数据", path=path, hint="检查是否选错了工作表或文件")
@@ -751,10 +790,9 @@ def grade_customers(
         warnings.append("缺少指标：" + "；".join(_missing_text(i, model) for i in missing)
                         + f"。其余指标按比例重新分配权重：{used}")
     distribution = _distribution(model, final, computed)
-    for row in distribution.itertuples(index=False):
-        if row.flagged:
-            warnings.append(f"{row.grade} 占 {row.share_pct:.1f}%，通常约 {row.usual_share_pct:g}%"
-                            f"（相差 {abs(row.diff_pct):.1f} 个百分点）")
+    note = _share_note(model, present, distribution, cents)
+    if note:
+        warnings.append(note)
 
     return GradeResult(
         customers=customers,
@@ -767,6 +805,18 @@ def grade_customers(
         audit=audit,
         _sources=sources,
     )
+
+
+def _with_headers(model: GradeModel, headers: dict[str, str]) -> GradeModel:
+    """The model with each column's file header first among its aliases, so
+    :meth:`GradeModel.column_label` (messages, reasons) uses the user's spelling."""
+    cols = {}
+    for name, spec in model.columns.items():
+        h = headers.get(name)
+        if h and spec.aliases[:1] != (h,):
+            spec = replace(spec, aliases=(h, *[a for a in spec.aliases if a != h]))
+        cols[name] = spec
+    return replace(model, columns=cols)
 
 
 def _missing_text(ind: Indicator, model: GradeModel) -> str:
@@ -1001,6 +1051,38 @@ def _some(ids: pd.Series, k: int = 10) -> str:
     return "、".join(vals[:k]) + more
 
 
+def _share_note(model: GradeModel, present: list[Indicator], dist: pd.DataFrame, cents: np.ndarray) -> str | None:
+    """One warning about grade shares far from the usual ones, saying why and what to do.
+
+    Why this matters (issue 7): percentile scores are ranks against the other customers,
+    and the mean of several ranks bunches around 50 — only customers near the top in
+    nearly every indicator reach 90, and everyone a little below the middle lands under
+    45.  That is arithmetic, not bad data, and a manager reading "VIP 1%, 休眠 40%" needs
+    to be told so, together with the two ways out (absolute thresholds, or other grade
+    bounds).
+    """
+    flagged = dist[dist["flagged"]]
+    if flagged.empty:
+        return None
+    parts = "、".join(f"{r.grade} {r.share_pct:.1f}%（通常约 {r.usual_share_pct:g}%）"
+                      for r in flagged.itertuples(index=False))
+    text = f"等级占比与通常占比相差较大：{parts}。"
+    top, bottom = dist.iloc[0], dist.iloc[-1]
+    narrow = (top["usual_share_pct"] is not None and bottom["usual_share_pct"] is not None
+              and top["share_pct"] < top["usual_share_pct"] and bottom["share_pct"] > bottom["usual_share_pct"])
+    pct_weight = sum(i.weight_units for i in present if i.normalise == "percentile")
+    if narrow and pct_weight * 2 >= sum(i.weight_units for i in present):
+        q1, med, q3 = (np.percentile(cents, [25, 50, 75]) / 100).tolist()
+        text += (f"原因：百分位得分是与本次其他客户相比的相对名次，几项平均后综合分集中在 50 分附近"
+                 f"（本次中位数 {med:.1f} 分，一半客户在 {q1:.1f}–{q3:.1f} 分之间），所以达到 "
+                 f"{_fmt_num(float(model.grades[0].min))} 分的少、低于 {_fmt_num(float(model.grades[-2].min))} 分的多；"
+                 "这不是数据错误。若希望等级代表绝对水平、占比接近通常水平，可加 --normalise thresholds "
+                 "按模型文件中的阈值分档评分（请先按本店价位核对各指标的 bands），或在模型文件中调整各等级的 min。")
+    else:
+        text += "请核对模型文件中各指标的阈值分档（bands）是否符合本店的价位和评分量纲，或调整各等级的 min。"
+    return text
+
+
 def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) -> pd.DataFrame:
     g = len(model.grades)
     n = max(len(final), 1)
@@ -1008,6 +1090,7 @@ def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) ->
     ccounts = np.bincount(computed, minlength=g)[::-1]
     rows = []
     tol = float(model.share_tolerance_pct)
+    ratio = float(model.share_tolerance_ratio)
     for band, c, cc in zip(model.grades, counts.tolist(), ccounts.tolist(), strict=True):
         share = round(100 * c / n, 2)
         usual = None if band.usual_share_pct is None else float(band.usual_share_pct)
@@ -1018,7 +1101,8 @@ def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) ->
             "share_pct": share,
             "usual_share_pct": usual,
             "diff_pct": diff,
-            "flagged": bool(diff is not None and len(final) >= model.share_min_customers and abs(diff) > tol),
+            "flagged": bool(usual is not None and diff is not None and len(final) >= model.share_min_customers
+                            and (abs(diff) > tol or not usual / ratio <= share <= usual * ratio)),
             "computed_count": int(cc),
         })
     return pd.DataFrame(rows)

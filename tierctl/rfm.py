@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,10 @@ import pandas as pd
 import pyarrow as pa
 
 from tierctl.errors import InputError, Problem, UsageError
+from tierctl.io.ingest import KINDS, ColumnSet
 from tierctl.models.loader import Section
 
 __all__ = [
-    "ColumnSpec",
     "Edges",
     "KeyFlow",
     "Migration",
@@ -57,11 +57,16 @@ __all__ = [
     "RfmResult",
     "RfmType",
     "compute_rfm",
+    "customers_from_snapshot",
+    "flow_customers",
     "load_rfm_model",
     "migrate",
     "quantile_scores",
+    "rescore",
     "rfm_type",
     "rfm_types",
+    "snapshot_meta",
+    "snapshot_rows",
 ]
 
 N_SCORES = 5
@@ -71,7 +76,6 @@ _HIGHER_IS_BETTER = {"recency_days": False, "frequency": True, "monetary": True}
 _DIM_LABEL = {"recency_days": "R", "frequency": "F", "monetary": "M"}
 _DIM_UNIT = {"recency_days": "天", "frequency": "次", "monetary": "元"}
 
-COLUMN_KINDS = ("text", "int", "number", "date", "bool")
 # The canonical columns compute_rfm reads, and the kind each must be declared with.
 _EXPECTED_KIND = {
     "customer_id": "text", "name": "text", "phone": "text", "vin": "text",
@@ -88,16 +92,6 @@ _QUALITY_ORDER = ("missing_value", "after_as_of", "outside_window", "refund", "r
 # =====================================================================================
 # Model
 # =====================================================================================
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One input column the job reads: canonical name, type, header aliases."""
-
-    name: str
-    kind: str
-    aliases: tuple[str, ...]
-    required: bool
-
-
 @dataclass(frozen=True)
 class RfmType:
     """One of the 8 customer types: its R/F/M high-low pattern and what to do about it."""
@@ -222,7 +216,7 @@ class RfmModel:
     path: Path
     name: str
     description: str
-    columns: dict[str, ColumnSpec]
+    columns: ColumnSet  # for :func:`tierctl.io.ingest.read_export`
     window_days: int
     unit: str  # owner | vin
     monetary: str  # sum | mean
@@ -249,6 +243,20 @@ class RfmModel:
     def unit_column(self) -> str:
         return "vin" if self.unit == "vin" else "customer_id"
 
+    def with_unit(self, unit: str) -> RfmModel:
+        """The same model counting per owner (``"owner"``) or per vehicle (``"vin"``)."""
+        if unit not in ("owner", "vin"):
+            raise UsageError(f"统计单位「{unit}」无效", hint="可选：owner（按车主）| vin（按车辆）")
+        if unit == self.unit:
+            return self
+        if unit == "vin" and "vin" not in self.columns.specs:
+            raise UsageError("按车辆统计需要模型里声明车架号（[columns.vin]）",
+                             hint=f"模型文件：{self.path}")
+        needed = _ALWAYS_REQUIRED + (("vin",) if unit == "vin" else ())
+        specs = {k: replace(v, required=(k in needed) or (v.required and k != "vin"))
+                 for k, v in self.columns.specs.items()}
+        return replace(self, unit=unit, columns=ColumnSet(specs, list(self.columns.require_one_of)))
+
     def type_by_no(self, no: int) -> RfmType:
         for t in self.types:
             if t.no == no:
@@ -274,7 +282,7 @@ def load_rfm_model(name_or_path: str | Path = "rfm") -> RfmModel:
     binning = settings.choice("binning", ("quantile", "thresholds"), "quantile")
     high_min = settings.int("high_min", 4, min=2, max=N_SCORES)
 
-    columns = _load_columns(root.section("columns"), unit)
+    columns = _load_columns(root, unit)
     thresholds = _load_thresholds(root.section("thresholds"), monetary)
     types = _load_types(root)
     type_nos = {t.no for t in types}
@@ -343,23 +351,31 @@ def _no_unknown_keys(sec: Section, allowed: set[str]) -> None:
             raise sec.error(k, "未知的键", hint=f"可用的键：{', '.join(sorted(allowed))}")
 
 
-def _load_columns(sec: Section, unit: str) -> dict[str, ColumnSpec]:
-    out: dict[str, ColumnSpec] = {}
+def _load_columns(root: Section, unit: str) -> ColumnSet:
+    """The input columns, read by the shared ingest exactly as ``score`` reads its own
+    (:meth:`ColumnSet.from_model`), plus the checks RFM needs: the kinds it relies on and
+    the columns it cannot do without (the VIN too when the unit is the vehicle)."""
+    sec = root.section("columns")
     for name in sec.keys():
         cs = sec.section(name)
-        _no_unknown_keys(cs, {"kind", "aliases", "required"})
-        kind = cs.choice("kind", COLUMN_KINDS)
+        _no_unknown_keys(cs, {"kind", "aliases", "required", "label"})
+        kind = cs.choice("kind", KINDS)
         expected = _EXPECTED_KIND.get(name)
         if expected is not None and kind != expected:
             raise cs.error("kind", f"列 {name} 的类型必须是 {expected}，实际是 {kind}")
-        aliases = cs.list("aliases", [], of=str)
-        out[name] = ColumnSpec(name=name, kind=kind, aliases=tuple(aliases),
-                               required=cs.bool("required", False))
     needed = _ALWAYS_REQUIRED + (("vin",) if unit == "vin" else ())
     for name in needed:
-        if name not in out:
+        if name not in sec:
             raise sec.error(name, "缺少这一列的定义", hint=f"RFM 至少需要：{', '.join(needed)}")
-    return out
+    columns = ColumnSet.from_model(root)
+    return _require(columns, needed)
+
+
+def _require(columns: ColumnSet, names: Sequence[str]) -> ColumnSet:
+    # Columns the job cannot do without are required at ingest whatever the file says,
+    # so a missing one is reported with the headers the file does have.
+    specs = {k: (replace(v, required=True) if k in names else v) for k, v in columns.specs.items()}
+    return ColumnSet(specs, list(columns.require_one_of))
 
 
 def _load_thresholds(sec: Section, monetary: str) -> Edges:
@@ -578,6 +594,16 @@ class RfmResult:
     def unit_column(self) -> str:
         return "vin" if self.unit == "vin" else "customer_id"
 
+    def _json_fields(self) -> dict[str, str]:
+        # JSON key → customers column, in the order a reader expects them
+        fields = {self.unit_column: self.unit_column}
+        if self.unit == "vin":
+            fields["customer_id"] = "customer_id"
+        fields.update({k: k for k in ("recency_days", "frequency", "monetary", "r", "f", "m")})
+        fields.update({"type": "type_no", "type_name": "type_name", "red_alert": "red_alert",
+                       "kol_flag": "kol_flag"})
+        return fields
+
     def to_json(self) -> dict[str, Any]:
         """The result as plain JSON types (no numpy, no NaN), for ``--format json``.
 
@@ -588,16 +614,13 @@ class RfmResult:
         ``kol_flag``; no names or phone numbers), ``summary`` and ``quality``.
         """
         c = self.customers
-        # JSON key → customers column, in the order a reader expects them
-        fields = {self.unit_column: self.unit_column}
-        if self.unit == "vin":
-            fields["customer_id"] = "customer_id"
-        fields.update({k: k for k in ("recency_days", "frequency", "monetary", "r", "f", "m")})
-        fields.update({"type": "type_no", "type_name": "type_name", "red_alert": "red_alert",
-                       "kol_flag": "kol_flag"})
+        fields = self._json_fields()
         columns = [_plain_list(c[col]) for col in fields.values()]
         keys = list(fields)
         customers = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
+        return self._json_document(customers)
+
+    def _json_document(self, customers: Any, quality: Any = None) -> dict[str, Any]:
         summary = [{k: _plain(v) for k, v in row.items()}
                    for row in self.summary.to_dict(orient="records")]
         return {
@@ -611,8 +634,129 @@ class RfmResult:
             "edges": self.edges.to_dict(),
             "customers": customers,
             "summary": summary,
-            "quality": [{k: _plain(v) for k, v in q.items()} for q in self.quality],
+            "quality": quality if quality is not None else
+            [{k: _plain(v) for k, v in q.items()} for q in self.quality],
         }
+
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json` as UTF-8 JSON, one customer (and one note) per line:
+        ``json.loads`` of it equals :meth:`to_json`.  The long lists are rendered column
+        by column in Arrow and never become Python objects (half a million customers in
+        well under a second; a dict and a ``json.dumps`` per customer take seconds)."""
+        c = self.customers
+        fields = self._json_fields()
+        customers = _Verbatim(json_records({k: c[col] for k, col in fields.items()}))
+        quality = _Verbatim(json_records(_quality_columns(self.quality)))
+        return json_document_bytes(self._json_document(customers, quality))
+
+    def to_json_text(self) -> str:
+        """:meth:`to_json_bytes` as text."""
+        return self.to_json_bytes().decode("utf-8")
+
+
+def _quality_columns(quality: list[dict[str, Any]]) -> dict[str, pd.Series]:
+    keys = ("kind", "row", "customer_id", "detail")
+    data = {k: [q.get(k) for q in quality] for k in keys}
+    return {"kind": pd.Series(data["kind"], dtype="str"),
+            "row": pd.Series(pd.array(data["row"], dtype="Int64")),
+            "customer_id": pd.Series([None if v is None else str(v) for v in data["customer_id"]], dtype="str"),
+            "detail": pd.Series(data["detail"], dtype="str")}
+
+
+class _Verbatim:
+    """Pre-rendered JSON list items, inserted as they are by :func:`json_document_bytes`."""
+
+    def __init__(self, items: pa.Array) -> None:
+        self.items = items
+
+
+def json_document_bytes(doc: dict[str, Any]) -> bytes:
+    """``doc`` as UTF-8 JSON: top-level keys on their own lines, list items one per line.
+    Values go through the C encoder; :class:`_Verbatim` lists are inserted as given."""
+    import json
+
+    def enc(v: Any) -> bytes:
+        return json.dumps(v, ensure_ascii=False).encode("utf-8")
+
+    parts: list[bytes] = []
+    for k, v in doc.items():
+        if isinstance(v, _Verbatim):
+            body = b"[]" if len(v.items) == 0 else b"[\n    " + _join_large(v.items, ",\n    ") + b"\n  ]"
+        elif isinstance(v, list) and v:
+            body = b"[\n    " + b",\n    ".join(map(enc, v)) + b"\n  ]"
+        else:
+            body = enc(v)
+        parts.append(b"  " + enc(k) + b": " + body)
+    return b"{\n" + b",\n".join(parts) + b"\n}\n"
+
+
+def json_document(doc: dict[str, Any]) -> str:
+    """:func:`json_document_bytes` as text."""
+    return json_document_bytes(doc).decode("utf-8")
+
+
+def _join_large(items: pa.Array, sep: str) -> bytes:
+    import pyarrow.compute as pc
+
+    items = items.cast(pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array([0, len(items)], type=pa.int64()), items)
+    joined = pc.binary_join(lists, pa.scalar(sep, pa.large_string()))
+    return joined.cast(pa.large_binary())[0].as_buffer().to_pybytes()
+
+
+def json_records(columns: dict[str, pd.Series]) -> pa.Array:
+    """One JSON object text per row (``{"key": value, ...}``, the spacing of
+    ``json.dumps``), built column by column with Arrow compute.  Text is escaped as JSON
+    requires (quotes, backslashes, control characters); floats use the shortest text
+    that reads back as the same number (``.0`` kept on whole numbers, as Python does);
+    missing values are ``null``."""
+    import json
+
+    import pyarrow.compute as pc
+
+    pieces: list[Any] = []
+    for i, (key, s) in enumerate(columns.items()):
+        lead = ("{" if i == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "
+        pieces += [pa.scalar(lead, pa.large_string()), _json_column(s)]
+    pieces.append(pa.scalar("}", pa.large_string()))
+    if not columns:
+        return pa.array([], pa.large_string())
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
+
+
+def _json_column(s: pd.Series) -> pa.Array:
+    import json
+
+    import pyarrow.compute as pc
+
+    null = pa.scalar("null", pa.large_string())
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        arr = pa.array(s.to_numpy(dtype=object if s.hasnans else bool), type=pa.bool_(), from_pandas=True)
+        out = pc.if_else(arr, pa.scalar("true", pa.large_string()), pa.scalar("false", pa.large_string()))
+    elif pd.api.types.is_integer_dtype(dtype):
+        out = pc.cast(pa.array(s, from_pandas=True), pa.large_string())
+    elif pd.api.types.is_float_dtype(dtype):
+        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        arr = pa.array(vals, from_pandas=True)  # NaN → null
+        txt = pc.cast(arr, pa.large_string())
+        whole = pc.match_substring_regex(txt, r"^-?\d+$")
+        txt = pc.if_else(whole, pc.binary_join_element_wise(txt, pa.scalar(".0", pa.large_string()),
+                                                            pa.scalar("", pa.large_string())), txt)
+        finite = pa.array(np.isfinite(vals))
+        out = pc.if_else(finite, txt, null)
+    else:
+        arr = pa.array(s.astype("str").array if not isinstance(dtype, pd.StringDtype) else s.array,
+                       type=pa.large_string(), from_pandas=True)
+        if pc.any(pc.match_substring_regex(arr, r"[\x00-\x1f]")).as_py():
+            # control characters are rare: let the json module spell them
+            out = pa.array([None if v is None else json.dumps(v, ensure_ascii=False)
+                            for v in arr.to_pylist()], type=pa.large_string())
+        else:
+            esc = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
+            q = pa.scalar('"', pa.large_string())
+            out = pc.binary_join_element_wise(q, esc, q, pa.scalar("", pa.large_string()))
+    return pc.fill_null(out.cast(pa.large_string()), null)
 
 
 def _plain(v: Any) -> Any:
@@ -648,12 +792,14 @@ class _Quality:
         self.items: list[dict[str, Any]] = []
 
     def rows(self, kind: str, rows: np.ndarray | None, ids: Iterable, details: Iterable[str]) -> None:
-        ids = list(ids)
+        # tolist() turns a column into Python values in one C pass (tens of thousands of
+        # refunds or future rows are common in a big export)
+        ids = ids.tolist() if isinstance(ids, pd.Series | pd.Index | np.ndarray) else list(ids)
         # -1 = the frame had no _row column (a library caller): say "unknown", not row -1
-        rows_l = ([int(r) if r >= 0 else None for r in rows] if rows is not None
+        rows_l = ([r if r >= 0 else None for r in rows.tolist()] if rows is not None
                   else [None] * len(ids))
-        self.items.extend({"kind": kind, "row": r, "customer_id": _plain(i), "detail": d}
-                          for r, i, d in zip(rows_l, ids, details, strict=True))
+        self.items.extend({"kind": kind, "row": r, "customer_id": i if i is None or type(i) is str else _plain(i),
+                           "detail": d} for r, i, d in zip(rows_l, ids, details, strict=True))
 
     def one(self, kind: str, detail: str, row: int | None = None, customer_id: str | None = None) -> None:
         self.items.append({"kind": kind, "row": row, "customer_id": customer_id, "detail": detail})
@@ -704,8 +850,7 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     id_s = unit_s if unit_col == "customer_id" else _as_text(visits["customer_id"])
     day = _to_days(visits["visit_date"])
     amount = _to_float(visits["amount"])
-    raw_code, uniques = pd.factorize(unit_s)  # -1 where the unit is missing
-    raw_code = raw_code.astype(np.int64, copy=False)
+    raw_code, uniques = _factorize(unit_s)  # -1 where the unit is missing
 
     # --- rows that cannot be used: missing unit, date or amount -----------------------
     miss_unit = raw_code < 0
@@ -803,9 +948,10 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     # "latest" = latest date, then highest Excel row, so the choice never depends on order
     order_key = np.where(counted, day, 0) * np.int64(1 << 40) + np.maximum(rows, 0)
     latest = {}
+    shared: dict[str, np.ndarray] = {}  # the latest counted row per unit, found once
     for col in ("customer_id", "name", "phone"):
         if col != unit_col and col in visits:
-            latest[col] = _latest_value(_as_text(visits[col]), code, order_key, n)
+            latest[col] = _latest_value(_as_text(visits[col]), code, order_key, n, shared)
     if unit_col == "customer_id" and "name" in latest:
         _note_name_conflicts(_as_text(visits["name"]), latest["name"], code, unit_ids, q)
     kol = np.zeros(n, dtype=bool)
@@ -923,9 +1069,12 @@ def _frequency(visits: pd.DataFrame, visit: np.ndarray, code: np.ndarray, day_of
         freq, _ = distinct_per_unit(vcode, vday, width_day)
         return freq.astype(np.int64), "visit_date"
 
-    ocode, ouniq = pd.factorize(order_s.iloc[vidx[has_id]])
+    # codes for the whole column, then the visit rows' codes: taking millions of strings
+    # out of the column first would copy them all
+    all_codes, ouniq = _factorize_runs(order_s)
+    ocode = all_codes[vidx[has_id]]
     n_orders = max(len(ouniq), 1)
-    freq, pairs = distinct_per_unit(vcode[has_id], ocode.astype(np.int64), n_orders)
+    freq, pairs = distinct_per_unit(vcode[has_id], ocode, n_orders)
 
     # The same order number under two customers is an export error worth showing.
     per_order = np.bincount(pairs % n_orders, minlength=n_orders)
@@ -953,6 +1102,43 @@ def _frequency(visits: pd.DataFrame, visit: np.ndarray, code: np.ndarray, day_of
     return freq.astype(np.int64), "order_id"
 
 
+def _factorize(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize`` with int64 codes (-1 for missing).  For Arrow-backed text it is
+    one Arrow hash pass already, the fastest there is without a new dependency."""
+    codes, uniq = pd.factorize(s)
+    return codes.astype(np.int64, copy=False), pd.Index(uniq)
+
+
+def _factorize_runs(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """:func:`_factorize` for a column that is often sorted (order numbers: exports are
+    sorted by them, or by date with numbers that start with the date).  When the
+    non-missing values never decrease, equal values sit next to each other and a new
+    code starts at each change: one comparison pass instead of hashing millions of
+    strings.  Otherwise, or for non-Arrow text, it hashes.  Codes then follow sorted
+    order rather than first appearance; callers use them only as labels."""
+    import pyarrow.compute as pc
+
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None or len(s) < 2:
+        return _factorize(s)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    present = pc.drop_null(arr)
+    if len(present) < 2:
+        return _factorize(s)
+    prev, nxt = present.slice(0, len(present) - 1), present.slice(1)
+    if not pc.all(pc.less_equal(prev, nxt)).as_py():
+        return _factorize(s)
+    starts = np.empty(len(present), dtype=bool)
+    starts[0] = True
+    starts[1:] = pc.not_equal(prev, nxt).to_numpy(zero_copy_only=False)
+    present_codes = np.cumsum(starts, dtype=np.int64) - 1
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    codes = np.full(len(arr), -1, dtype=np.int64)
+    codes[valid] = present_codes
+    uniq = present.filter(pa.array(starts))
+    return codes, pd.Index(pd.array(uniq, dtype=s.dtype))
+
+
 def _sorted_unique(keys: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an int64 array.
 
@@ -965,16 +1151,30 @@ def _sorted_unique(keys: np.ndarray) -> np.ndarray:
     return keys[first]
 
 
-def _latest_value(col: pd.Series, code: np.ndarray, order_key: np.ndarray,
-                  n: int) -> pd.api.extensions.ExtensionArray:
-    """Per unit, the value on its latest counted row where the value is not empty."""
-    pos = np.flatnonzero(col.notna().to_numpy() & (code >= 0))
+def _latest_value(col: pd.Series, code: np.ndarray, order_key: np.ndarray, n: int,
+                  shared: dict[str, np.ndarray] | None = None) -> pd.api.extensions.ExtensionArray:
+    """Per unit, the value on its latest counted row where the value is not empty.
+
+    ``shared`` caches the latest counted row of every unit: a column with a value on
+    each counted row (names and phones usually) is then a single take."""
+    present = col.notna().to_numpy()
+    counted = code >= 0
+    if shared is not None and present[counted].all():
+        if "rows" not in shared:
+            shared["rows"] = _latest_rows(code, order_key, n, np.flatnonzero(counted))
+        return col.array.take(shared["rows"], allow_fill=True)
+    return col.array.take(_latest_rows(code, order_key, n, np.flatnonzero(present & counted)),
+                          allow_fill=True)
+
+
+def _latest_rows(code: np.ndarray, order_key: np.ndarray, n: int, pos: np.ndarray) -> np.ndarray:
+    """Per unit, the row (among ``pos``) with the highest ``order_key``; -1 if none."""
     best = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(best, code[pos], order_key[pos])
     winners = pos[order_key[pos] == best[code[pos]]]
     take = np.full(n, -1, dtype=np.int64)  # -1 → NA for units that never had a value
     take[code[winners]] = winners  # ties (same date, no row numbers): one of the equals
-    return col.array.take(take, allow_fill=True)
+    return take
 
 
 def _note_name_conflicts(names: pd.Series, latest: pd.api.extensions.ExtensionArray,
@@ -1108,6 +1308,9 @@ class Migration:
     ``to_type``, ``count``, ``base`` = customers of ``from_type`` last time, ``rate_pct``,
     ``target_zh``, ``target_pct``, ``customer_ids`` sorted).
     ``shares``: per type, customers and share last time and now, and the change in points.
+    ``edges``: the bin edges each side was scored with (:meth:`Edges.to_dict`, ``None``
+    when unknown), ``same_scale`` (both sides used the same bounds, so a move is a change
+    in the customer, not in the scale) and ``note``, one sentence saying so.
     """
 
     matrix: pd.DataFrame
@@ -1115,6 +1318,7 @@ class Migration:
     shares: pd.DataFrame
     prev_as_of: date | None = None
     curr_as_of: date | None = None
+    edges: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1129,18 +1333,25 @@ class Migration:
                       for fl in self.flows],
             "shares": [{k: _plain(v) for k, v in row.items()}
                        for row in self.shares.to_dict(orient="records")],
+            "edges": self.edges,
         }
 
 
 def migrate(prev: RfmResult | pd.DataFrame, curr: RfmResult | pd.DataFrame, model: RfmModel, *,
-            key: str | None = None) -> Migration:
+            key: str | None = None, prev_edges: Edges | None = None, curr_edges: Edges | None = None,
+            prev_as_of: date | None = None, curr_as_of: date | None = None) -> Migration:
     """Compare two snapshots (results, or their ``customers`` frames with ``type_no``).
 
     Customers are matched on ``key`` (default: the unit column of the results, else
-    ``customer_id``).  Pure: nothing is read or stored.
+    ``customer_id``).  The edges and dates default to those of the results; pass them for
+    frames (e.g. stored snapshots).  Pure: nothing is read or stored.
     """
-    prev_as_of = prev.as_of if isinstance(prev, RfmResult) else None
-    curr_as_of = curr.as_of if isinstance(curr, RfmResult) else None
+    if isinstance(prev, RfmResult):
+        prev_as_of = prev_as_of or prev.as_of
+        prev_edges = prev_edges or prev.edges
+    if isinstance(curr, RfmResult):
+        curr_as_of = curr_as_of or curr.as_of
+        curr_edges = curr_edges or curr.edges
     if isinstance(prev, RfmResult) and isinstance(curr, RfmResult) and prev.unit != curr.unit:
         raise UsageError("两次 RFM 的统计单位不同（车主 / 车辆），不能比较迁移")
     if key is None:
@@ -1182,7 +1393,149 @@ def migrate(prev: RfmResult | pd.DataFrame, curr: RfmResult | pd.DataFrame, mode
     } for t in model.types])
     shares["change_pp"] = (shares["curr_share_pct"] - shares["prev_share_pct"]).round(2)
     return Migration(matrix=matrix, flows=flows, shares=shares, prev_as_of=prev_as_of,
-                     curr_as_of=curr_as_of)
+                     curr_as_of=curr_as_of, edges=_edges_info(prev_edges, curr_edges))
+
+
+def _same_bounds(a: Edges, b: Edges) -> bool:
+    return all(a.bounds(d) == b.bounds(d) for d in DIMENSIONS) and a.monetary_basis == b.monetary_basis
+
+
+def _edges_info(prev: Edges | None, curr: Edges | None) -> dict[str, Any]:
+    same = prev is not None and curr is not None and _same_bounds(prev, curr)
+    if prev is None or curr is None:
+        note = "缺少一期的分箱边界，无法判断两期是否同一尺度"
+    elif same:
+        note = "两期使用同一套分箱边界：客户的迁移来自其自身到店和消费的变化，可直接比较"
+    else:
+        note = ("两期各自按当期数据计算分箱边界，边界不同：部分迁移可能只是边界移动所致；"
+                "加 --freeze-edges 可按上期边界重新评分本期")
+    return {"prev": prev.to_dict() if prev is not None else None,
+            "curr": curr.to_dict() if curr is not None else None,
+            "same_scale": same, "note": note}
+
+
+def flow_customers(mig: Migration, prev: pd.DataFrame, curr: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The customers behind each key flow, one row each: ``flow`` (key), ``flow_name``,
+    the key column, ``customer_id``, ``name``, ``phone`` (from the current snapshot),
+    the previous and current ``rfm`` and type, and the current R/F/M values."""
+    cols = [c for c in dict.fromkeys((key, "customer_id", "name", "phone", "recency_days", "frequency",
+                                      "monetary", "rfm", "type_name")) if c in curr.columns]
+    now = curr[cols].drop_duplicates(subset=[key]).set_index(curr[key].astype("str").rename("_k"))
+    before = prev[[c for c in (key, "rfm", "type_name") if c in prev.columns]]
+    before = before.set_index(prev[key].astype("str").rename("_k"))
+    parts = []
+    for fl in mig.flows:
+        ids = list(fl["customer_ids"])
+        part = now.reindex(ids).reset_index(drop=True)
+        part.insert(0, "flow", fl["key"])
+        part.insert(1, "flow_name", fl["name"])
+        if key in part.columns:
+            part[key] = pd.array(ids, dtype="str")
+        else:
+            part.insert(2, key, pd.array(ids, dtype="str"))
+        prior = before.reindex(ids)
+        part["prev_rfm"] = prior["rfm"].to_numpy() if "rfm" in prior else None
+        part["prev_type_name"] = prior["type_name"].to_numpy() if "type_name" in prior else None
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["flow", "flow_name", key])
+    return pd.concat(parts, ignore_index=True)
+
+
+# =====================================================================================
+# Snapshots (the shape the history store keeps; the store itself is not imported here)
+# =====================================================================================
+_SNAPSHOT_FIELDS = ("last_visit", "recency_days", "frequency", "monetary", "revenue", "r", "f", "m",
+                    "rfm", "type_no", "kol", "kol_flag", "red_alert")
+
+
+def snapshot_rows(result: RfmResult) -> pd.DataFrame:
+    """One row per scored unit for the history store: ``customer_key`` (the unit: owner
+    id or VIN), ``customer_id``, ``name``, ``phone``, ``label`` (type name), ``score``
+    (type number) and the R/F/M values and scores."""
+    c = result.customers
+    rows = pd.DataFrame({"customer_key": c[result.unit_column],
+                         "customer_id": c["customer_id"], "name": c["name"], "phone": c["phone"],
+                         "label": c["type_name"], "score": c["type_no"]})
+    for col in _SNAPSHOT_FIELDS:
+        rows[col] = c[col]
+    return rows
+
+
+def snapshot_meta(result: RfmResult, **extra: Any) -> dict[str, Any]:
+    """What a stored snapshot needs besides its rows: the edges (to freeze them later or
+    to say which were used), the unit, the bases and the summary."""
+    counts: dict[str, int] = {}
+    for q in result.quality:
+        counts[q["kind"]] = counts.get(q["kind"], 0) + 1
+    return {
+        "job": "rfm", "model": result.model_name, "unit": result.unit,
+        "window_days": result.window_days, "window_start": result.window_start.isoformat(),
+        "binning": result.binning, "frequency_basis": result.frequency_basis,
+        "monetary_basis": result.monetary_basis, "edges": result.edges.to_dict(),
+        "summary": [{k: _plain(v) for k, v in row.items()}
+                    for row in result.summary.to_dict(orient="records")],
+        "quality_counts": counts, **extra,
+    }
+
+
+def customers_from_snapshot(rows: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """A stored snapshot's rows back in the shape of :attr:`RfmResult.customers` (the
+    columns that were stored), for :func:`migrate` and :func:`rescore`."""
+    unit_col = "vin" if unit == "vin" else "customer_id"
+    out = rows.drop(columns=["score"] + (["type_name"] if "label" in rows else []), errors="ignore")
+    out = out.rename(columns={"label": "type_name"})
+    if unit_col == "vin":
+        out = out.rename(columns={"customer_key": "vin"})
+    else:
+        out = out.drop(columns=["customer_key"]).assign(customer_id=rows["customer_key"])
+    for col in (unit_col, "customer_id", "name", "phone", "type_name", "rfm"):
+        if col in out:
+            out[col] = out[col].astype("str")
+    for col in ("recency_days", "frequency", "r", "f", "m", "type_no"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col]).astype(np.int64)
+    for col in ("monetary", "revenue"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col]).astype(np.float64)
+    return out
+
+
+def rescore(customers: pd.DataFrame, model: RfmModel, edges: Edges, *,
+            monetary_basis: str | None = None) -> pd.DataFrame:
+    """Re-score stored R/F/M values on other edges (e.g. last month's: frozen).
+
+    ``customers`` needs ``recency_days``, ``frequency`` and ``monetary``; the scores, the
+    ``rfm`` label, the type and the flags are recomputed, the values are not touched.
+    ``monetary_basis``: the basis the values were computed with (must match the edges).
+    """
+    basis = monetary_basis or model.monetary
+    if edges.monetary_basis != basis:
+        raise UsageError(f"冻结的边界按 M={edges.monetary_basis} 计算，这一期是 M={basis}",
+                         hint="两期的 M 口径必须一致才能比较")
+    for col in DIMENSIONS:
+        if col not in customers.columns:
+            raise UsageError(f"快照缺少 {col}，不能按其他边界重新评分")
+    out = customers.copy()
+    scores = {dim: edges.score(dim, out[dim].to_numpy(dtype=np.float64)) for dim in DIMENSIONS}
+    r, f, m = scores["recency_days"], scores["frequency"], scores["monetary"]
+    type_no = rfm_types(r, f, m, model)
+    by_no = {t.no: t for t in model.types}
+    out["r"], out["f"], out["m"] = r, f, m
+    out["rfm"] = pd.array([f"{a}-{b}-{c}" for a, b, c in zip(r, f, m, strict=True)], dtype="str")
+    out["type_no"] = type_no.astype(np.int64)
+    out["type_name"] = pd.array([by_no[int(k)].name_zh for k in type_no], dtype="str")
+    if "strategy" in out:
+        out["strategy"] = pd.array([by_no[int(k)].strategy_zh for k in type_no], dtype="str")
+    if "kol" in out:
+        kol = pd.array(out["kol"].astype(object).where(out["kol"].notna(), False), dtype="boolean")
+        out["kol_flag"] = kol.to_numpy(dtype=bool, na_value=False) & (m < model.high_min)
+    out["red_alert"] = np.isin(type_no, list(model.red_alert_types))
+    # the order of RfmResult.customers: by type, biggest spenders first, then the key
+    key = "vin" if "vin" in out.columns else "customer_id"
+    order = np.lexsort((out[key].astype("str").rank(method="first").to_numpy(),
+                        -out["monetary"].to_numpy(dtype=np.float64), out["type_no"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True)
 
 
 def _snapshot_types(snap: RfmResult | pd.DataFrame, key: str, model: RfmModel, label: str) -> pd.Series:

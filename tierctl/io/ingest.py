@@ -144,19 +144,28 @@ def read_export(
     mapping_path: Path | str | None = None,
 ) -> Export:
     """Read, map and type an export.  Raises :class:`InputError` listing every bad cell."""
-    raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding)
-    return type_export(raw, columns, mapping=mapping or {}, mapping_path=mapping_path)
+    mapping = mapping or {}
+
+    def select(headers: list[str]) -> list[str] | None:
+        # only the columns the job reads (a large CSV is then read without the rest);
+        # anything unusual → read everything and let type_export report it
+        try:
+            chosen = choose_columns(headers, columns, mapping, mapping_path, path)
+        except (InputError, ModelError):
+            return None
+        missing = [s for s in columns.specs.values() if s.required and s.name not in chosen]
+        return list(chosen.values()) if chosen and not missing else None
+
+    raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select)
+    return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path)
 
 
-def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
-                mapping_path: Path | str | None = None) -> Export:
-    path = raw.path
-    frame = raw.frame
-    headers = list(frame.columns)
+def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, list[str]],
+                   mapping_path: Path | str | None, path: Path | str | None) -> dict[str, str]:
+    """Canonical name → the file's header: the user's mapping first, then the aliases in
+    the order the model lists them."""
     norm = {h: normalise_header(h) for h in headers}
     chosen: dict[str, str] = {}
-    problems: list[str] = []
-
     # 1. the user's mapping wins
     for canon, wanted in mapping.items():
         if canon not in columns.specs:
@@ -180,6 +189,17 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
                 chosen[spec.name] = hits[0]
                 taken.add(hits[0])
                 break
+    return chosen
+
+
+def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
+                mapping_path: Path | str | None = None) -> Export:
+    path = raw.path
+    frame = raw.frame
+    # every header of the file (the frame may hold only the columns the job reads)
+    headers = list(raw.all_headers) if raw.all_headers is not None else list(frame.columns)
+    chosen = choose_columns(headers, columns, mapping, mapping_path, path)
+    problems: list[str] = []
     for spec in columns.specs.values():
         if spec.required and spec.name not in chosen:
             problems.append(f"缺少必需的列「{spec.display}」（可用表头：{'、'.join(spec.aliases[:6])}）")
@@ -193,10 +213,11 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
 
     n = len(frame)
     rows = np.arange(raw.first_row, raw.first_row + n, dtype=np.int64)
-    # drop records that are entirely blank (Excel shows them as empty rows)
+    # drop records with nothing in any column the job reads (Excel's empty rows, the
+    # ",,,," lines it leaves at the end of a CSV)
     if n:
         blank = np.ones(n, dtype=bool)
-        for h in headers:
+        for h in (list(chosen.values()) or headers):
             blank &= (frame[h] == "").to_numpy(dtype=bool, na_value=True)
             if not blank.any():
                 break
@@ -345,18 +366,48 @@ _COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
 _SERIAL_MIN, _SERIAL_MAX = 20000, 80000
 
 
+def _fast_iso_dates(s: pd.Series, empty: pd.Series) -> pd.Series | None:
+    """Arrow's strict ISO cast when every non-empty cell is ``YYYY-MM-DD`` (the usual
+    export); None otherwise (then the careful path below reports each bad cell)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = s.array._pa_array if hasattr(s.array, "_pa_array") else \
+            pa.array(s.to_numpy(dtype=object, na_value=None), pa.large_string())
+        arr = pc.if_else(pa.array(empty.to_numpy(dtype=bool, na_value=True)), pa.scalar(None, arr.type), arr)
+        ns = pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ns"))  # raises on anything else
+        return pd.Series(ns.to_numpy(zero_copy_only=False), index=s.index).astype("datetime64[ns]")
+    except Exception:  # a slash, a Chinese date, a serial, a typo: the careful path
+        return None
+
+
 def parse_dates(s: pd.Series, empty: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Vectorised: ISO first (fast path), then the Chinese and slash forms, Excel serials."""
-    res = pd.to_datetime(s.where(~empty, None), format="%Y-%m-%d", errors="coerce")
+    fast = _fast_iso_dates(s, empty)
+    if fast is not None:
+        return fast, np.zeros(len(s), dtype=bool)
+    res = _to_ns(pd.to_datetime(s.where(~empty, None), format="%Y-%m-%d", errors="coerce"))
     todo = (res.isna() & ~empty).to_numpy()
     if todo.any():
         sub = s[todo]
         parsed = sub.map(_parse_one_date)
-        res = res.astype("datetime64[ns]")
-        res.loc[sub.index] = pd.to_datetime(parsed, errors="coerce")
-    res = res.astype("datetime64[ns]")
+        res.loc[sub.index] = _to_ns(pd.to_datetime(parsed, errors="coerce"))
     bad = (res.isna() & ~empty).to_numpy()
     return res, bad
+
+
+def _to_ns(res: pd.Series) -> pd.Series:
+    """datetime64[ns]; a date outside its range (0001-01-01, a CRM's "no date") becomes
+    missing, so it is reported as a bad cell instead of crashing the conversion."""
+    res = pd.Series(res)
+    if res.dtype != "datetime64[ns]":
+        if pd.api.types.is_datetime64_any_dtype(res.dtype):
+            res = res.where(res.isna() | ((res >= pd.Timestamp.min) & (res <= pd.Timestamp.max)))
+        else:
+            res = pd.to_datetime(res, errors="coerce")
+            return _to_ns(res) if res.dtype != "datetime64[ns]" else res
+    return res.astype("datetime64[ns]")
 
 
 def _parse_one_date(text: str):

@@ -39,6 +39,8 @@ class RawSheet:
     sheet: str | None
     encoding: str | None
     warnings: list[str]
+    # every header of the file, when ``frame`` holds only the columns asked for (``select``)
+    all_headers: list[str] | None = None
 
 
 def sniff_kind(path: Path) -> str:
@@ -59,11 +61,14 @@ def read_sheet(
     header_score: Callable[[list[str]], int],
     sheet: str | int | None = None,
     encoding: str | None = None,
+    select: Callable[[list[str]], list[str] | None] | None = None,
 ) -> RawSheet:
     """Read ``path`` into a :class:`RawSheet`.
 
     ``header_score`` rates a candidate header row (how many cells are known column
-    names); the best-rated row among the first rows is the header.
+    names); the best-rated row among the first rows is the header.  ``select`` (given
+    the header) may name the only columns the caller will use; a large CSV is then read
+    without the others (less time and memory), and ``all_headers`` lists the file's.
     """
     path = Path(path)
     if not path.exists():
@@ -83,7 +88,7 @@ def read_sheet(
         return _read_excel(path, kind, header_score, sheet)
     if sheet is not None:
         raise UsageError("--sheet 只适用于 Excel 文件（.xlsx）")
-    return _read_text(path, header_score, encoding)
+    return _read_text(path, header_score, encoding, select)
 
 
 # -- text ------------------------------------------------------------------------------
@@ -101,7 +106,8 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
         return "gb18030"
 
 
-def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: str | None) -> RawSheet:
+def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: str | None,
+               select: Callable[[list[str]], list[str] | None] | None = None) -> RawSheet:
     warnings: list[str] = []
     enc = encoding or detect_encoding(path)
     try:
@@ -115,21 +121,30 @@ def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: s
         raise InputError(f"无法按 {enc} 编码读取", path=path,
                          hint="用 --encoding 指定编码（如 gbk 或 utf-8）") from exc
     delimiter = _sniff_delimiter(head_text)
-    head_rows = list(csv.reader(io.StringIO(head_text), delimiter=delimiter))[:HEADER_SCAN_ROWS]
+    # header detection only: a bare CR inside an unquoted cell would stop the csv module
+    sniff_text = head_text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        head_rows = list(csv.reader(io.StringIO(sniff_text), delimiter=delimiter))[:HEADER_SCAN_ROWS]
+    except csv.Error as exc:
+        raise InputError(f"CSV 格式错误：{exc}", path=path,
+                         hint="检查开头几行的引号是否成对，或在 Excel 中打开后另存为 CSV") from exc
     if not any(any(c.strip() for c in r) for r in head_rows):
         raise InputError("文件里没有任何内容", path=path, hint="请重新从系统导出")
     h = _best_header(head_rows, header_score)
-    frame = _read_csv_arrow(path, enc, delimiter, h, head_rows[h] if h < len(head_rows) else [])
+    header = head_rows[h] if h < len(head_rows) else []
+    frame = _read_csv_arrow(path, enc, delimiter, h, header, select)
     if frame is None:
         frame = _read_csv_pandas(path, enc, delimiter, h, encoding, header_score)
         if isinstance(frame, RawSheet):
             return frame
+    all_headers = frame.attrs.pop("all_headers", None)  # set when only some columns were read
     frame.columns = [str(c) for c in frame.columns]
     return RawSheet(path, frame, header_row=h + 1, first_row=h + 2, sheet=None, encoding=enc,
-                    warnings=warnings)
+                    warnings=warnings, all_headers=all_headers)
 
 
-def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[str]) -> pd.DataFrame | None:
+def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[str],
+                    select: Callable[[list[str]], list[str] | None] | None = None) -> pd.DataFrame | None:
     """The fast path: pyarrow's multithreaded reader, every column as text, blank lines
     kept as empty rows so that record *i* is still Excel row ``h + 2 + i``.  Returns
     None when the file needs the slower, more forgiving reader (duplicate headers,
@@ -143,22 +158,38 @@ def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[s
     arrow_enc = {"utf-8": "utf8", "utf-8-sig": "utf8"}.get(enc.lower(), None)
     if arrow_enc is None:
         return None  # let pandas decode GB18030 (pyarrow would transcode in Python anyway)
+    wanted = select(names) if select is not None else None
+    include = [raw for raw, name in zip(header, names, strict=True) if name in set(wanted)] if wanted else []
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(skip_rows=h, encoding=arrow_enc, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+            # a newline can only sit inside a value if the file quotes values; the reader
+            # splits the file between threads much faster when it may not
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=_has_quotes(path),
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+            # large_string: what pandas' Arrow-backed text keeps, so no copy when converting
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.large_string() for c in header},
+                                                 include_columns=include,
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    if table.column_names != header:
+    if table.column_names != (include or header):
         return None
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
-    frame.columns = names
+    frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
+    frame.columns = [n for raw, n in zip(header, names, strict=True) if not include or raw in include]
+    if include:
+        frame.attrs["all_headers"] = names
     return frame
+
+
+def _has_quotes(path: Path) -> bool:
+    """Whether the file contains a double quote anywhere (a memchr over a memory map)."""
+    import mmap
+
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b'"') >= 0
 
 
 def _read_csv_pandas(path: Path, enc: str, delimiter: str, h: int, encoding: str | None,

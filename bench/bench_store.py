@@ -1,0 +1,192 @@
+"""Benchmark for the history store and the daily loop.
+
+1. The morning run with 1,000,000 customers: how much the store adds.  A generated export
+   goes through the same hooks ``tierctl score`` calls, two mornings in a row on a fresh
+   database file (ingest and scoring are not counted):
+     - ``save_snapshot`` alone (encode payloads + bulk insert + commit);
+     - the whole store part: open, ``previous_for`` (A4.4/A4.5 history), ``after_score``
+       (overrides, changes since the previous run, snapshot, alerts — one transaction).
+   Day 1 fires every wait alert at once (1.6 million); day 2 only the newly crossed ones.
+2. ``tierctl tasks`` on a store holding 30 daily snapshots of 100,000 customers and a
+   contact log: the library call and the whole command (a fresh process).
+
+Wall and CPU seconds are printed: on a shared machine the CPU figure is the steadier one.
+Prints figures; asserts nothing.
+
+    .venv/bin/python bench/bench_store.py [--customers 1000000] [--task-customers 100000] [--days 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "sample_data"))
+
+from generate import big_frame  # noqa: E402
+
+from tierctl import daily  # noqa: E402
+from tierctl.io.ingest import type_export  # noqa: E402
+from tierctl.io.readers import RawSheet  # noqa: E402
+from tierctl.shortage import crisis_level, load_model, score  # noqa: E402
+from tierctl.store import Store, loop  # noqa: E402
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+DAY1 = dt.date(2026, 11, 23)
+
+
+def scored(n: int, as_of: dt.date, seed: int = 7):
+    model = load_model("rite")
+    raw = big_frame(n, seed=seed, as_of=DAY1).astype(str)
+    export = type_export(RawSheet(Path("bench.csv"), raw, 1, 2, None, "utf-8", []), model.columns, mapping={})
+    now = dt.datetime.combine(as_of, dt.time(9), tzinfo=TZ)
+    return model, export, now
+
+
+def timed(label: str, fn, *args, **kw):
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kw)
+    took, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"  {label:<60s} {took:7.2f} s  (cpu {cpu:5.2f} s)", flush=True)
+    return out, took
+
+
+def bench_morning(n: int, tmp: Path) -> None:
+    """Two mornings through the same hooks ``tierctl score`` calls; the store's part of each
+    is everything except ingest and scoring."""
+    print(f"\n1. morning run, {n:,} customers")
+    from tierctl.cli import daily as hooks
+
+    model, export, _ = scored(n, DAY1)
+    path = tmp / "morning.db"
+    saves: list[tuple[float, float]] = []
+    original = Store.save_snapshot
+
+    def save(self, *a, **kw):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            saves.append((time.perf_counter() - t, time.process_time() - c))
+
+    Store.save_snapshot = save  # type: ignore[method-assign]
+    try:
+        for label, day in (("day 1, empty store", DAY1), ("day 2", DAY1 + dt.timedelta(days=1))):
+            now = dt.datetime.combine(day, dt.time(9), tzinfo=TZ)
+            t, c = time.perf_counter(), time.process_time()
+            store = hooks.open_for_score(path, False)
+            prev, week = hooks.previous_for(store, model, day)
+            t_read, c_read = time.perf_counter() - t, time.process_time() - c
+            t0 = time.perf_counter()
+            result = score(export.frame, model, day, now, previous=prev, week_ago=week)
+            crisis = crisis_level(result)
+            t_score = time.perf_counter() - t0
+            t, c = time.perf_counter(), time.process_time()
+            out = hooks.after_score(store, result, export, crisis, dry_run=False)
+            t_after, c_after = time.perf_counter() - t, time.process_time() - c
+            save_wall, save_cpu = saves[-1]
+            print(f"  {label}: scoring {t_score:.1f} s (not counted); "
+                  f"{out['changes']['counts']}, {len(out['alerts_fired']):,} alerts fired")
+            print(f"    {'save_snapshot alone (encode + bulk insert + commit)':<58s} {save_wall:7.2f} s  "
+                  f"(cpu {save_cpu:5.2f} s)  → {n / save_wall:,.0f} rows/s")
+            print(f"    {'whole store part (open, history, changes, snapshot, alerts)':<58s} "
+                  f"{t_read + t_after:7.2f} s  (cpu {c_read + c_after:5.2f} s)", flush=True)
+            del result, prev, week
+        print(f"  file after two days: {path.stat().st_size / 1e6:,.0f} MB")
+    finally:
+        Store.save_snapshot = original  # type: ignore[method-assign]
+
+
+def bench_tasks(n: int, days: int, tmp: Path) -> None:
+    print(f"\n2. tierctl tasks, {days} daily snapshots × {n:,} customers")
+    model, export, now1 = scored(n, DAY1, seed=11)
+    r = score(export.frame, model, DAY1, now1)
+    base = daily.snapshot_frame(r)
+    path = tmp / "tasks.db"
+    store = Store.open(path)
+    meta = daily.model_meta(model)
+    rng = np.random.default_rng(3)
+    t = time.perf_counter()
+    first = DAY1 - dt.timedelta(days=days - 1)
+    prev = None
+    for i in range(days):
+        day = first + dt.timedelta(days=i)
+        rows = base.copy()
+        rows["wait_days"] = np.maximum(rows["wait_days"].to_numpy() - (days - 1 - i), 0)
+        rows["respond_by"] = pd.Timestamp(dt.datetime.combine(day, dt.time(11), tzinfo=TZ))
+        rows = daily.carry_forward(rows, prev, dt.datetime.combine(day, dt.time(0), tzinfo=TZ))
+        store.save_snapshot("shortage", day, "rite", "bench.csv", "x", rows, meta,
+                            now=dt.datetime.combine(day, dt.time(9), tzinfo=TZ))
+        prev = rows[["customer_key", "first_seen", "first_due"]]
+    # a contact log kept up as the policy asks: 90% of the customers contacted on one of the
+    # last 7 days (earlier contacts too: 3 per customer over three weeks); 10% never (new)
+    keys = base["customer_key"].to_numpy()
+    known = keys[rng.random(len(keys)) < 0.9]
+    who = np.concatenate([known, known, known])
+    back = np.concatenate([rng.integers(0, 7, len(known)), rng.integers(7, 14, len(known)),
+                           rng.integers(14, 21, len(known))])
+    when = [dt.datetime.combine(DAY1 - dt.timedelta(days=int(d)), dt.time(10), tzinfo=TZ) for d in back]
+    from tierctl.store.core import _executemany, _utc
+    from tierctl.store.schema import contacts
+
+    with store.transaction() as conn:
+        _executemany(conn, contacts, {
+            "kind": ["shortage"] * len(who), "customer_key": list(who), "customer_id": list(who),
+            "name": [None] * len(who), "at": [_utc(w) for w in when], "result": ["已接通"] * len(who),
+            "logged_at": [_utc(w) for w in when]})
+    print(f"  (building the store: {time.perf_counter() - t:.1f} s, {path.stat().st_size / 1e6:,.0f} MB, "
+          f"{len(who):,} contacts)")
+    cal = daily.WorkCalendar(False)
+    now = dt.datetime.combine(DAY1, dt.time(10), tzinfo=TZ)
+    res, took = timed("loop.tasks_report, view due (library call)", loop.tasks_report, store, DAY1, now, cal,
+                      "due")
+    print(f"  → {res['count']:,} tasks due, {res['overdue']:,} overdue")
+    timed("loop.tasks_report --view calls", loop.tasks_report, store, DAY1, now, cal, "calls")
+    store.close()
+    cmd = [str(ROOT / ".venv" / "bin" / "tierctl"), "tasks", "--db", str(path), "--date", DAY1.isoformat(),
+           "--now", now.isoformat(), "--format", "json"]
+    env = {**os.environ, "TIERCTL_DB": str(path)}
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    print(f"  {'tierctl tasks --format json (whole process, incl. startup)':<60s} {time.perf_counter() - t:7.2f} s")
+    t = time.perf_counter()
+    subprocess.run(cmd[:-2], check=True, stdout=subprocess.DEVNULL, env={**env, "COLUMNS": "120"})
+    print(f"  {'tierctl tasks (table, first 100 rows; whole process)':<60s} {time.perf_counter() - t:7.2f} s")
+    t = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv" / "bin" / "tierctl"), "--help"], check=True, stdout=subprocess.DEVNULL)
+    print(f"  {'(for reference: tierctl --help, process startup only)':<60s} {time.perf_counter() - t:7.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--task-customers", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--skip-morning", action="store_true")
+    ap.add_argument("--skip-tasks", action="store_true")
+    ap.add_argument("--dir", type=Path, help="build the stores here and keep them (default: a temporary folder)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tierctl-bench-") as d:
+        where = args.dir or Path(d)
+        where.mkdir(parents=True, exist_ok=True)
+        for f in where.glob("*.db*"):
+            f.unlink()
+        if not args.skip_morning:
+            bench_morning(args.customers, where)
+        if not args.skip_tasks:
+            bench_tasks(args.task_customers, args.days, where)
+
+
+if __name__ == "__main__":
+    main()

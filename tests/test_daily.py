@@ -1,0 +1,463 @@
+"""The daily loop: working days, changes between runs, escalation from history (A4.4,
+A4.5), alerts that fire once, tasks due and cleared by a contact, manual overrides, the
+crisis level (A7) and the explanation of a stored score — over a multi-day scenario of
+small exports written in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tierctl import daily, shortage
+from tierctl.errors import NotFoundError, UsageError
+from tierctl.io.ingest import read_export
+from tierctl.store import Store, loop
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+D0, D1, D2, D3 = dt.date(2026, 11, 16), dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
+HEAD = ["客户编号", "客户姓名", "手机号", "登记日期", "用车场景", "近7天联系次数", "沟通记录"]
+
+
+def at(day: dt.date, hour: int = 9, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=TZ)
+
+
+def write(path: Path, rows: list[list[object]], head: list[str] = HEAD) -> Path:
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows(rows)
+    return path
+
+
+def run_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None, dry_run: bool = False):
+    """What ``tierctl score`` does, at library level."""
+    model = shortage.load_model("rite")
+    export = read_export(path, model.columns)
+    prev, week = loop.previous_frames(store, model, day)
+    result = shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
+                            headers=export.headers, path=export.path)
+    rec = loop.record_run(store, result, shortage.crisis_level(result), source_name=path.name, source_hash="h",
+                          dry_run=dry_run)
+    return result, rec
+
+
+def row(result: shortage.ShortageResult, cid: str) -> dict:
+    c = result.customers
+    return c[c["customer_id"] == cid].iloc[0].to_dict()
+
+
+# -- working days ----------------------------------------------------------------------------
+def test_calendar_days_by_default():
+    cal = daily.WorkCalendar(False)
+    assert cal.add_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 3)
+    assert cal.add_days(dt.date(2026, 11, 23), 7) == dt.date(2026, 11, 30)
+    assert cal.warnings == []
+
+
+def test_working_days_skip_the_national_holiday_and_count_the_make_up_saturday():
+    cal = daily.WorkCalendar(True)
+    # 10-01…10-07 are the National Day holiday; Saturday 10-10 is a make-up workday (调休)
+    assert cal.add_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 10)
+    assert cal.add_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
+    # an ordinary week: "weekly" is 5 working days, so Monday → next Monday
+    assert cal.add_days(dt.date(2026, 11, 23), 7) == dt.date(2026, 11, 30)
+    assert cal.add_days(dt.date(2026, 11, 27), 3) == dt.date(2026, 12, 2)  # Friday + 3 → Wednesday
+    assert cal.warnings == []
+
+
+def test_beyond_the_holiday_data_working_days_fall_back_to_monday_to_friday_with_a_warning():
+    cal = daily.WorkCalendar(True)
+    # 2027-01-01 is a Friday: without holiday data it counts as a workday
+    assert cal.add_days(dt.date(2026, 12, 31), 3) == dt.date(2027, 1, 5)
+    assert cal.add_days(dt.date(2027, 3, 5), 1) == dt.date(2027, 3, 8)
+    assert len(cal.warnings) == 1 and "2027" in cal.warnings[0] and "周一至周五" in cal.warnings[0]
+
+
+def test_week_ago_snapshot_is_the_closest_to_seven_days_back():
+    days = [dt.date(2026, 11, d) for d in (10, 14, 15, 20, 22)]
+    assert daily.pick_week_ago(days, dt.date(2026, 11, 22)) == dt.date(2026, 11, 15)
+    assert daily.pick_week_ago(days, dt.date(2026, 11, 21)) == dt.date(2026, 11, 14)
+    # a tie (2 days either side) takes the earlier one
+    assert daily.pick_week_ago([dt.date(2026, 11, 13), dt.date(2026, 11, 17)], dt.date(2026, 11, 22)) \
+        == dt.date(2026, 11, 13)
+    # only yesterday: not a previous week
+    assert daily.pick_week_ago([dt.date(2026, 11, 21)], dt.date(2026, 11, 22)) is None
+
+
+# -- pure pieces -------------------------------------------------------------------------------
+def test_alerts_fire_for_each_threshold_reached_and_never_twice():
+    rules = [{"id": "wait14", "min_days": 14, "recipient": "SA 主管", "reason": "等待已满 14 天"},
+             {"id": "wait21", "min_days": 21, "recipient": "服务经理", "reason": "等待已满 21 天"},
+             {"id": "wait28", "min_days": 28, "recipient": "区域总监", "reason": "等待已满 28 天"}]
+    red = {"recipient": "区域总监", "reason": "红名单客户投诉"}
+    cur = pd.DataFrame({"customer_key": ["a", "b", "c"], "customer_id": ["a", "b", "c"], "name": ["甲", "乙", "丙"],
+                        "wait_days": [13, 22, 3], "redlist_complaint": [False, False, True]})
+    new = daily.alerts_to_fire(cur, rules, red, None)
+    assert sorted(zip(new["customer_key"], new["rule_id"], strict=True)) == \
+        [("b", "wait14"), ("b", "wait21"), ("c", "redlist")]
+    assert new.loc[new["rule_id"] == "wait21", "reason"].item() == "等待已满 21 天（已等待 22 天）"
+    active = new[["customer_key", "rule_id"]]
+    assert len(daily.alerts_to_fire(cur, rules, red, active)) == 0
+    cur["wait_days"] = [14, 29, 3]
+    again = daily.alerts_to_fire(cur, rules, red, active)
+    assert sorted(zip(again["customer_key"], again["rule_id"], strict=True)) == [("a", "wait14"), ("b", "wait28")]
+
+
+TIERS = [{"name": "P0", "owner_short": "服务经理", "channel": "电话", "cadence_days": 3, "first_contact_hours": 2,
+          "cadence_note": "每 3 天主动联系"},
+         {"name": "P1", "owner_short": "SA主管", "channel": "电话", "cadence_days": 5, "first_contact_hours": 4,
+          "cadence_note": "每 5 天更新进展"},
+         {"name": "P3", "owner_short": "系统", "channel": "短信", "cadence_days": 7, "first_contact_hours": 48,
+          "cadence_note": "每周群发"}]
+
+
+def task_rows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_key": ["a", "b", "c", "d"], "customer_id": ["a", "b", "c", "d"], "name": list("甲乙丙丁"),
+        "phone": [None] * 4, "label": ["P1", "P0", "P1", "P3"], "score": [6.5, 8.5, 7.0, 2.0],
+        "wait_days": [16, 3, 20, 2],
+        "first_seen": [at(D1, 0)] * 4,
+        "first_due": [at(D1, 13), at(D3, 11), at(D1, 13), at(D3, 9) + dt.timedelta(hours=48)],
+    })
+
+
+def test_tasks_first_contact_and_cadence_grouped_by_owner_overdue_first():
+    last = pd.DataFrame({"customer_key": ["c", "d"], "last_at": [at(D1, 15), at(D3, 8)]})
+    t = daily.compute_tasks(task_rows(), TIERS, last, D3, at(D3, 10), daily.WorkCalendar(False))
+    # a (never contacted, deadline passed) and b (never contacted, 1 h left) are due; c was contacted
+    # 2 days ago (cadence 5), d this morning
+    assert t["customer_key"].tolist() == ["b", "a"]
+    assert t["owner"].tolist() == ["服务经理", "SA主管"]  # the most urgent owner first
+    a = t.set_index("customer_key").loc["a"]
+    assert a["due_kind"] == "first" and a["overdue"] and a["status"].startswith("逾期 1 天")
+    b = t.set_index("customer_key").loc["b"]
+    assert b["task"] == "首次联系" and not b["overdue"] and b["status"] == "剩 1 小时"
+    later = daily.compute_tasks(task_rows(), TIERS, last, dt.date(2026, 11, 27), at(dt.date(2026, 11, 27), 10),
+                                daily.WorkCalendar(False)).set_index("customer_key")
+    assert later.loc["c", "due"] == "2026-11-26" and later.loc["c", "status"] == "逾期 1 天"
+    assert later.loc["c", "task"] == "每 5 天更新进展" and later.loc["c", "channel"] == "电话"
+    assert "d" not in later.index  # weekly: due 11-30
+    grouped = daily.task_records(later.reset_index())
+    assert [g["owner"] for g in grouped] == ["服务经理", "SA主管"]
+    assert grouped[1]["tasks"][0]["customer_key"] in ("a", "c") and grouped[1]["tasks"][0]["overdue"]
+
+
+def test_tasks_views_calls_and_evening():
+    last = pd.DataFrame({"customer_key": ["c"], "last_at": [at(D3, 8)]})
+    calls = daily.compute_tasks(task_rows(), TIERS, last, D3, at(D3, 16), daily.WorkCalendar(False), view="calls")
+    assert sorted(calls["customer_key"]) == ["a", "b", "c"]  # every P0 and P1, due or not
+    evening = daily.compute_tasks(task_rows(), TIERS, last, D3, at(D3, 18), daily.WorkCalendar(False),
+                                  view="evening")
+    assert sorted(evening["customer_key"]) == ["a", "c"]  # waiting ≥ 15 days
+    assert set(evening["channel"]) == {"短信/微信（书面）"}
+
+
+def test_a_contact_from_an_earlier_stay_on_the_list_does_not_count():
+    rows = task_rows().iloc[[0]].copy()
+    rows["first_seen"] = [at(D3, 0)]
+    rows["first_due"] = [at(D3, 13)]
+    last = pd.DataFrame({"customer_key": ["a"], "last_at": [at(D1, 10)]})
+    t = daily.compute_tasks(rows, TIERS, last, D3, at(D3, 10), daily.WorkCalendar(False))
+    assert t["due_kind"].tolist() == ["first"]
+
+
+def test_explain_is_exact_on_the_boundary():
+    meta = daily.model_meta(shortage.load_model("rite"))
+    r = {"R": 8, "I": 8, "T": 8, "E": 8, "total_scaled": 800, "model_tier": "P0", "label": "P0",
+         "reason_R": "R=8: x", "reason_I": "I=8: y", "reason_T": "T=8: z", "reason_E": "E=8: w",
+         "escalations": "", "alerts": ""}
+    e = daily.explain(r, meta)
+    assert e["total"] == "8.00"
+    assert e["sum"] == "8×0.35 + 8×0.30 + 8×0.20 + 8×0.15 = 8.00"
+    assert [x["contribution"] for x in e["dimensions"]] == ["2.80", "2.40", "1.60", "1.20"]
+    assert e["thresholds"][0] == {"tier": "P0", "min": "8.0", "label": "极高风险", "reached": True}
+    assert e["escalations"] == [] and e["override"] is None
+
+
+# -- crisis level (A7): the seed cases ------------------------------------------------------------
+def dims_export(tmp_path: Path, spec: list[tuple[int, int, int]]) -> Path:
+    """(count, all four dimension scores, days waited) groups, dimensions given in the export."""
+    rows, i = [], 0
+    for count, d, wait in spec:
+        for _ in range(count):
+            i += 1
+            rows.append([f"K{i:03d}", f"客户{i}", wait, d, d, d, d])
+    return write(tmp_path / "dims.csv", rows, ["客户编号", "客户姓名", "等待天数", "R", "I", "T", "E"])
+
+
+@pytest.mark.parametrize("spec, customers, p0, longest", [
+    ([(3, 8, 10), (29, 2, 3)], 32, 3, 10),            # 32 customers with 3 P0 → red
+    ([(7, 9, 82), (36, 3, 20)], 43, 7, 82),           # 43 cars, 82 days, 7 P0 → red
+])
+def test_crisis_seed_cases_are_red_and_stored_with_the_snapshot(tmp_path, spec, customers, p0, longest):
+    store = Store.open(":memory:")
+    result, rec = run_day(store, dims_export(tmp_path, spec), D1)
+    assert len(result.customers) == customers and result.counts()["P0"] == p0
+    crisis = rec["crisis"]
+    assert (crisis.level, crisis.color, crisis.label) == (4, "red", "极度")
+    by = {c["name"]: c for c in crisis.criteria}
+    assert by["affected"]["level"] == 4 and by["tiers"]["level"] == 4
+    assert by["longest_wait"]["value"] == longest
+    assert store.latest_snapshot("shortage").meta["crisis"]["level"] == 4
+
+
+def test_crisis_below_the_thresholds_is_not_red(tmp_path):
+    store = Store.open(":memory:")
+    _, rec = run_day(store, dims_export(tmp_path, [(2, 8, 10), (10, 2, 3)]), D1)
+    assert rec["crisis"].level == 3  # 1–2 P0 → orange
+
+
+# -- the multi-day scenario -----------------------------------------------------------------------
+def exports(tmp_path: Path) -> dict[dt.date, Path]:
+    """Four days of a changing export (wait start dates, so waits grow by themselves)."""
+    a = ["C001", "甲", "13900000001", "2026-11-11", "通勤"]
+    b = ["C002", "乙", "13900000002", "2026-11-16", "通勤"]
+    y = ["C003", "丙", "13900000003", "2026-11-12", "通勤"]
+    w = ["C004", "丁", "13900000004", "2026-11-08", "通勤"]  # 13 days on D1, 14 on D2
+    v = ["C005", "戊", "13900000005", "2026-11-03", "通勤"]  # 18 days on D1; leaves the list on D3
+    u = ["C006", "己", "13900000006", "2026-11-20", "周末"]  # new on D2
+    return {
+        D0: write(tmp_path / "d0.csv", [a + [1, "等配件"], y + [5, ""]]),
+        D1: write(tmp_path / "d1.csv", [a + [1, "客户说要投诉"], b + [0, ""], y + [1, ""], w + [0, ""],
+                                        v + [0, ""]]),
+        D2: write(tmp_path / "d2.csv", [a + [1, "客户说要投诉"], b + [0, "要找律师"], y + [2, ""], w + [0, ""],
+                                        v + [0, ""], u + [0, ""]]),
+        D3: write(tmp_path / "d3.csv", [a + [4, "客户说要投诉"], b + [0, "要找律师"], y + [6, ""], w + [0, ""],
+                                        u + [0, ""]]),
+    }
+
+
+def esc_ids(result, cid: str) -> list[str]:
+    text = row(result, cid)["escalations"]
+    return [x.split(":")[0] for x in text.split("\n")] if text else []
+
+
+def test_multi_day_scenario(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D0], D0)
+
+    # D1 — A newly mentions 投诉 (not in D0's note): A4.4 fires
+    r1, rec1 = run_day(store, files[D1], D1)
+    assert esc_ids(r1, "C001") == ["A4.4"] and row(r1, "C001")["tier"] == "P1"
+    assert {x["customer_id"] for x in rec1["changes"]["new"]} == {"C002", "C004", "C005"}
+    assert [x["rule_id"] for x in rec1["alerts_fired"] if x["customer_id"] == "C004"] == []  # 13 days
+    v_alerts = {x["rule_id"] for x in rec1["alerts_fired"] if x["customer_id"] == "C005"}
+    assert v_alerts == {"wait14"}  # 18 days
+
+    # D2 — A's mention is no longer new (no A4.4); B's is (律师): only B escalates
+    r2, rec2 = run_day(store, files[D2], D2)
+    assert esc_ids(r2, "C001") == [] and "A4.4" in esc_ids(r2, "C002")
+    ch = rec2["changes"]
+    assert ch["previous_as_of"] == "2026-11-21"
+    assert [x["customer_id"] for x in ch["new"]] == ["C006"]
+    up = {x["customer_id"]: x for x in ch["upgraded"]}
+    down = {x["customer_id"]: x for x in ch["downgraded"]}
+    assert up["C002"]["from"] == "P3" and up["C002"]["to"] == "P1"
+    assert any(w.startswith("A4.4") for w in up["C002"]["why"]) and any(w.startswith("E 2→10") for w in up["C002"]["why"])
+    assert down["C001"]["from"] == "P1" and down["C001"]["to"] == "P2"
+    assert down["C001"]["why"][0].startswith("A4.4 不再适用")
+    # W reaches 14 days today: its alert fires now, once
+    fired2 = [(x["customer_id"], x["rule_id"]) for x in rec2["alerts_fired"]]
+    assert fired2 == [("C004", "wait14")]
+    w_alert = rec2["alerts_fired"][0]
+    assert w_alert["recipient"] == "SA 主管" and w_alert["since"] == at(D2).isoformat()
+
+    # D2 again (same export): replaces the day, same alerts, no duplicates
+    _, again = run_day(store, files[D2], D2)
+    assert again["snapshot"]["replaced"] and again["snapshot"]["id"] == rec2["snapshot"]["id"]
+    assert [(x["customer_id"], x["rule_id"]) for x in again["alerts_fired"]] == fired2
+    assert len(store.list_snapshots("shortage")) == 3
+    assert len(store.alerts_list("shortage")) == len(store.alerts_list("shortage", statuses=None)) - 0
+
+    # a manual override before D3: C003 to P0, with its reason
+    o = loop.set_override(store, "丙", "p0", reason="区域经理要求重点关注", by="王经理", now=at(D2, 17))
+    assert o["from"] == "P3" and o["to"] == "P0"
+
+    # D3 — A's contacts jump from 1 (the week-ago snapshot D0) to 4: A4.5.  Y's go 2 → 6 since
+    # yesterday but 5 → 6 on the week: no A4.5.  V left the list.
+    r3, rec3 = run_day(store, files[D3], D3)
+    assert esc_ids(r3, "C001") == ["A4.5"]
+    assert "上周 1 次" in row(r3, "C001")["escalations"]
+    assert "A4.5" not in esc_ids(r3, "C003")
+    assert "A4.4" not in esc_ids(r3, "C002")
+    ch3 = rec3["changes"]
+    assert [x["customer_id"] for x in ch3["resolved"]] == ["C005"] and ch3["resolved"][0]["name"] == "戊"
+    assert {x["customer_id"] for x in ch3["upgraded"]} >= {"C001", "C003"}
+    c003 = row(r3, "C003")
+    assert c003["tier"] == "P0" and c003["model_tier"] == "P3" and "人工调整" in c003["escalations"]
+    assert c003["owner"].startswith("服务经理")
+    # alerts: nothing new for W (still 15 days); V's alert was closed when V left
+    assert rec3["alerts_fired"] == []
+    statuses = store.alerts_list("shortage", statuses=None).set_index("customer_id")["status"]
+    assert statuses["C005"] == "resolved" and statuses["C004"] == "open"
+
+    # tasks on D3 at 10:00: A never contacted → due (first contact); a contact clears it
+    cal = daily.WorkCalendar(False)
+    t = loop.tasks_report(store, D3, at(D3, 10), cal)
+    due = {x["customer_id"]: x for g in t["groups"] for x in g["tasks"]}
+    assert due["C001"]["due_kind"] == "first" and due["C001"]["tier"] == "P1"
+    assert t["groups"][0]["owner"] == "服务经理"  # C003 (P0 by override) first
+    c = loop.log_contact(store, "C001", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
+                         cal=cal, by="李主管")
+    assert c["next_due"] == "2026-11-28" and c["tier"] == "P1"
+    t = loop.tasks_report(store, D3, at(D3, 11), cal)
+    assert "C001" not in {x["customer_id"] for g in t["groups"] for x in g["tasks"]}
+    # … and it is due again when the cadence (P1: 5 days) has run out
+    later = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), cal)
+    again = {x["customer_id"]: x for g in later["groups"] for x in g["tasks"]}
+    assert again["C001"]["due_kind"] == "cadence" and again["C001"]["status"] == "今天到期"
+    assert later["warnings"][0].startswith("最近一次评分是 2026-11-23")
+    # with working days, the 5 days of a P1 end on Monday 11-30 (11-28 is a Saturday)
+    wd = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), daily.WorkCalendar(True))
+    assert "C001" not in {x["customer_id"] for g in wd["groups"] for x in g["tasks"]}
+
+    # alerts: acknowledge W's, it stays closed on later runs
+    open_ = loop.alerts_report(store, TZ)
+    wid = next(a["id"] for a in open_["alerts"] if a["customer_id"] == "C004")
+    ack = loop.ack_alerts(store, [wid], at(D3, 12), "王经理", "已电话安抚")
+    assert ack["acked"] == [wid]
+    assert loop.ack_alerts(store, [wid], at(D3, 12), None, None)["already_closed"] == [{"id": wid, "status": "acked"}]
+    with pytest.raises(NotFoundError):
+        loop.ack_alerts(store, [9999], at(D3, 12), None, None)
+    assert wid not in {a["id"] for a in loop.alerts_report(store, TZ)["alerts"]}
+
+    # history: the audit trail, manual override included
+    h = loop.history_report(store, "C003", TZ)
+    kinds = [(e["type"], e["from"], e["to"]) for e in h["events"]]
+    assert ("override", "P3", "P0") in kinds and ("upgraded", "P3", "P0") in kinds
+    assert h["active_override"]["reason"] == "区域经理要求重点关注"
+    hv = loop.history_report(store, "C005", TZ)
+    assert hv["events"][-1]["type"] == "left" and hv["events"][-1]["date"] == "2026-11-23"
+    assert not hv["listed"]
+    ha = loop.history_report(store, "C001", TZ)
+    assert [(e["type"], e["to"]) for e in ha["events"]] == [
+        ("listed", "P3"), ("upgraded", "P1"), ("downgraded", "P2"), ("upgraded", "P1")]
+    assert ha["events"][1]["date"] == "2026-11-21" and ha["events"][1]["at"] == at(D1).isoformat()
+    assert [t["tier"] for t in ha["trajectory"]] == ["P3", "P1", "P2", "P1"]
+
+    # why: the stored score, rule by rule
+    why = loop.why_report(store, "C001", D3, TZ)
+    assert why["escalations"][0].startswith("A4.5") and why["model_tier"] == "P2" and why["tier"] == "P1"
+    assert why["total"] == f"{row(r3, 'C001')['total_scaled'] / 100:.2f}"
+    old = loop.why_report(store, "甲", D1, TZ)
+    assert old["as_of"] == "2026-11-21" and old["escalations"][0].startswith("A4.4")
+
+    # clearing the override: the next run goes back to the model's tier
+    loop.clear_override(store, "C003", reason="客户已安抚", by="王经理", now=at(D3, 13))
+    with pytest.raises(NotFoundError):
+        loop.clear_override(store, "C003", reason=None, by=None, now=at(D3, 13))
+    r3b, _ = run_day(store, files[D3], D3)
+    assert row(r3b, "C003")["tier"] == "P3"
+
+
+def test_an_override_ends_when_the_customer_leaves_and_needs_a_reason(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D2], D2)
+    with pytest.raises(UsageError, match="原因"):
+        loop.set_override(store, "C005", "P0", reason=" ", by=None, now=at(D2, 12))
+    with pytest.raises(UsageError, match="未知的分级"):
+        loop.set_override(store, "C005", "P9", reason="x", by=None, now=at(D2, 12))
+    loop.set_override(store, "C005", "P0", reason="媒体关注", by=None, now=at(D2, 12))
+    run_day(store, files[D3], D3)  # C005 is not on D3's export
+    assert store.active_overrides("shortage").empty
+    ended = store.overrides_list("shortage", "C005").iloc[0]
+    assert ended["status"] == "ended" and ended["end_reason"] == loop.NOT_LISTED
+
+
+def test_a_dry_run_reports_but_stores_nothing(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D1], D1)
+    _, rec = run_day(store, files[D2], D2, dry_run=True)
+    assert not rec["snapshot"]["stored"] and rec["snapshot"]["id"] is None
+    assert [(x["customer_id"], x["rule_id"], x["id"]) for x in rec["alerts_fired"]] == [("C004", "wait14", None)]
+    assert rec["changes"]["counts"]["new"] == 1
+    assert [s.as_of for s in store.list_snapshots("shortage")] == [D1]
+    assert len(store.alerts_list("shortage", statuses=None)) == 1  # only D1's (C005)
+
+
+def test_rescoring_an_older_day_fires_and_closes_nothing(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D3], D3)
+    before = store.alerts_list("shortage", statuses=None)
+    _, rec = run_day(store, files[D1], D1)  # yesterday's file re-scored after today's
+    assert rec["snapshot"]["latest"] is False and rec["alerts_fired"] == []
+    assert len(store.alerts_list("shortage", statuses=None)) == len(before)
+    assert [s.as_of for s in store.list_snapshots("shortage")] == [D1, D3]
+
+
+def test_first_contact_deadline_is_kept_from_the_first_day_on_the_list(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D1], D1)
+    run_day(store, files[D2], D2)
+    rows = store.snapshot_rows(store.snapshot_on("shortage", D2).id, fields=["first_seen", "first_due"])
+    by = rows.set_index("customer_key")
+    assert by.loc["C004", "first_seen"] == pd.Timestamp(at(D1, 0))
+    assert by.loc["C004", "first_due"] <= pd.Timestamp(at(D1, 9) + dt.timedelta(hours=48))
+    assert by.loc["C006", "first_seen"] == pd.Timestamp(at(D2, 0))  # new on D2
+
+
+def test_result_rebuilt_from_the_store_equals_the_scored_one(tmp_path):
+    files = exports(tmp_path)
+    store = Store.open(":memory:")
+    run_day(store, files[D1], D1)
+    r2, _ = run_day(store, files[D2], D2)
+    back = loop.load_result(store, D2)
+    assert back.as_of == D2 and back.now == r2.now
+    assert back.to_json()["customers"] == r2.to_json()["customers"]
+    assert back.counts() == r2.counts()
+    later = loop.load_result(store, dt.date(2026, 12, 1))
+    assert later.as_of == D2 and any("使用最近一次" in w for w in later.warnings)
+    with pytest.raises(NotFoundError, match="没有"):
+        loop.load_result(store, dt.date(2026, 1, 1))
+
+
+def test_redlist_complaint_alerts_the_regional_director(tmp_path):
+    path = write(tmp_path / "r.csv", [["C009", "记者", "13900000009", "2026-11-20", "通勤", 0, "说要去12315投诉"]])
+    store = Store.open(":memory:")
+    _, rec = run_day(store, path, D1, red={"C009"})
+    assert [(x["rule_id"], x["recipient"]) for x in rec["alerts_fired"]] == [("redlist", "区域总监")]
+    _, rec2 = run_day(store, path, D2, red={"C009"})
+    assert rec2["alerts_fired"] == []  # once
+
+
+def test_unknown_customer_and_ambiguous_name(tmp_path):
+    path = write(tmp_path / "n.csv", [["C1", "张伟", "1", "2026-11-20", "通勤", 0, ""],
+                                      ["C2", "张伟", "2", "2026-11-20", "通勤", 0, ""]])
+    store = Store.open(":memory:")
+    with pytest.raises(NotFoundError, match="还没有任何评分"):
+        loop.history_report(store, "C1", TZ)
+    run_day(store, path, D1)
+    with pytest.raises(UsageError, match="多位客户"):
+        loop.why_report(store, "张伟", None, TZ)
+    with pytest.raises(NotFoundError, match="找不到"):
+        loop.history_report(store, "C404", TZ)
+    assert loop.why_report(store, "C2", None, TZ)["customer"]["customer_id"] == "C2"
+
+
+def test_changes_are_vectorised_and_complete():
+    prev = pd.DataFrame({"customer_key": ["a", "b", "c"], "customer_id": ["a", "b", "c"], "name": ["甲", "乙", "丙"],
+                         "label": ["P1", "P2", "P3"], "score": [6.0, 4.0, 2.0], "escalations": ["", "", ""],
+                         "R": [5, 5, 1], "reason_R": ["R=5: x", "R=5: x", "R=1: y"]})
+    cur = prev.iloc[[1, 0]].copy()
+    cur.loc[cur["customer_key"] == "a", ["label", "R", "reason_R", "score"]] = ["P0", 10, "R=10: 红名单", 8.5]
+    cur = pd.concat([cur, pd.DataFrame({"customer_key": ["d"], "customer_id": ["d"], "name": ["丁"],
+                                        "label": ["P2"]})], ignore_index=True)
+    ch = daily.diff_snapshots(prev, cur, ["P0", "P1", "P2", "P3"], ["R"], D1)
+    assert ch["counts"] == {"new": 1, "upgraded": 1, "downgraded": 0, "resolved": 1}
+    assert ch["upgraded"][0] == {"customer_key": "a", "customer_id": "a", "name": "甲", "from": "P1", "to": "P0",
+                                 "why": ["R 5→10（红名单）"]}
+    assert ch["resolved"] == [{"customer_key": "c", "customer_id": "c", "name": "丙", "tier": "P3"}]
+    first = daily.diff_snapshots(None, cur, ["P0", "P1", "P2", "P3"], ["R"])
+    assert first["counts"]["new"] == 3 and first["previous_as_of"] is None
+    assert np.array_equal(daily.tier_moves(prev, cur, ["P0", "P1", "P2", "P3"])["pos"], [1, 0, -1])

@@ -1,0 +1,213 @@
+"""``tierctl render``, ``init``, ``templates list`` and ``lint``: the documents of SPEC A8.
+
+Thin: each command parses options, calls one function of :mod:`tierctl.render` and shows
+what comes back.  Errors are :class:`~tierctl.errors.TierctlError` and reach the single
+handler in :mod:`tierctl.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tierctl.cli import app
+from tierctl.cli.common import (
+    STATE,
+    AsOfOpt,
+    DbOpt,
+    EncodingOpt,
+    ForceOpt,
+    FormatOpt,
+    LangOpt,
+    MappingOpt,
+    NowOpt,
+    OptFileArg,
+    SheetOpt,
+    check_format,
+    clock,
+    dump_json,
+    err_console,
+    out_console,
+    warn,
+)
+from tierctl.cli.common import lang as pick_lang
+from tierctl.cli.score import EtaOpt, ModelOpt, RedListOpt
+from tierctl.errors import RenderError, UsageError
+
+OutDirOpt = Annotated[Path | None, typer.Option("--out", help="输出文件夹（默认配置 render.out，即 out/）；文件写入 <文件夹>/<评估日期>/")]
+TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="自定义模板文件夹，同名文件覆盖内置模板（默认配置 render.templates）")]
+AllowTabooOpt = Annotated[bool, typer.Option("--allow-taboo", help="出现禁忌用语时只警告、照常生成（默认报错，不生成任何文件）")]
+
+templates_app = typer.Typer(help="查看文件模板：有哪些、来自哪里、各自能用哪些变量。", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+def _templates_dir(opt: Path | None) -> Path | None:
+    """--templates, else the config's render.templates (relative to the config file)."""
+    if opt is not None:
+        return opt
+    cfg = STATE.config
+    v = cfg.get("render.templates") or ""
+    if not v:
+        return None
+    p = Path(v).expanduser()
+    if not p.is_absolute() and cfg.path is not None:
+        p = cfg.path.parent / p
+    return p
+
+
+def _result_from_store(db: Path | None, as_of: str | None, now: str | None):
+    """Today's stored snapshot, if the history commands are installed."""
+    import importlib
+
+    try:
+        daily = importlib.import_module("tierctl.cli.daily")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tierctl.cli.daily":
+            raise
+        daily = None
+    fn = getattr(daily, "result_from_store", None) if daily is not None else None
+    if fn is None:
+        raise UsageError("请给出 CRM 导出文件 FILE：这个版本还不能从历史快照生成文件",
+                         hint="例如 tierctl render shortage.xlsx")
+    from tierctl.cli.common import db_path
+
+    as_of_d, _now = clock(as_of, now)
+    return fn(db_path(db), as_of_d)
+
+
+@app.command()
+def render(
+    file: OptFileArg = None,
+    out: OutDirOpt = None,
+    lang: LangOpt = None,
+    templates: TemplatesOpt = None,
+    force: ForceOpt = False,
+    allow_taboo: AllowTabooOpt = False,
+    model: ModelOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    mapping: MappingOpt = None,
+    as_of: AsOfOpt = None,
+    red: RedListOpt = None,
+    eta_weeks: EtaOpt = None,
+    db: DbOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """生成今天的全部文件：资源申请邮件（.eml 草稿 + .md）、客户分层评估表（.xlsx）、每位客户的短信（sms.csv + sms.md）、P0/P1 通话脚本、跨区调度申请。
+
+    中心信息、进展、到货时间、单价和补偿取自配置文件（tierctl init 生成），缺项会报错并指出是哪一项。
+    """
+    from tierctl.render import render_documents
+
+    lg = pick_lang(lang)
+    cfg = STATE.config
+    out_root = out or Path(cfg.get("render.out") or "out")
+    if not force:  # fail before scoring when today's files are already there
+        from tierctl.render import existing_outputs
+
+        day = out_root / clock(as_of, now)[0].isoformat()
+        if existing_outputs(day):
+            raise RenderError(f"{day} 中已有今天的文件，未覆盖：{'、'.join(p.name for p in existing_outputs(day))}",
+                              hint="加 --force 覆盖，或用 --out 换一个输出文件夹")
+    if file is not None:
+        from tierctl.cli.score import run_score
+
+        run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
+                        now=now, red=red, db=db, dry_run=True, eta_weeks=eta_weeks)
+        result = run["result"]
+        warn(result.warnings)
+    else:
+        result = _result_from_store(db, as_of, now)
+    from tierctl.cli.allocate import plan_for_documents
+
+    plan = plan_for_documents(db, result.as_of)  # the day's stored allocation plan (issue 9), if any
+    report = render_documents(result, cfg, out_root, lang=lg, templates=_templates_dir(templates), force=force,
+                              allow_taboo=allow_taboo, eta_weeks=eta_weeks, plan=plan)
+    warn(report.warnings)
+    if plan is not None:
+        err_console().print(f"评估表和资源申请邮件已带上 {plan['as_of']} 的资源分配方案（tierctl allocate）")
+    con = err_console()
+    counts = " · ".join(f"{k} {v}" for k, v in report.counts.items())
+    con.print(f"已生成 {report.out_dir}/（{counts}；危机等级 {report.crisis.level} {report.crisis.label}；"
+              f"短信计费 {report.sms_segments} 条）")
+    for p in report.files:
+        typer.echo(str(p))
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="要生成的配置文件（默认当前文件夹的 tierctl.toml）")] = Path("tierctl.toml"),
+    force: ForceOpt = False,
+) -> None:
+    """生成一份带注释的配置文件 tierctl.toml（已存在时不覆盖，除非 --force）。"""
+    from tierctl.io.writers import write_text
+
+    starter = (Path(__file__).resolve().parent.parent / "data" / "init.toml").read_text(encoding="utf-8")
+    if path.is_dir():
+        path = path / "tierctl.toml"
+    write_text(path, starter, force=force)
+    err_console().print(f"已生成 {path}：请填写服务中心、到货时间、今天的进展、补偿和单价后再运行 tierctl render")
+
+
+@templates_app.command("list")
+def templates_list(
+    templates: TemplatesOpt = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="只列出一种语言：zh 或 en（默认全部）")] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """列出全部模板：名称、来源（内置或自定义文件夹）、模板用到的变量及含义。"""
+    from tierctl.render import VARIABLES, list_templates
+
+    fmt = check_format(fmt, ("table", "json"))
+    if lang is not None and lang not in ("zh", "en"):
+        raise UsageError(f"--lang 不支持「{lang}」", hint="可选：zh | en")
+    infos = list_templates(_templates_dir(templates), lang)
+    if fmt == "json":
+        typer.echo(dump_json([i.to_json() for i in infos]))
+        return
+    con = out_console()
+    from rich.markup import escape
+
+    con.print("用户模板优先于内置模板；用户模板可以用 {% extends \"default:zh/sms.txt.j2\" %} 继承内置模板，"
+              "只覆盖其中的 block。", markup=False, soft_wrap=True)
+    for i in infos:
+        src = i.source + ("，覆盖内置模板" if i.overrides else "")
+        con.print(f"\n[bold]{escape(i.name)}[/bold]（{src}）[dim]{escape(str(i.path))}[/dim]", soft_wrap=True)
+        if not i.receives:
+            con.print("  tierctl 不直接渲染这个模板（可被其他模板 include/extends）；它用到：", soft_wrap=True)
+        for v in i.receives or i.variables:
+            desc = VARIABLES.get(v, "")
+            mark = "[green]●[/green]" if v in i.variables else " "
+            con.print(f" {mark} {escape(v)}" + (f" — {escape(desc)}" if desc else ""), soft_wrap=True)
+        unknown = [v for v in i.variables if i.receives and v not in i.receives]
+        if unknown:
+            con.print(f"  [red]模板用到了不存在的变量：{escape('、'.join(unknown))}[/red]", soft_wrap=True)
+    con.print("\n● = 模板中已经用到的变量", style="dim")
+
+
+@app.command()
+def lint(
+    files: Annotated[list[Path], typer.Argument(help="要检查的草稿（文本文件，可多个）", show_default=False)],
+    fmt: FormatOpt = "table",
+) -> None:
+    """检查短信、话术等草稿中有没有禁忌用语（如「会尽快」「大家都在等」）；有则列出文件、行号和用语，退出码 1。"""
+    from tierctl.render import lint_file
+
+    fmt = check_format(fmt, ("table", "json"))
+    hits: list[Any] = []
+    for f in files:
+        hits += lint_file(f, STATE.config)
+    if fmt == "json":
+        typer.echo(dump_json([{"file": h.file, "line": h.line, "phrase": h.phrase, "text": h.text} for h in hits]))
+    else:
+        for h in hits:
+            typer.echo(f"{h.file}:{h.line}: 禁忌用语「{h.phrase}」 {h.text.strip()[:60]}")
+        if not hits:
+            err_console().print(f"未发现禁忌用语（{len(files)} 个文件）")
+    if hits:
+        raise typer.Exit(1)
+
+

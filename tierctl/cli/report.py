@@ -1,0 +1,86 @@
+"""``tierctl report``: the daily dashboard as one self-contained HTML page (and PNG charts).
+
+Thin: opens the store, calls :func:`tierctl.dashboard.gather` and
+:func:`tierctl.dashboard.write_report`, and prints the paths written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tierctl.cli import app
+from tierctl.cli.common import (
+    STATE,
+    DbOpt,
+    ForceOpt,
+    FormatOpt,
+    LangOpt,
+    NowOpt,
+    check_format,
+    clock,
+    db_path,
+    dump_json,
+    err_console,
+    out_console,
+    parse_date,
+    warn,
+)
+from tierctl.cli.common import lang as pick_lang
+from tierctl.errors import NotFoundError
+
+DateOpt = Annotated[str | None, typer.Option("--date", help="看板日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的结果")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="输出文件夹（默认配置 render.out，即 out/）；写入 <文件夹>/<日期>/dashboard.html")]
+PngOpt = Annotated[bool, typer.Option("--png", help="同时把每张图表存为 PNG（便于发微信、做幻灯片）")]
+TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="自定义模板文件夹（同名文件 zh/dashboard.html.j2 覆盖内置模板）")]
+
+
+@app.command()
+def report(
+    date: DateOpt = None,
+    out: OutOpt = None,
+    png: PngOpt = False,
+    lang: LangOpt = None,
+    db: DbOpt = None,
+    force: ForceOpt = False,
+    templates: TemplatesOpt = None,
+    fmt: FormatOpt = "table",
+    now: NowOpt = None,
+) -> None:
+    """生成每日看板：一个可离线打开、可 A4 打印的 HTML 文件（危机等级、P0–P3 人数与趋势、等待天数分布、预警、今日任务、变化；有 RFM/流失结果时加上类型分布、迁移和 ROI）。"""
+    from tierctl import dashboard
+    from tierctl.cli.documents import _templates_dir
+    from tierctl.store import Store
+
+    fmt = check_format(fmt, ("table", "json"))
+    lg = pick_lang(lang)
+    day = parse_date(date, "--date")
+    day, now_dt = clock(day.isoformat() if day else None, now)
+    path = db_path(db)
+    if not path.exists():
+        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
+                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
+    cfg = STATE.config
+    working = cfg.get("calendar.working_days", False)
+    with Store.open(path, readonly=True) as store:
+        data = dashboard.gather(store, day, now_dt, lang=lg, working_days=bool(working),
+                                centre=cfg.get("centre.name") or None)
+    out_root = out or Path(cfg.get("render.out") or "out")
+    files = dashboard.write_report(data, out_root, png=png, force=force, templates=_templates_dir(templates))
+    if fmt == "json":
+        typer.echo(dump_json({**files.to_json(), "dashboard": data}))
+    else:
+        o = out_console()
+        o.print(str(files.html), markup=False)
+        for p in files.pngs:
+            o.print(str(p), markup=False)
+        s = data.get("shortage")
+        if s and s.get("crisis"):
+            err_console().print(f"已生成看板 {files.html}（危机等级 {s['crisis']['level']} {s['crisis']['label']}）",
+                                markup=False)
+    warn(data["warnings"] + files.warnings)
+
+
+__all__ = ["report"]

@@ -1,0 +1,667 @@
+"""The daily loop of job A, pure: what changed since the previous run, which alerts fire,
+which customers are due for contact, working-day deadlines, and the explanations behind
+a stored score.
+
+Frames and plain values in, frames and JSON-ready dicts out: no database, no clock, no
+files (the store and the command line feed these functions; see
+:mod:`tierctl.store.loop`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tierctl.shortage import ShortageModel, ShortageResult
+
+KIND = "shortage"
+# columns of ShortageResult.customers that follow from the tier (re-derived on reading)
+POLICY_COLUMNS = ("owner", "owner_role", "channel", "action", "cadence_days")
+OVERRIDE_ID = "人工调整"
+CALL_TIERS = 2  # the 16:00 call list: the two most urgent tiers (P0, P1)
+EVENING_MIN_DAYS = 15  # the evening written update: everyone waiting at least this long
+
+
+# -- working days --------------------------------------------------------------------------
+class WorkCalendar:
+    """Day targets counted in calendar days, or (``working_days``) in working days on
+    China's official calendar: public holidays are skipped and the make-up Saturdays and
+    Sundays (调休) count.  A target of whole weeks counts 5 working days per week, so
+    "weekly" stays a working week.  The ``chinese_calendar`` package only knows the
+    years it was released for; later dates fall back to Monday–Friday with a warning."""
+
+    def __init__(self, working_days: bool = False) -> None:
+        self.working_days = working_days
+        self.warnings: list[str] = []
+        self._fallback_years: set[int] = set()
+
+    def is_workday(self, day: dt.date) -> bool:
+        import chinese_calendar
+
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            if day.year not in self._fallback_years:
+                self._fallback_years.add(day.year)
+                self.warnings.append(
+                    f"法定节假日数据（chinese_calendar）不含 {day.year} 年：该年按周一至周五计算工作日，"
+                    "节假日和调休未计入；请升级 chinese_calendar")
+            return day.weekday() < 5
+
+    @staticmethod
+    def working_days_for(days: int) -> int:
+        """A day target in working days: whole weeks count 5 each (1 周 = 5 个工作日)."""
+        return days // 7 * 5 + days % 7
+
+    def add_days(self, start: dt.date, days: int) -> dt.date:
+        """The date a target of ``days`` days set on ``start`` falls due."""
+        if not self.working_days:
+            return start + dt.timedelta(days=days)
+        left = self.working_days_for(days)
+        d = start
+        while left > 0:
+            d += dt.timedelta(days=1)
+            if self.is_workday(d):
+                left -= 1
+        return d
+
+
+# -- snapshot <-> result -------------------------------------------------------------------
+def model_meta(model: ShortageModel) -> dict[str, Any]:
+    """What a stored snapshot needs to be explained and acted on without the model
+    file: dimensions and weights, tier thresholds and policy, alert rules."""
+    return {
+        "model": {"name": model.name, "path": str(model.path), "title": model.title, "total": model.total,
+                  "scale": model.scale, "decimals": model.decimals},
+        "dimensions": [{"key": d.key, "label": d.label, "weight": str(d.weight), "lo": d.lo, "hi": d.hi}
+                       for d in model.dimensions],
+        "tiers": [{"name": t.name, "min": str(t.min), "label": t.label, "mode": t.mode, "owner": t.owner,
+                   "owner_short": t.owner_short or t.owner, "owner_role": t.owner_role,
+                   "first_contact_hours": t.first_contact_hours, "cadence_days": t.cadence_days,
+                   "cadence_note": t.cadence_note, "channel": t.channel, "action": t.action}
+                  for t in model.tiers],
+        "alerts": [{"id": a.id, "min_days": a.min_days, "recipient": a.recipient, "reason": a.reason}
+                   for a in model.alerts],
+        "redlist_alert": {"recipient": model.redlist_recipient, "reason": model.redlist_reason},
+        "escalation": [{"id": e.id, "type": e.type, "reason": e.reason} for e in model.escalation],
+    }
+
+
+def snapshot_frame(result: ShortageResult) -> pd.DataFrame:
+    """The rows to store for a scored export: every fact, dimension, reason, total and
+    tier (policy columns are left out: they follow from the tier)."""
+    c = result.customers
+    f = c.drop(columns=[x for x in (*POLICY_COLUMNS, "score") if x in c])
+    f = f.rename(columns={"key": "customer_key", "tier": "label"})
+    f["score"] = c["total_scaled"].to_numpy() / result.model.scale
+    for col in ("customer_id", "name", "phone"):  # an export may lack them (key = name, or id)
+        if col not in f:
+            f[col] = None
+    return f
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _utc_ns(s: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of a datetime column; NaT → the NaT integer."""
+    t = pd.to_datetime(s, utc=True)
+    return np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.int64)
+
+
+def carry_forward(cur: pd.DataFrame, prev: pd.DataFrame | None, episode_start: dt.datetime) -> pd.DataFrame:
+    """Add ``first_seen`` (when the customer's current stay on the list began) and
+    ``first_due`` (their first-contact deadline: the earliest any run has set).  A
+    customer absent from the previous snapshot starts a new stay.  (A previous snapshot
+    without these columns tells nothing about deadlines: every stay starts today.)"""
+    out = cur.copy()
+    respond = pd.to_datetime(out["respond_by"])
+    tz = respond.dt.tz
+    fd = _utc_ns(respond)
+    fs = np.full(len(out), pd.Timestamp(episode_start).as_unit("ns").value, dtype=np.int64)
+    if prev is not None and len(prev) and "first_seen" in prev and "first_due" in prev:
+        pos = key_positions(out["customer_key"], prev["customer_key"])
+        take = np.where(pos >= 0, pos, 0)
+        pfs, pfd = _utc_ns(prev["first_seen"])[take], _utc_ns(prev["first_due"])[take]
+        fs = np.where((pos >= 0) & (pfs != _NAT), pfs, fs)
+        fd = np.where((pos >= 0) & (pfd != _NAT) & ((pfd < fd) | (fd == _NAT)), pfd, fd)
+
+    def stamp(ns: np.ndarray) -> pd.Series:
+        t = pd.Series(pd.to_datetime(ns, utc=True), index=out.index)
+        return t.dt.tz_convert(tz) if tz is not None else t
+
+    out["first_seen"] = stamp(fs)
+    out["first_due"] = stamp(fd)
+    return out
+
+
+def attach_policy(customers: pd.DataFrame, tiers: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Owner, channel, action and cadence from the tier (stored snapshots leave them out)."""
+    f = customers
+    by = {t["name"]: t for t in tiers}
+    f["owner"] = f["tier"].map({k: t["owner"] for k, t in by.items()})
+    f["owner_role"] = f["tier"].map({k: t["owner_role"] for k, t in by.items()})
+    f["channel"] = f["tier"].map({k: t["channel"] for k, t in by.items()})
+    f["action"] = f["tier"].map({k: t["action"] for k, t in by.items()})
+    f["cadence_days"] = f["tier"].map({k: int(t["cadence_days"]) for k, t in by.items()}).astype("int64")
+    return f
+
+
+def result_from_rows(rows: pd.DataFrame, model: ShortageModel, as_of: dt.date, now: dt.datetime,
+                     warnings: list[str] | None = None) -> ShortageResult:
+    """Rebuild a :class:`ShortageResult` from a stored snapshot's rows (saved order kept)."""
+    f = rows.rename(columns={"customer_key": "key", "label": "tier"}).copy()
+    f = f.drop(columns=[c for c in ("first_seen", "first_due") if c in f])
+    if "total_scaled" in f:
+        f["score"] = f["total_scaled"].to_numpy() / model.scale
+    tiers = [{"name": t.name, "owner": t.owner, "owner_role": t.owner_role, "channel": t.channel,
+              "action": t.action, "cadence_days": t.cadence_days} for t in model.tiers]
+    f = attach_policy(f, tiers)
+    for col in ("escalations", "alerts"):
+        if col in f:
+            f[col] = f[col].fillna("")
+    if "respond_by" in f:
+        f["respond_by"] = pd.to_datetime(f["respond_by"])
+    if "red_list" in f:
+        f["red_list"] = f["red_list"].fillna(False).astype(bool)
+    return ShortageResult(as_of=as_of, now=now, model=model, customers=f.reset_index(drop=True),
+                          warnings=list(warnings or []))
+
+
+# -- overrides -----------------------------------------------------------------------------
+def override_line(row: dict[str, Any], before: str, tz: dt.tzinfo | None = None) -> str:
+    """The escalation-style line that shows a manual override as such."""
+    at = row.get("created_at")
+    when = at.astimezone(tz).strftime("%m-%d %H:%M") if isinstance(at, dt.datetime) and tz else (
+        at.strftime("%m-%d %H:%M") if isinstance(at, dt.datetime) else "")
+    who = f"{row['by']} " if row.get("by") else ""
+    change = f"{before}→{row['label']}" if before != row["label"] else f"维持 {row['label']}"
+    return f"{OVERRIDE_ID}: {change}（{row['reason']}；{who}{when}）"
+
+
+def apply_overrides(customers: pd.DataFrame, active: pd.DataFrame, model: ShortageModel,
+                    now: dt.datetime) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Set the tier of every customer with an active manual override (which holds until
+    it is cleared or the customer leaves the list) and say so in ``escalations``."""
+    if active is None or not len(active) or not len(customers):
+        return customers, []
+    ovr = {r["customer_key"]: r for r in active.to_dict("records") if r["label"] in model.tier_names}
+    hit = customers["key"].isin(list(ovr)).to_numpy()
+    if not hit.any():
+        return customers, []
+    f = customers.copy()
+    applied = []
+    tz = now.tzinfo
+    esc = f["escalations"].to_numpy(dtype=object).copy()
+    tier = f["tier"].to_numpy(dtype=object).copy()
+    for i in np.flatnonzero(hit):
+        o = ovr[f["key"].iat[i]]
+        line = override_line(o, str(tier[i]), tz)
+        applied.append({"customer_key": o["customer_key"], "customer_id": o.get("customer_id"),
+                        "name": o.get("name"), "from": str(tier[i]), "to": o["label"], "reason": o["reason"]})
+        tier[i] = o["label"]
+        esc[i] = line if not esc[i] else f"{esc[i]}\n{line}"
+    f["tier"] = tier
+    f["escalations"] = esc
+    by = {t.name: t for t in model.tiers}
+    changed = f.loc[hit, "tier"]
+    for col, attr in (("owner", "owner"), ("owner_role", "owner_role"), ("channel", "channel"),
+                      ("action", "action")):
+        if col in f:
+            f.loc[hit, col] = changed.map({k: getattr(t, attr) for k, t in by.items()})
+    if "cadence_days" in f:
+        f.loc[hit, "cadence_days"] = changed.map({k: t.cadence_days for k, t in by.items()}).astype("int64")
+    if "respond_by" in f:
+        hours = changed.map({k: t.first_contact_hours for k, t in by.items()}).astype("int64")
+        f.loc[hit, "respond_by"] = pd.Timestamp(now) + pd.to_timedelta(hours, unit="h")
+    rank = f["tier"].map({t: i for i, t in enumerate(model.tier_names)})
+    f = f.assign(_r=rank).sort_values(["_r", "total_scaled", "wait_days", "key"],
+                                      ascending=[True, False, False, True], kind="mergesort")
+    return f.drop(columns="_r").reset_index(drop=True), applied
+
+
+# -- changes since the previous run ---------------------------------------------------------
+def _lines(text: Any) -> list[str]:
+    return [x for x in str(text).split("\n") if x] if isinstance(text, str) and text else []
+
+
+def _rule_id(line: str) -> str:
+    return line.split(":", 1)[0].strip()
+
+
+def _after_colon(text: str) -> str:
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+def change_causes(prev: dict[str, Any], cur: dict[str, Any], dims: Sequence[str], *, up: bool) -> list[str]:
+    """Why a customer's tier moved: the dimensions that changed (with today's reason) and
+    the escalation rules that started (upgrade) or stopped (downgrade) applying."""
+    out = []
+    for k in dims:
+        a, b = prev.get(k), cur.get(k)
+        if a is None or b is None or _isna(a) or _isna(b):
+            continue
+        if int(a) != int(b):
+            reason = cur.get(f"reason_{k}")
+            out.append(f"{k} {int(a)}→{int(b)}" + (f"（{_after_colon(str(reason))}）" if isinstance(reason, str) else ""))
+    before = {_rule_id(x): x for x in _lines(prev.get("escalations"))}
+    after = {_rule_id(x): x for x in _lines(cur.get("escalations"))}
+    if up:
+        out += [after[r] for r in after if r not in before or (r == OVERRIDE_ID and after[r] != before.get(r))]
+    else:
+        out += [f"{r} 不再适用（上次：{_after_colon(before[r])}）" for r in before if r not in after]
+        out += [after[r] for r in after if r == OVERRIDE_ID and after[r] != before.get(r)]
+    if not out:
+        a, b = prev.get("score"), cur.get("score")
+        if a is not None and b is not None and not _isna(a) and not _isna(b) and a != b:
+            out.append(f"总分 {a:g}→{b:g}")
+        else:
+            out.append("评分规则或分级阈值有变化")
+    return out
+
+
+def _isna(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _who(r: dict[str, Any]) -> dict[str, Any]:
+    return {"customer_key": r.get("customer_key"), "customer_id": _plain(r.get("customer_id")),
+            "name": _plain(r.get("name"))}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or _isna(v):
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Plain dicts of a few columns (column-wise conversion: much faster than to_dict)."""
+    rename = rename or {}
+    n = len(frame)
+    data = []
+    for c in cols:
+        if c not in frame:
+            data.append([None] * n)
+            continue
+        s = frame[c]
+        obj = s.astype(object)
+        data.append(obj.where(s.notna(), None).tolist() if s.hasnans or s.dtype == np.dtype(object) else obj.tolist())
+    names = [rename.get(c, c) for c in cols]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*data, strict=True)] if n else []
+
+
+def key_positions(keys: pd.Series, among: pd.Series) -> np.ndarray:
+    """For each of ``keys``, its position in ``among`` (−1 when absent): an Arrow hash
+    join, several times faster than pandas' on a million text keys."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arr(s: pd.Series) -> pa.Array:
+        a = pa.array(s.astype(object).to_numpy(dtype=object) if s.dtype == np.dtype(object) else s,
+                     type=pa.string(), from_pandas=True)
+        return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    if not len(among):
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = pc.index_in(arr(keys), value_set=arr(among))
+    return np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Masks of ``cur`` (new, upgraded, downgraded) and of ``prev`` (resolved), and for
+    each ``cur`` row its position in ``prev`` (−1 when new)."""
+    rank = {t: i for i, t in enumerate(tier_names)}
+    if prev is None or not len(prev):
+        n = len(cur)
+        return {"pos": np.full(n, -1), "new": np.ones(n, dtype=bool), "up": np.zeros(n, dtype=bool),
+                "down": np.zeros(n, dtype=bool), "resolved": np.zeros(0 if prev is None else len(prev), dtype=bool)}
+    pos = key_positions(cur["customer_key"], prev["customer_key"])
+    resolved = key_positions(prev["customer_key"], cur["customer_key"]) < 0
+    r_now = cur["label"].map(rank).to_numpy(dtype=float)
+    r_prev_all = prev["label"].map(rank).to_numpy(dtype=float)
+    r_before = np.where(pos >= 0, r_prev_all[np.maximum(pos, 0)], np.nan)
+    valid = (pos >= 0) & ~np.isnan(r_now) & ~np.isnan(r_before)
+    return {"pos": pos, "new": pos < 0, "up": valid & (r_now < r_before), "down": valid & (r_now > r_before),
+            "resolved": resolved}
+
+
+def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str],
+                   dims: Sequence[str], previous_as_of: dt.date | None = None,
+                   details: pd.DataFrame | None = None, moves: dict[str, np.ndarray] | None = None
+                   ) -> dict[str, Any]:
+    """New, upgraded, downgraded (from → to, why) and resolved (no longer on the export)
+    customers between two snapshots' rows (``customer_key``, ``customer_id``, ``name``,
+    ``label``; for the why: dimensions, ``reason_*``, ``escalations``, ``score``).  The
+    previous rows' details may come separately (``details``, at least for the
+    customers whose tier moved) so a large previous snapshot need not be read whole."""
+    out: dict[str, Any] = {"previous_as_of": previous_as_of.isoformat() if previous_as_of else None}
+    mv = moves if moves is not None else tier_moves(prev, cur, tier_names)
+    who = ["customer_key", "customer_id", "name"]
+    out["new"] = _records(cur[mv["new"]], [*who, "label"], {"label": "tier"})
+    out["upgraded"], out["downgraded"] = [], []
+    moved = mv["up"] | mv["down"]
+    if moved.any():
+        src = details if details is not None else prev
+        assert src is not None and prev is not None
+        idx = np.flatnonzero(moved)
+        fields = [c for c in ("score", "escalations", *dims, *(f"reason_{k}" for k in dims))]
+        c_part = cur.iloc[idx].reset_index(drop=True)
+        spos = key_positions(c_part["customer_key"], src["customer_key"])
+        s_part = src.iloc[np.where(spos >= 0, spos, 0)].reset_index(drop=True) if len(src) else None
+        prev_label = prev["label"].to_numpy(dtype=object)[mv["pos"][idx]]
+        rank = {t: i for i, t in enumerate(tier_names)}
+        up = np.array([rank[c] < rank[p] for c, p in zip(c_part["label"].tolist(), prev_label.tolist(), strict=True)],
+                      dtype=bool)
+        # the causes repeat (same dimension changes, same rules): explain each combination once
+        combo = pd.DataFrame({"_up": up, "_found": spos >= 0})
+        for f in fields:
+            combo["c_" + f] = c_part[f].astype(object).to_numpy() if f in c_part else None
+            combo["p_" + f] = s_part[f].astype(object).to_numpy() if s_part is not None and f in s_part else None
+        codes, _ = pd.factorize(pd.MultiIndex.from_frame(combo.astype(object).where(combo.notna(), "\0")))
+        firsts = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+        arrays = {col: combo[col].to_numpy(dtype=object) for col in combo.columns}
+        whys: list[list[str]] = []
+        for r in firsts.tolist():
+            c = {f: _plain(arrays["c_" + f][r]) for f in fields}
+            p = {f: _plain(arrays["p_" + f][r]) for f in fields} if arrays["_found"][r] else {}
+            whys.append(change_causes(p, c, dims, up=bool(arrays["_up"][r])))
+        people = _records(c_part, ["customer_key", "customer_id", "name", "label"])
+        for w, pl, u, code in zip(people, prev_label.tolist(), up.tolist(), codes.tolist(), strict=True):
+            to = w.pop("label")
+            out["upgraded" if u else "downgraded"].append({**w, "from": pl, "to": to, "why": list(whys[code])})
+    out["resolved"] = []
+    if prev is not None and mv["resolved"].any():
+        gone = prev[mv["resolved"]]
+        if details is not None and not all(c in gone for c in who):
+            d = details.drop_duplicates("customer_key").set_index("customer_key")
+            gone = gone[["customer_key", "label"]].assign(
+                customer_id=gone["customer_key"].map(d["customer_id"]) if "customer_id" in d else None,
+                name=gone["customer_key"].map(d["name"]) if "name" in d else None)
+        out["resolved"] = _records(gone, [*who, "label"], {"label": "tier"})
+    out["counts"] = {k: len(out[k]) for k in ("new", "upgraded", "downgraded", "resolved")}
+    return out
+
+
+# -- alerts ----------------------------------------------------------------------------------
+def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: dict[str, Any] | None,
+                   active: pd.DataFrame | None) -> pd.DataFrame:
+    """Alerts crossing their threshold now: every wait rule a customer has reached
+    (``wait_days`` ≥ ``min_days``) and the red-list complaint rule
+    (``redlist_complaint``), minus those already open or acknowledged for that
+    customer — an alert fires once, not on every morning run."""
+    cols = ["customer_key", "customer_id", "name", "rule_id", "recipient", "reason"]
+    parts = []
+    waits = cur["wait_days"].to_numpy()
+    for r in rules:
+        m = waits >= int(r["min_days"])
+        if m.any():
+            sub = cur.loc[m, ["customer_key", "customer_id", "name"]].copy()
+            sub["rule_id"] = r["id"]
+            sub["recipient"] = r["recipient"]
+            base = r["reason"] or f"等待已满 {r['min_days']} 天"
+            sub["reason"] = (base + "（已等待 ") + pd.Series(waits[m], index=sub.index).astype(str) + " 天）"
+            parts.append(sub)
+    if redlist and "redlist_complaint" in cur:
+        m = cur["redlist_complaint"].fillna(False).to_numpy(dtype=bool)
+        if m.any():
+            sub = cur.loc[m, ["customer_key", "customer_id", "name"]].copy()
+            sub["rule_id"] = "redlist"
+            sub["recipient"] = redlist["recipient"]
+            sub["reason"] = redlist["reason"]
+            parts.append(sub)
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    cand = pd.concat(parts, ignore_index=True)
+    if active is not None and len(active):
+        seen = active[["customer_key", "rule_id"]].drop_duplicates().assign(_seen=True)
+        cand = cand.merge(seen, on=["customer_key", "rule_id"], how="left")
+        cand = cand[cand["_seen"].isna()].drop(columns="_seen")
+    return cand[cols].reset_index(drop=True)
+
+
+# -- tasks -------------------------------------------------------------------------------------
+def _fmt_delta(hours: float) -> str:
+    h = abs(hours)
+    if h < 24:
+        return f"{int(round(h))} 小时"
+    return f"{int(h // 24)} 天" + (f" {int(round(h % 24))} 小时" if round(h % 24) else "")
+
+
+def _iso_each(ts: pd.Series) -> np.ndarray:
+    """ISO text of each timestamp, formatted once per distinct value."""
+    codes, uniq = pd.factorize(ts)
+    texts = np.array([u.isoformat() for u in uniq] + [None], dtype=object)
+    return texts[np.where(codes < 0, len(uniq), codes)]
+
+
+def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
+                  now: dt.datetime, cal: WorkCalendar, *, view: str = "due",
+                  evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS) -> pd.DataFrame:
+    """The task list for ``day``.
+
+    ``view="due"``: every customer whose first contact is due (never contacted in this
+    stay on the list: the tier's first-contact deadline applies, on the clock) or whose
+    cadence has run out (days since the last contact ≥ the tier's cadence, in calendar
+    or working days).  ``"calls"``: all customers of the two most urgent tiers (the
+    16:00–18:00 call round).  ``"evening"``: everyone waiting ≥ ``evening_min_days``
+    (the evening written update).  Sorted by owner (the most urgent owner first), then
+    overdue first, then tier; ties keep the snapshot's order (most urgent first)."""
+    if view not in ("due", "calls", "evening"):
+        raise ValueError(view)
+    by = {t["name"]: t for t in tiers}
+    rank = {t["name"]: i for i, t in enumerate(tiers)}
+    keep = rows["label"].isin(list(by)).to_numpy().copy()
+    if view == "calls":
+        keep &= rows["label"].isin([t["name"] for t in tiers[:call_tiers]]).to_numpy()
+    elif view == "evening":
+        keep &= (rows["wait_days"] >= evening_min_days).to_numpy()
+    f = rows[keep].reset_index(drop=True)
+    tz = now.tzinfo
+    if len(last):
+        lk = last.drop_duplicates("customer_key").set_index("customer_key")["last_at"]
+        last_at = pd.to_datetime(f["customer_key"].map(lk), utc=True)
+    else:
+        last_at = pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
+    if "first_seen" in f:  # a contact from an earlier stay on the list does not count
+        fs = pd.to_datetime(f["first_seen"], utc=True)
+        last_at = last_at.where(~(fs.notna() & last_at.notna() & (last_at < fs)))
+    if tz is not None:
+        last_at = last_at.dt.tz_convert(tz)
+    contacted = last_at.notna().to_numpy()
+    cadence = f["label"].map({k: int(t["cadence_days"]) for k, t in by.items()}).to_numpy()
+
+    # first contact: the tier's deadline, on the clock
+    first_due = pd.to_datetime(f["first_due"], utc=True) if "first_due" in f \
+        else pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
+    now_ts = pd.Timestamp(now)
+    first_due = first_due.fillna(now_ts)
+    if tz is not None:
+        first_due = first_due.dt.tz_convert(tz)
+    hours_left = (first_due - now_ts).dt.total_seconds().to_numpy() / 3600.0
+
+    # cadence: a day target counted from the date of the last contact
+    due_day = np.full(len(f), np.datetime64("NaT"), dtype="datetime64[D]")
+    if contacted.any():
+        pairs = pd.DataFrame({"d": last_at[contacted].dt.date.to_numpy(), "c": cadence[contacted]})
+        codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
+        table = np.array([np.datetime64(cal.add_days(d, int(c)), "D") for d, c in uniq], dtype="datetime64[D]")
+        due_day[contacted] = table[codes]
+    today = np.datetime64(day, "D")
+    is_due = np.where(contacted, due_day <= today, True)
+    overdue = np.where(contacted, due_day < today, hours_left < 0)
+
+    if view == "due":  # the rest only for the rows listed
+        sel = np.flatnonzero(is_due)
+        f = f.iloc[sel].reset_index(drop=True)
+        last_at, first_due = last_at.iloc[sel].reset_index(drop=True), first_due.iloc[sel].reset_index(drop=True)
+        contacted, hours_left, due_day = contacted[sel], hours_left[sel], due_day[sel]
+        is_due, overdue = is_due[sel], overdue[sel]
+    label = f["label"].to_numpy(dtype=object)
+    late_days = (today - due_day).astype("timedelta64[D]").astype(np.int64)
+    first_text = _iso_each(first_due)
+    cad_text = np.datetime_as_string(due_day).astype(object)
+    notes = {k: t.get("cadence_note") or f"每 {t['cadence_days']} 天联系" for k, t in by.items()}
+
+    def first_status(h: float) -> str:
+        return f"逾期 {_fmt_delta(h)}" if h < 0 else f"剩 {_fmt_delta(h)}"
+
+    def cadence_status(late: int) -> str:
+        return f"逾期 {late} 天" if late > 0 else ("今天到期" if late == 0 else f"{-late} 天后到期")
+
+    out = pd.DataFrame({
+        "customer_key": f["customer_key"].to_numpy(dtype=object),
+        "customer_id": f["customer_id"].to_numpy(dtype=object) if "customer_id" in f else None,
+        "name": f["name"].to_numpy(dtype=object) if "name" in f else None,
+        "phone": f["phone"].to_numpy(dtype=object) if "phone" in f else None,
+        "label": label,
+        "score": f["score"].to_numpy(dtype=float) if "score" in f else np.nan,
+        "wait_days": f["wait_days"].to_numpy(dtype=np.int64),
+        "owner": [by[x]["owner_short"] for x in label],
+        "channel": [by[x]["channel"] for x in label] if view != "evening" else "短信/微信（书面）",
+        "task": np.where(contacted, np.array([notes[x] for x in label], dtype=object), "首次联系")
+        if view == "due" else ("16:00–18:00 电话沟通进展" if view == "calls"
+                               else f"晚间书面进展更新（等待 ≥{evening_min_days} 天）"),
+        "due": np.where(contacted, cad_text, first_text),
+        "due_kind": np.where(contacted, "cadence", "first"),
+        "is_due": is_due,
+        "overdue": overdue,
+        "status": [cadence_status(int(ld)) if c else first_status(float(h))
+                   for c, ld, h in zip(contacted.tolist(), late_days.tolist(), hours_left.tolist(), strict=True)],
+        "last_contact": _iso_each(last_at),
+        "tier_rank": np.array([rank[x] for x in label], dtype=np.int64),
+    })
+    # sort keys, all numeric: owner (by its most urgent tier), overdue first, tier, deadline
+    due_ns = np.where(contacted, (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
+                      first_due.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+                      .astype(np.int64) if len(out) else np.zeros(0, dtype=np.int64))
+    owner_codes, owners = pd.factorize(out["owner"])
+    owner_rank = out.groupby(owner_codes)["tier_rank"].transform("min").to_numpy() if len(out) else owner_codes
+    order = np.lexsort((due_ns, out["tier_rank"].to_numpy(), ~overdue.astype(bool), owner_codes, owner_rank))
+    return out.iloc[order].reset_index(drop=True)
+
+
+TASK_FIELDS = ("customer_key", "customer_id", "name", "phone", "label", "score", "wait_days", "task", "channel",
+               "due", "due_kind", "is_due", "overdue", "status", "last_contact")
+
+
+def task_records(tasks: pd.DataFrame) -> list[dict[str, Any]]:
+    """Tasks as JSON-ready dicts grouped by owner (in the list's order)."""
+    groups: list[dict[str, Any]] = []
+    recs = _records(tasks, TASK_FIELDS, {"label": "tier"})
+    for owner, r in zip(tasks["owner"].tolist(), recs, strict=True):
+        if not groups or groups[-1]["owner"] != owner:
+            groups.append({"owner": owner, "tasks": []})
+        groups[-1]["tasks"].append(r)
+    return groups
+
+
+# -- explaining a stored score -----------------------------------------------------------------
+def explain(row: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """A stored customer's score rule by rule: each dimension's value and reason, weight ×
+    value = contribution, the total, the tier thresholds it was compared with, the
+    escalation rules that fired and the final tier."""
+    m = meta.get("model", {})
+    scale = int(m.get("scale", 1))
+    decimals = int(m.get("decimals", 2))
+    dims = []
+    total = Decimal(0)
+    for d in meta.get("dimensions", []):
+        v = row.get(d["key"])
+        if v is None or _isna(v):
+            continue
+        w = Decimal(d["weight"])
+        contrib = w * int(v)
+        total += contrib
+        dims.append({"key": d["key"], "label": d["label"], "value": int(v), "weight": str(w),
+                     "contribution": f"{contrib:.{max(decimals, 2)}f}" if m.get("total") != "sum" else str(int(v)),
+                     "reason": row.get(f"reason_{d['key']}")})
+    stored = row.get("total_scaled")
+    exact = Decimal(int(stored)) / scale if stored is not None and not _isna(stored) else total
+    tiers = []
+    model_tier = row.get("model_tier")
+    for t in meta.get("tiers", []):
+        tiers.append({"tier": t["name"], "min": t["min"], "label": t.get("label", ""),
+                      "reached": exact >= Decimal(t["min"])})
+    esc = _lines(row.get("escalations"))
+    formula = " + ".join(f"{d['key']}×{d['weight']}" for d in dims) if m.get("total") != "sum" \
+        else " + ".join(d["key"] for d in dims)
+    return {
+        "dimensions": dims,
+        "formula": formula,
+        "sum": (" + ".join(f"{d['value']}×{d['weight']}" for d in dims) if m.get("total") != "sum"
+                else " + ".join(str(d["value"]) for d in dims)) + f" = {exact:.{decimals}f}",
+        "total": f"{exact:.{decimals}f}",
+        "thresholds": tiers,
+        "model_tier": model_tier,
+        "escalations": [e for e in esc if _rule_id(e) != OVERRIDE_ID],
+        "override": next((e for e in esc if _rule_id(e) == OVERRIDE_ID), None),
+        "tier": row.get("label"),
+        "alerts": _lines(row.get("alerts")),
+    }
+
+
+# -- history -------------------------------------------------------------------------------------
+def tier_events(rows: pd.DataFrame, snapshot_dates: Sequence[tuple[dt.date, dt.datetime]],
+                tier_names: Sequence[str], dims: Sequence[str]) -> list[dict[str, Any]]:
+    """A customer's tier trajectory as events (first listed, upgraded, downgraded, left the
+    list, back on it) with the run's date and time and the cause, from their rows across
+    snapshots (``as_of``, ``label`` …) and every snapshot date of the job."""
+    rank = {t: i for i, t in enumerate(tier_names)}
+    present = {r["as_of"]: r for r in rows.to_dict("records")} if len(rows) else {}
+    events: list[dict[str, Any]] = []
+    prev: dict[str, Any] | None = None
+    seen = False
+    for day, at in snapshot_dates:
+        cur = present.get(day)
+        base = {"date": day.isoformat(), "at": at.isoformat() if at else None}
+        if cur is None:
+            if prev is not None:
+                events.append({**base, "type": "left", "from": prev["label"], "to": None,
+                               "cause": ["不在当天的导出名单中（已到件/已交车或已移出）"]})
+            prev = None
+            continue
+        if prev is None:
+            events.append({**base, "type": "returned" if seen else "listed", "from": None, "to": cur["label"],
+                           "cause": _listing_causes(cur, dims)})
+        elif cur["label"] != prev["label"]:
+            up = rank.get(cur["label"], 99) < rank.get(prev["label"], 99)
+            events.append({**base, "type": "upgraded" if up else "downgraded", "from": prev["label"],
+                           "to": cur["label"], "cause": change_causes(prev, cur, dims, up=up)})
+        prev = cur
+        seen = True
+    return events
+
+
+def _listing_causes(row: dict[str, Any], dims: Sequence[str]) -> list[str]:
+    out = [str(row[f"reason_{k}"]) for k in dims if isinstance(row.get(f"reason_{k}"), str)]
+    return out + _lines(row.get("escalations"))
+
+
+def pick_week_ago(dates: Sequence[dt.date], as_of: dt.date, slack: int = 3) -> dt.date | None:
+    """The stored date closest to ``as_of`` − 7 days (A4.5 compares with the previous
+    week's contact count), within ± ``slack`` days so that the two 7-day windows barely
+    overlap; on a tie the earlier date."""
+    target = as_of - dt.timedelta(days=7)
+    best = None
+    for d in dates:
+        if d >= as_of or abs((d - target).days) > slack:
+            continue
+        key = (abs((d - target).days), d)
+        if best is None or key < best:
+            best = key
+    return best[1] if best else None

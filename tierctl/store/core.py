@@ -1,0 +1,699 @@
+"""The history store: one embedded SQLite file by default, SQLAlchemy Core throughout.
+
+Every job keeps its daily results here as *snapshots* keyed by job kind ("shortage",
+"rfm", "churn", "grade" …) and as-of date, with one generic row per customer (key, id,
+name, phone, label, score and a JSON payload for the rest).  The daily loop adds alerts,
+the contact log and manual overrides, all keyed by kind too.
+
+Safety: a write is one transaction that takes the write lock up front (``BEGIN
+IMMEDIATE``), so a run killed at any moment leaves the database exactly as before it, and
+a second process waits for the lock (busy timeout) instead of failing or interleaving.
+The file runs in WAL mode: readers never block the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tierctl.errors import NotFoundError, StoreError
+from tierctl.store import migrations
+from tierctl.store.payload import decode_payloads, decode_values, encode_payloads, json_key
+from tierctl.store.schema import alerts, contacts, overrides, snapshot_rows, snapshots
+
+GENERIC = ("customer_key", "customer_id", "name", "phone", "label", "score")
+DEFAULT_TIMEOUT = 30.0  # seconds a writer waits for another one to finish
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class SnapshotInfo:
+    """One stored snapshot (without its rows)."""
+
+    id: int
+    kind: str
+    as_of: dt.date
+    model_name: str | None
+    source_name: str | None
+    source_hash: str | None
+    created_at: dt.datetime
+    row_count: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    layout: list[dict] | None = None
+    replaced: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "as_of": self.as_of.isoformat(), "model": self.model_name,
+                "source_name": self.source_name, "source_hash": self.source_hash,
+                "created_at": self.created_at.isoformat(), "rows": self.row_count, "replaced": self.replaced}
+
+
+class Store:
+    """The history database.  ``Store.open(":memory:")`` for tests; ``Store.open(path)``
+    creates the file (and its folder) and applies pending migrations."""
+
+    def __init__(self, engine: sa.Engine, path: str, readonly: bool = False) -> None:
+        self.engine = engine
+        self.path = path
+        self.readonly = readonly
+        self._conn: sa.Connection | None = None  # the open transaction, if any
+        self._writing = False
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path = ":memory:", *, readonly: bool = False, migrate: bool = True,
+             timeout: float = DEFAULT_TIMEOUT, target_version: int | None = None) -> Store:
+        """Open (and unless ``readonly`` create and migrate) the store at ``path``."""
+        p = str(path)
+        memory = p in (":memory:", "")
+        if memory:
+            engine = sa.create_engine("sqlite+pysqlite://", poolclass=sa.pool.StaticPool,
+                                      connect_args={"check_same_thread": False})
+            readonly = False
+        else:
+            fp = Path(p)
+            if readonly:
+                if not fp.exists():
+                    raise NotFoundError(f"历史数据库 {fp} 不存在", hint="先运行 tierctl score 保存一次评分")
+                # a read-only WAL connection would create the -wal/-shm files; when no
+                # other connection is open (no -wal file: the last writer checkpointed and
+                # removed it) the file is complete and read as immutable, touching nothing
+                wal = Path(f"{fp}-wal")
+                flag = "mode=ro" if wal.exists() else "immutable=1"
+                url = f"sqlite+pysqlite:///file:{fp.resolve().as_posix()}?{flag}&uri=true"
+            else:
+                try:
+                    fp.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"无法创建历史数据库所在的文件夹 {fp.parent}：{exc.strerror or exc}",
+                                     hint="用 --db 或环境变量 TIERCTL_DB 指定一个可写的位置") from exc
+                url = f"sqlite+pysqlite:///{fp.as_posix()}"
+            engine = sa.create_engine(url, connect_args={"timeout": timeout})
+        _configure(engine, wal=not memory and not readonly, timeout=timeout)
+        store = cls(engine, p, readonly)
+        try:
+            if readonly:
+                with store.reading() as conn:
+                    v = migrations.schema_version(conn)
+                if v != migrations.CURRENT_VERSION:
+                    raise StoreError(f"历史数据库 {p} 的结构版本是 {v}，本程序需要 {migrations.CURRENT_VERSION}",
+                                     hint="正常运行一次 tierctl score（不加 --dry-run）即可自动升级")
+            elif migrate:
+                migrations.migrate(store._begin_write, target=target_version, path=p)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise StoreError(f"无法打开历史数据库 {p}：{exc.orig}",
+                             hint="检查文件权限，或用 --db 指定另一个数据库文件") from exc
+        except sa.exc.DatabaseError as exc:
+            engine.dispose()
+            raise StoreError(f"{p} 不是有效的 tierctl 历史数据库：{exc.orig}",
+                             hint="用 --db 指定正确的数据库文件") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        with self.reading() as conn:
+            return migrations.schema_version(conn)
+
+    # -- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _begin_write(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(tierctl_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One write transaction: everything inside commits together or not at all.
+        Store methods called inside it join it."""
+        if self._conn is not None:
+            if not self._writing:
+                raise StoreError("内部错误：不能在只读事务中写入历史数据库")
+            yield self._conn
+            return
+        if self.readonly:
+            raise StoreError(f"历史数据库 {self.path} 以只读方式打开，不能写入")
+        try:
+            with self._begin_write() as conn:
+                self._conn, self._writing = conn, True
+                try:
+                    yield conn
+                finally:
+                    self._conn, self._writing = None, False
+        except sa.exc.OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise StoreError(f"历史数据库 {self.path} 正被另一个 tierctl 进程长时间占用",
+                                 hint="稍后重试；或检查是否有卡住的 tierctl 进程") from exc
+            raise StoreError(f"写入历史数据库 {self.path} 失败：{exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A consistent read; store methods called inside it join it (as they join an
+        open write transaction)."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            self._conn = conn
+            try:
+                yield conn
+            finally:
+                self._conn = None
+
+    # -- snapshots -----------------------------------------------------------------------
+    def save_snapshot(self, kind: str, as_of: dt.date, model_name: str | None, source_name: str | None,
+                      source_hash: str | None, rows: pd.DataFrame, meta: Mapping[str, Any] | None = None,
+                      *, now: dt.datetime | None = None) -> int:
+        """Store one day's result of job ``kind`` and return the snapshot id.
+
+        ``rows`` needs ``customer_key`` (or ``key``); ``customer_id``, ``name``,
+        ``phone``, ``label`` (or ``tier``) and ``score`` go to their own columns, every
+        other column into the JSON payload.  A snapshot for the same kind and as-of
+        date is replaced (same id), never duplicated.  Rows are inserted in bulk and
+        come back from :meth:`snapshot_rows` in the same order."""
+        frame = _generic_frame(rows)
+        keys = frame["customer_key"]
+        if keys.isna().any():
+            raise StoreError("快照中有客户缺少 customer_key")
+        dup = keys.duplicated()
+        if dup.any():
+            raise StoreError(f"快照中客户 {keys[dup].iloc[0]} 出现了多次（customer_key 必须唯一）")
+        payload_cols = [c for c in frame.columns if c not in GENERIC]
+        # rows go in sorted by customer key: the one index then only grows at its end
+        key_text = _arrow_text(keys)
+        order = np.asarray(pc.sort_indices(key_text), dtype=np.int64)
+        texts, layout = encode_payloads(frame[payload_cols], order=order)
+        created = now or utcnow()
+        with self.transaction() as conn:
+            existing = conn.execute(sa.select(snapshots.c.id, snapshots.c.replaced).where(
+                snapshots.c.kind == kind, snapshots.c.as_of == as_of)).first()
+            values = dict(model_name=model_name, source_name=source_name, source_hash=source_hash,
+                          created_at=created, row_count=len(frame), meta=dict(meta or {}), columns=layout)
+            if existing is not None:
+                sid = int(existing.id)
+                conn.execute(sa.delete(snapshot_rows).where(snapshot_rows.c.snapshot_id == sid))
+                conn.execute(sa.update(snapshots).where(snapshots.c.id == sid).values(
+                    replaced=int(existing.replaced or 0) + 1, **values))
+            else:
+                sid = int(conn.execute(sa.insert(snapshots).values(kind=kind, as_of=as_of, replaced=0, **values)
+                                       ).inserted_primary_key[0])
+            self._bulk_insert_rows(conn, sid, frame, texts, order, key_text)
+        return sid
+
+    def _bulk_insert_rows(self, conn: sa.Connection, sid: int, frame: pd.DataFrame, texts: list[str],
+                          order: np.ndarray, key_text: pa.Array | None = None) -> None:
+        """executemany of one compiled INSERT (the driver loops in C, not one statement per
+        row from Python) in key ``order``; ``seq`` keeps the frame's own order."""
+        idx = pa.array(order)
+
+        def col(name: str) -> list[Any]:
+            return pc.take(_arrow_text(frame[name]), idx).to_pylist()
+
+        score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[order]
+        columns = {
+            "customer_key": pc.take(key_text if key_text is not None else _arrow_text(frame["customer_key"]),
+                                    idx).to_pylist(),
+            "customer_id": col("customer_id"),
+            "name": col("name"),
+            "phone": col("phone"),
+            "label": col("label"),
+            "score": pa.array(score, mask=np.isnan(score)).to_pylist(),
+            "payload": texts,
+            "seq": order.tolist(),
+        }
+        _executemany(conn, snapshot_rows, columns, fixed={"snapshot_id": int(sid)})
+
+    def _info(self, row: Any) -> SnapshotInfo:
+        meta = row.meta if isinstance(row.meta, dict) else (json.loads(row.meta) if row.meta else {})
+        layout = row.columns
+        if isinstance(layout, str):
+            layout = json.loads(layout)
+        return SnapshotInfo(id=int(row.id), kind=row.kind, as_of=row.as_of, model_name=row.model_name,
+                            source_name=row.source_name, source_hash=row.source_hash, created_at=row.created_at,
+                            row_count=int(row.row_count or 0), meta=meta or {}, layout=layout,
+                            replaced=int(row.replaced or 0))
+
+    def _one(self, stmt: sa.Select) -> SnapshotInfo | None:
+        with self.reading() as conn:
+            row = conn.execute(stmt).first()
+        return self._info(row) if row is not None else None
+
+    def latest_snapshot(self, kind: str, before: dt.date | None = None) -> SnapshotInfo | None:
+        """The newest snapshot of ``kind``; with ``before``, the newest strictly
+        earlier than that date (the previous run of an as-of date)."""
+        stmt = sa.select(snapshots).where(snapshots.c.kind == kind)
+        if before is not None:
+            stmt = stmt.where(snapshots.c.as_of < before)
+        return self._one(stmt.order_by(snapshots.c.as_of.desc()).limit(1))
+
+    def snapshot_on(self, kind: str, as_of: dt.date) -> SnapshotInfo | None:
+        """The snapshot of ``kind`` for exactly ``as_of``."""
+        return self._one(sa.select(snapshots).where(snapshots.c.kind == kind, snapshots.c.as_of == as_of))
+
+    def snapshot(self, snapshot_id: int) -> SnapshotInfo:
+        info = self._one(sa.select(snapshots).where(snapshots.c.id == snapshot_id))
+        if info is None:
+            raise NotFoundError(f"没有编号为 {snapshot_id} 的快照")
+        return info
+
+    def list_snapshots(self, kind: str) -> list[SnapshotInfo]:
+        """Every snapshot of ``kind``, oldest first."""
+        with self.reading() as conn:
+            rows = conn.execute(sa.select(snapshots).where(snapshots.c.kind == kind)
+                                .order_by(snapshots.c.as_of)).all()
+        return [self._info(r) for r in rows]
+
+    def snapshot_rows(self, snapshot_id: int, fields: Sequence[str] | None = None,
+                      keys: Iterable[str] | None = None, *, generic: Sequence[str] = GENERIC) -> pd.DataFrame:
+        """The rows of a snapshot, in the order they were saved: the ``generic`` columns
+        (all by default; ``customer_key`` always) plus the payload's — all of them, or
+        only ``fields``, extracted inside the database.  ``keys`` limits the rows to
+        those customers."""
+        info = self.snapshot(snapshot_id)
+        layout = info.layout
+        by_name = {c["name"]: c for c in layout} if layout is not None else {}
+        r = snapshot_rows.c
+        gen = ["customer_key", *[g for g in generic if g != "customer_key"]]
+        # the saved order; rows written before v2 have no seq: their insertion order
+        cols: list[Any] = [sa.func.coalesce(r.seq, r.id).label("pos"), *(r[g] for g in gen)]
+        wanted: list[str] = []
+        if fields is None:
+            cols.append(sa.type_coerce(r.payload, sa.Text).label("payload"))
+        else:
+            for f in fields:
+                c = by_name.get(f)
+                if layout is not None and c is None:
+                    continue  # a field this snapshot does not have
+                wanted.append(f)
+                cols.append(_json_field(r.payload, f, c).label(f"f_{len(wanted)}"))
+        stmt = sa.select(*cols).where(r.snapshot_id == snapshot_id)
+        key_list = list(dict.fromkeys(keys)) if keys is not None else None
+        with self.reading() as conn:
+            if key_list is None or len(key_list) * 2 > max(info.row_count, 1):
+                rows = _fetch_raw(conn, stmt)  # many keys: one pass beats thousands of lookups
+                if key_list is not None:
+                    wanted_keys = set(key_list)
+                    rows = [row for row in rows if row[1] in wanted_keys]
+            else:
+                rows = []
+                for i in range(0, len(key_list), 500):
+                    rows += _fetch_raw(conn, stmt.where(r.customer_key.in_(key_list[i:i + 500])))
+        # column-wise from here: one C-level transpose, then reorder with numpy
+        table = pd.DataFrame(rows, columns=range(len(cols)), dtype=object) if rows \
+            else pd.DataFrame({j: pd.Series(dtype=object) for j in range(len(cols))})
+        pos = table[0].to_numpy(dtype=np.int64)
+        order = np.argsort(pos, kind="stable")
+
+        def column(j: int) -> np.ndarray:
+            return table[j].to_numpy(dtype=object)[order]
+
+        base = pd.DataFrame({g: pd.Series(column(1 + j), dtype=object) for j, g in enumerate(gen)})
+        if "score" in base:
+            base["score"] = pd.to_numeric(base["score"], errors="coerce").astype(float)
+        p0 = 1 + len(gen)
+        if fields is None:
+            extra = decode_payloads(column(p0).tolist(), layout)
+            return pd.concat([base, extra], axis=1) if len(extra.columns) else base
+        for i, f in enumerate(wanted):
+            vals = column(p0 + i).tolist()
+            c = by_name.get(f)
+            base[f] = decode_values(vals, c if c is not None else {"name": f, "type": "json", "dtype": "object"})
+        return base
+
+    def customer_rows(self, kind: str, customer_key: str) -> pd.DataFrame:
+        """One customer across every snapshot of ``kind`` (oldest first): ``as_of``,
+        ``snapshot_id``, ``created_at``, the generic columns and the decoded payload."""
+        r, s = snapshot_rows.c, snapshots.c
+        stmt = (sa.select(s.id, s.as_of, s.created_at, s.columns, r.customer_key, r.customer_id, r.name, r.phone,
+                          r.label, r.score, sa.type_coerce(r.payload, sa.Text).label("payload"))
+                .join(snapshots, s.id == r.snapshot_id)
+                .where(r.customer_key == customer_key, s.kind == kind).order_by(s.as_of))
+        with self.reading() as conn:
+            rows = conn.execute(stmt).all()
+        records = []
+        for row in rows:
+            payload = json.loads(row.payload) if row.payload else {}
+            layout = row.columns if not isinstance(row.columns, str) else json.loads(row.columns)
+            if layout:
+                raw, payload = payload, {}
+                for c in layout:
+                    v = raw.get(json_key(c))
+                    if "dict" in c and isinstance(v, int):
+                        v = c["dict"][v]
+                    payload[c["name"]] = v
+            records.append({"snapshot_id": row.id, "as_of": row.as_of, "created_at": row.created_at,
+                            "customer_key": row.customer_key, "customer_id": row.customer_id, "name": row.name,
+                            "phone": row.phone, "label": row.label, "score": row.score, **payload})
+        return pd.DataFrame.from_records(records)
+
+    def find_customers(self, snapshot_id: int, text: str) -> pd.DataFrame:
+        """Rows of a snapshot whose key, id, name or phone equals ``text``."""
+        r = snapshot_rows.c
+        stmt = sa.select(r.customer_key, r.customer_id, r.name, r.phone, r.label, r.score).where(
+            r.snapshot_id == snapshot_id,
+            sa.or_(r.customer_key == text, r.customer_id == text, r.name == text, r.phone == text))
+        with self.reading() as conn:
+            return _generic_result(conn.execute(stmt).all())
+
+    def known_key(self, kind: str, customer_key: str) -> bool:
+        r, s = snapshot_rows.c, snapshots.c
+        stmt = sa.select(r.id).join(snapshots, s.id == r.snapshot_id).where(
+            r.customer_key == customer_key, s.kind == kind).limit(1)
+        with self.reading() as conn:
+            return conn.execute(stmt).first() is not None
+
+    # -- alerts --------------------------------------------------------------------------
+    def active_alerts(self, kind: str, statuses: Sequence[str] = ("open", "acked")) -> pd.DataFrame:
+        a = alerts.c
+        stmt = sa.select(alerts).where(a.kind == kind, a.status.in_(list(statuses))).order_by(a.id)
+        with self.reading() as conn:
+            return _frame(conn.execute(stmt))
+
+    def alerts_list(self, kind: str, *, statuses: Sequence[str] | None = ("open",)) -> pd.DataFrame:
+        a = alerts.c
+        stmt = sa.select(alerts).where(a.kind == kind)
+        if statuses is not None:
+            stmt = stmt.where(a.status.in_(list(statuses)))
+        with self.reading() as conn:
+            return _frame(conn.execute(stmt.order_by(a.fired_at, a.id)))
+
+    def active_alert_keys(self, kind: str) -> pd.DataFrame:
+        """(customer_key, rule_id) of every open or acknowledged alert: what may not fire again."""
+        a = alerts.c
+        stmt = sa.select(a.customer_key, a.rule_id).where(a.kind == kind, a.status.in_(["open", "acked"]))
+        with self.reading() as conn:
+            return _frame_raw(conn, stmt)
+
+    def count_alerts(self, kind: str, status: str = "open") -> int:
+        a = alerts.c
+        with self.reading() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(
+                a.kind == kind, a.status == status)).scalar() or 0)
+
+    def alerts_fired_on(self, kind: str, day: dt.date) -> pd.DataFrame:
+        """Alerts fired on ``day`` that are still open or acknowledged (times as stored:
+        UTC ISO text — a first run may fire very many)."""
+        a = alerts.c
+        stmt = sa.select(alerts).where(a.kind == kind, a.fired_on == day, a.status != "resolved").order_by(a.id)
+        with self.reading() as conn:
+            return _frame_raw(conn, stmt)
+
+    def insert_alerts(self, kind: str, new: pd.DataFrame, fired_on: dt.date, fired_at: dt.datetime) -> int:
+        """Open one alert per row of ``new`` (customer_key, customer_id, name, rule_id,
+        recipient, reason)."""
+        if not len(new):
+            return 0
+        cols = {
+            "customer_key": _pylist(new["customer_key"]), "customer_id": _pylist(new["customer_id"]),
+            "name": _pylist(new["name"]), "rule_id": _pylist(new["rule_id"]),
+            "recipient": _pylist(new["recipient"]), "reason": _pylist(new["reason"]),
+        }
+        with self.transaction() as conn:
+            _executemany(conn, alerts, cols, fixed={"kind": kind, "fired_on": fired_on.isoformat(),
+                                                    "fired_at": _utc(fired_at), "status": "open"})
+        return len(new)
+
+    def resolve_alerts(self, kind: str, keys: Sequence[str], at: dt.datetime, note: str) -> int:
+        """Close the open/acked alerts of customers who left the list."""
+        if not len(keys):
+            return 0
+        a = alerts.c
+        n = 0
+        with self.transaction() as conn:
+            for i in range(0, len(keys), 500):
+                res = conn.execute(sa.update(alerts).where(
+                    a.kind == kind, a.status.in_(["open", "acked"]), a.customer_key.in_(list(keys[i:i + 500]))
+                ).values(status="resolved", closed_at=at, note=note))
+                n += res.rowcount or 0
+        return n
+
+    def ack_alerts(self, ids: Sequence[int], at: dt.datetime, by: str | None, note: str | None) -> list[dict]:
+        """Acknowledge alerts by id.  Unknown ids raise :class:`NotFoundError`;
+        returns one ``{id, status_before}`` per id."""
+        a = alerts.c
+        out = []
+        with self.transaction() as conn:
+            found = {int(r.id): r for r in conn.execute(sa.select(alerts).where(a.id.in_(list(ids))))}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFoundError(f"没有编号为 {', '.join(map(str, missing))} 的预警",
+                                    hint="用 tierctl alerts 查看未处理预警及其编号")
+            for i in ids:
+                r = found[i]
+                out.append({"id": i, "customer_id": r.customer_id, "name": r.name, "rule_id": r.rule_id,
+                            "recipient": r.recipient, "status_before": r.status})
+                if r.status == "open":
+                    conn.execute(sa.update(alerts).where(a.id == i).values(
+                        status="acked", closed_at=at, closed_by=by, note=note))
+        return out
+
+    # -- contacts ------------------------------------------------------------------------
+    def add_contact(self, kind: str, **values: Any) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute(sa.insert(contacts).values(kind=kind, **values)).inserted_primary_key[0])
+
+    def last_contacts(self, kind: str) -> pd.DataFrame:
+        """Per customer, the time of the latest contact (``customer_key``, ``last_at``)."""
+        c = contacts.c
+        # the stored UTC texts sort like the times they are: max() of the text is the latest
+        stmt = sa.select(c.customer_key, sa.func.max(sa.type_coerce(c.at, sa.String)).label("last_at")) \
+            .where(c.kind == kind).group_by(c.customer_key)
+        with self.reading() as conn:
+            rows = _fetch_raw(conn, stmt)
+        keys = pd.Series([r[0] for r in rows], dtype=object)
+        last = pd.to_datetime(pd.Series([r[1] for r in rows], dtype=object), utc=True, format="ISO8601") \
+            if rows else pd.Series([], dtype="datetime64[ns, UTC]")
+        return pd.DataFrame({"customer_key": keys, "last_at": last})
+
+    def contacts_list(self, kind: str, customer_key: str | None = None, since: dt.datetime | None = None,
+                      until: dt.datetime | None = None) -> pd.DataFrame:
+        c = contacts.c
+        stmt = sa.select(contacts).where(c.kind == kind)
+        if customer_key is not None:
+            stmt = stmt.where(c.customer_key == customer_key)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        if until is not None:
+            stmt = stmt.where(c.at < until)
+        with self.reading() as conn:
+            return _frame(conn.execute(stmt.order_by(c.at, c.id)))
+
+    # -- overrides -----------------------------------------------------------------------
+    def active_overrides(self, kind: str) -> pd.DataFrame:
+        o = overrides.c
+        with self.reading() as conn:
+            return _frame(conn.execute(sa.select(overrides).where(o.kind == kind, o.status == "active")
+                                       .order_by(o.id)))
+
+    def overrides_list(self, kind: str, customer_key: str | None = None) -> pd.DataFrame:
+        o = overrides.c
+        stmt = sa.select(overrides).where(o.kind == kind)
+        if customer_key is not None:
+            stmt = stmt.where(o.customer_key == customer_key)
+        with self.reading() as conn:
+            return _frame(conn.execute(stmt.order_by(o.created_at, o.id)))
+
+    def add_override(self, kind: str, **values: Any) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute(sa.insert(overrides).values(kind=kind, status="active", **values)
+                                    ).inserted_primary_key[0])
+
+    def end_overrides(self, kind: str, keys: Sequence[str], *, at: dt.datetime, status: str, reason: str,
+                      by: str | None = None) -> int:
+        if not len(keys):
+            return 0
+        o = overrides.c
+        n = 0
+        with self.transaction() as conn:
+            for i in range(0, len(keys), 500):
+                res = conn.execute(sa.update(overrides).where(
+                    o.kind == kind, o.status == "active", o.customer_key.in_(list(keys[i:i + 500]))
+                ).values(status=status, ended_at=at, end_reason=reason, ended_by=by))
+                n += res.rowcount or 0
+        return n
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # we issue BEGIN ourselves (pysqlite's implicit transactions would defer the lock)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if wal:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA cache_size = -65536")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # a writer takes the lock at BEGIN, so it waits (busy timeout) rather than failing
+        # half-way when another process writes
+        write = conn.get_execution_options().get("tierctl_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _generic_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    f = rows.reset_index(drop=True)
+    ren = {}
+    if "customer_key" not in f and "key" in f:
+        ren["key"] = "customer_key"
+    if "label" not in f and "tier" in f:
+        ren["tier"] = "label"
+    if ren:
+        f = f.rename(columns=ren)
+    if "customer_key" not in f:
+        raise StoreError("快照缺少 customer_key 列")
+    for c in GENERIC:
+        if c not in f:
+            f[c] = None
+    return f
+
+
+def _arrow_text(s: pd.Series) -> pa.Array:
+    """A column as Arrow text (missing → null; numbers and other values as their text)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != np.dtype(object):
+        arr = pa.array(s, type=pa.string(), from_pandas=True)
+    else:
+        vals = s.to_numpy(dtype=object)
+        try:  # the common case, all text or missing: converted in C
+            arr = pa.array(vals, type=pa.string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            miss = pd.isna(vals)
+            arr = pa.array([None if m else (v if isinstance(v, str) else str(v))
+                            for v, m in zip(vals.tolist(), miss.tolist(), strict=True)], type=pa.string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _pylist(s: pd.Series, *, number: bool = False) -> list[Any]:
+    """Plain Python values for the driver (None for missing)."""
+    if number:
+        arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out = arr.tolist()
+        if np.isnan(arr).any():
+            out = [None if x != x else x for x in out]
+        return out
+    vals = s.astype(object).to_numpy(dtype=object)
+    missing = pd.isna(vals)
+    if missing.any():
+        vals = vals.copy()
+        vals[missing] = None
+    return [v if v is None or isinstance(v, str) else str(v) for v in vals.tolist()] \
+        if vals.dtype == object else vals.tolist()
+
+
+def _utc(t: dt.datetime) -> str:
+    if t.tzinfo is None:
+        raise ValueError("tierctl stores only timezone-aware timestamps")
+    return t.astimezone(dt.UTC).isoformat()
+
+
+def _sql_literal(v: int | str) -> sa.ColumnElement:
+    if isinstance(v, int):
+        return sa.literal_column(str(int(v)))
+    return sa.literal_column("'" + str(v).replace("'", "''") + "'")
+
+
+def _executemany(conn: sa.Connection, table: sa.Table, columns: dict[str, list[Any]],
+                 fixed: dict[str, int | str] | None = None) -> None:
+    """Insert many rows with one statement compiled for this database's dialect and the
+    DBAPI's executemany (values must already be in their stored form).  ``fixed``
+    values, the same on every row, are written into the statement (fewer parameters)."""
+    names = list(columns)
+    stmt = sa.insert(table)
+    if fixed:
+        stmt = stmt.values({k: _sql_literal(v) for k, v in fixed.items()})
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=names)
+    sql = str(compiled)
+    if compiled.positional:
+        order = [columns[k] for k in compiled.positiontup or names]
+        params: Iterable[Any] = zip(*order, strict=True)
+    else:
+        params = ({k: v for k, v in zip(names, vals, strict=True)} for vals in zip(*columns.values(), strict=True))
+    cur = conn.connection.cursor()
+    try:
+        cur.executemany(sql, params)
+    finally:
+        cur.close()
+
+
+def _fetch_raw(conn: sa.Connection, stmt: sa.Select) -> list[tuple]:
+    """All rows of ``stmt`` as plain tuples.  The selected columns need no result
+    processing (text, numbers, JSON values extracted as text/numbers), so the DBAPI
+    cursor's own tuples are used — a million rows without building Row objects."""
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall() if result.cursor is not None else []
+    finally:
+        result.close()
+
+
+def _frame_raw(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
+    """``stmt``'s rows as a frame of plain values (no per-row result processing: stored
+    timestamps stay UTC ISO text, dates ISO text)."""
+    names = [c.key for c in stmt.selected_columns]
+    rows = _fetch_raw(conn, stmt)
+    if not rows:
+        return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+    return pd.DataFrame(rows, columns=names, dtype=object)
+
+
+def _json_field(payload: Any, name: str, col: dict | None) -> Any:
+    """One payload field, extracted inside the database."""
+    item = payload[json_key(col) if col is not None else name]
+    t = "json" if col is None else ("int" if "dict" in col else col["type"])
+    if t == "int":
+        return item.as_integer()
+    if t == "float":
+        return item.as_float()
+    if t == "bool":
+        return item.as_boolean()
+    if t == "json":
+        return item  # deserialised by the JSON type
+    return item.as_string()
+
+
+def _generic_result(rows: list[Any]) -> pd.DataFrame:
+    cols = list(GENERIC)
+    data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    f = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})
+    f["score"] = pd.to_numeric(f["score"], errors="coerce").astype(float)
+    return f
+
+
+def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    keys = list(result.keys())
+    rows = result.all()
+    return pd.DataFrame({k: pd.Series([r[i] for r in rows], dtype=object) for i, k in enumerate(keys)})

@@ -1,0 +1,522 @@
+"""Job A's daily loop on the store: record a morning run (snapshot, changes, alerts,
+overrides — one transaction), and answer the day's questions: tasks, open alerts, a
+customer's history, why a score is what it is; log contacts and manual overrides.
+
+Each public function returns JSON-ready data (the command line prints it as a table or
+dumps it with ``--format json``); the logic itself lives in :mod:`tierctl.daily`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tierctl import daily
+from tierctl.daily import KIND, WorkCalendar
+from tierctl.errors import ModelError, NotFoundError, UsageError
+from tierctl.shortage import (
+    Crisis,
+    ShortageModel,
+    ShortageResult,
+    complaint_mask,
+    crisis_level,
+    load_model,
+)
+from tierctl.store.core import SnapshotInfo, Store
+
+NOT_LISTED = "客户已不在名单中"
+
+
+def _local(t: Any, tz: dt.tzinfo | None) -> str | None:
+    if t is None or (not isinstance(t, dt.datetime) and pd.isna(t)):
+        return None
+    return (t.astimezone(tz) if tz else t).isoformat()
+
+
+def _dims(meta: dict[str, Any]) -> list[str]:
+    return [d["key"] for d in meta.get("dimensions", [])]
+
+
+def _tiers(info: SnapshotInfo) -> list[dict[str, Any]]:
+    tiers = info.meta.get("tiers")
+    if tiers:
+        return tiers
+    model = _model_for(info)  # an old snapshot without its policy: ask the model file
+    return daily.model_meta(model)["tiers"]
+
+
+def _model_for(info: SnapshotInfo) -> ShortageModel:
+    path = (info.meta.get("model") or {}).get("path")
+    try:
+        return load_model(info.model_name or "rite")
+    except ModelError:
+        if path:
+            return load_model(path)
+        raise
+
+
+# -- the morning run -----------------------------------------------------------------------
+PREV_FIELDS = ("first_seen", "first_due")  # carried forward from the previous snapshot
+
+
+def _prev_rows(store: Store, info: SnapshotInfo, fields: list[str]) -> pd.DataFrame:
+    """The previous snapshot's key, id, name, tier, score and ``fields`` — read once per
+    run: ``previous_for`` and ``record_run`` share it (cached on the store, keyed by the
+    snapshot's identity, so a snapshot replaced in between is read again)."""
+    cache = store.__dict__.setdefault("_prev_cache", {})
+    ident = (info.id, info.replaced, info.created_at)
+    hit = cache.get(ident)
+    if hit is not None and all(f in hit[0] for f in fields):
+        return hit[1]
+    want = list(dict.fromkeys([*fields, *PREV_FIELDS]))
+    frame = store.snapshot_rows(info.id, fields=want, generic=("customer_key", "label"))
+    cache.clear()
+    cache[ident] = (set(want), frame)
+    return frame
+
+
+def previous_frames(store: Store, model: ShortageModel, as_of: dt.date
+                    ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The history escalation rules compare with: the previous run's fields of the
+    ``new_keywords`` rules (A4.4) and, from the snapshot closest to a week before, the
+    fields of the ``contact_spike`` rules (A4.5).  Frames have ``key`` + those fields."""
+    kw = [e.field for e in model.escalation if e.type == "new_keywords"]
+    spike = [e.field for e in model.escalation if e.type == "contact_spike"]
+    previous = week_ago = None
+    prev = store.latest_snapshot(KIND, before=as_of)
+    if prev is not None and kw:
+        previous = _prev_rows(store, prev, kw).rename(columns={"customer_key": "key"})
+    if spike:
+        snaps = {s.as_of: s for s in store.list_snapshots(KIND)}
+        day = daily.pick_week_ago(list(snaps), as_of)
+        if day is not None:
+            week_ago = store.snapshot_rows(snaps[day].id, fields=spike, generic=("customer_key",)
+                                           ).rename(columns={"customer_key": "key"})
+    return previous, week_ago
+
+
+def _eta(crisis: Crisis) -> float | None:
+    for c in crisis.criteria:
+        if c.get("name") == "eta_weeks":
+            return float(c["value"])
+    return None
+
+
+def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_name: str | None,
+               source_hash: str | None, dry_run: bool = False,
+               extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store a scored export as the day's snapshot and move the daily loop on — all in one
+    transaction, so a run that fails or is killed leaves the store as it was.
+
+    Applies active manual overrides to ``result`` (in place: its ``customers`` are
+    replaced), compares with the previous snapshot (``changes``), opens the alerts whose
+    threshold was crossed and closes those of customers who left the list.  With
+    ``dry_run`` nothing is written; the returned ``changes`` and ``alerts_fired`` show
+    what a real run would have done."""
+    model = result.model
+    as_of, now = result.as_of, result.now
+    tz = now.tzinfo
+    ctx = store.reading() if dry_run else store.transaction()
+    with ctx:
+        latest = store.latest_snapshot(KIND)
+        newest = latest is None or latest.as_of <= as_of
+        prev_info = store.latest_snapshot(KIND, before=as_of)
+        replaced = store.snapshot_on(KIND, as_of)
+
+        ovr = store.active_overrides(KIND)
+        if not newest and len(ovr):  # re-scoring an old day: only overrides made by then count
+            end_of_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+            ovr = ovr[[c < end_of_day for c in ovr["created_at"]]]
+        result.customers, applied = daily.apply_overrides(result.customers, ovr, model, now)
+        if applied:
+            crisis = crisis_level(result, _eta(crisis))
+
+        rows = daily.snapshot_frame(result)
+        dims = model.dim_keys
+        prev = details = mv = None
+        if prev_info is not None:
+            prev = _prev_rows(store, prev_info, [])
+            mv = daily.tier_moves(prev, rows, model.tier_names)
+            few = [*rows["customer_key"][mv["up"] | mv["down"]].tolist(),
+                   *prev["customer_key"][mv["resolved"]].tolist()]
+            if few:  # the why of a tier change (and who left) needs details of those few only
+                fields = [*dims, *(f"reason_{k}" for k in dims), "escalations"]
+                details = store.snapshot_rows(prev_info.id, fields=fields, keys=few,
+                                              generic=("customer_key", "customer_id", "name", "score"))
+        start = dt.datetime.combine(as_of, dt.time(0), tzinfo=tz)
+        rows = daily.carry_forward(rows, prev, start)
+        changes = daily.diff_snapshots(prev, rows, model.tier_names, dims,
+                                       prev_info.as_of if prev_info else None, details=details, moves=mv)
+
+        meta = daily.model_meta(model)
+        meta.update({"crisis": crisis.to_json(), "counts": result.counts(), "generated_at": now.isoformat(),
+                     "warnings": list(result.warnings), "overrides_applied": applied, **(extra_meta or {})})
+        sid = None
+        if not dry_run:
+            sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, rows, meta, now=now)
+
+        fired: list[dict[str, Any]] = []
+        closed = 0
+        if newest:
+            active = store.active_alert_keys(KIND)
+            cur = rows[["customer_key", "customer_id", "name", "wait_days"]].copy()
+            red = result.customers["red_list"].to_numpy(dtype=bool) if "red_list" in result.customers else None
+            if red is not None and red.any():
+                cur["redlist_complaint"] = red & complaint_mask(result.customers, model)
+            new = daily.alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active)
+            gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
+            ovr_gone = _not_listed(ovr["customer_key"], rows["customer_key"]) if len(ovr) else []
+            if dry_run:
+                earlier = store.alerts_fired_on(KIND, as_of)
+                if len(earlier):
+                    earlier = earlier[daily.key_positions(earlier["customer_key"], rows["customer_key"]) >= 0]
+                fired = _alert_records(earlier, tz, meta["alerts"]) + [
+                    {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
+                     "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
+                closed = len(gone)
+            else:
+                store.insert_alerts(KIND, new, as_of, now)
+                closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
+                store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
+                fired = _alert_records(store.alerts_fired_on(KIND, as_of), tz, meta["alerts"])
+    snapshot = {"id": sid, "as_of": as_of.isoformat(), "stored": not dry_run, "replaced": replaced is not None,
+                "path": store.path, "previous_as_of": prev_info.as_of.isoformat() if prev_info else None,
+                "latest": newest, "alerts_closed": closed, "overrides_applied": len(applied)}
+    return {"changes": changes, "alerts_fired": fired, "snapshot": snapshot, "crisis": crisis,
+            "overrides_applied": applied}
+
+
+def _not_listed(keys: pd.Series, listed: pd.Series) -> list[str]:
+    """The distinct ``keys`` that are not on today's list."""
+    return sorted(set(keys[daily.key_positions(keys, listed) < 0].tolist())) if len(keys) else []
+
+
+def _plain_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: daily._plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def alert_severity(rule_id: str, rules: list[dict[str, Any]]) -> int:
+    """0 = most severe: the red-list complaint, then wait rules from the longest wait."""
+    if rule_id == "redlist":
+        return 0
+    days = {r["id"]: int(r["min_days"]) for r in rules}
+    return 1 + sorted(days.values(), reverse=True).index(days[rule_id]) if rule_id in days else 99
+
+
+def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[str, Any]] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Alerts as JSON-ready dicts (column-wise: a first run may fire a great many).  With
+    ``rules``, a customer's alerts stay together, the customer with the most severe first."""
+    if not len(frame):
+        return []
+    f = frame.reset_index(drop=True)
+
+    def local(col: str) -> np.ndarray:
+        t = pd.to_datetime(f[col], utc=True, format="ISO8601") if f[col].notna().any() else None
+        if t is None:
+            return np.full(len(f), None, dtype=object)
+        return daily._iso_each(t.dt.tz_convert(tz) if tz else t)
+
+    out = pd.DataFrame({
+        "id": f["id"].astype("int64"), "customer_key": f["customer_key"], "customer_id": f["customer_id"],
+        "name": f["name"], "rule_id": f["rule_id"], "recipient": f["recipient"], "reason": f["reason"],
+        "fired_on": f["fired_on"].astype(str),  # a date or its ISO text: the same text
+        "since": local("fired_at"), "status": f["status"], "closed_at": local("closed_at"),
+        "closed_by": f["closed_by"], "note": f["note"],
+    })
+    if rules is not None:
+        sev = out["rule_id"].map({r: alert_severity(r, rules) for r in out["rule_id"].unique()})
+        out = out.assign(_sev=sev, _at=f["fired_at"].astype(str)).sort_values(["_sev", "_at", "id"], kind="mergesort")
+        first = out.groupby("customer_key", sort=False).cumcount().eq(0)
+        pos = pd.Series(np.arange(len(out)), index=out.index).where(first).groupby(out["customer_key"]).transform("min")
+        out = out.assign(_pos=pos).sort_values("_pos", kind="mergesort").drop(columns=["_sev", "_at", "_pos"])
+    return daily._records(out, list(out.columns))
+
+
+def load_result(store: Store, as_of: dt.date | None) -> ShortageResult:
+    """The stored shortage snapshot of ``as_of`` (or the latest before it; no date: the
+    latest) as a :class:`ShortageResult`."""
+    before = as_of + dt.timedelta(days=1) if as_of else None
+    info = store.latest_snapshot(KIND, before=before)
+    if info is None:
+        when = f"{as_of} 或更早" if as_of else ""
+        raise NotFoundError(f"历史数据库 {store.path} 中没有{when}的配件短缺评分",
+                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run），或在命令中直接给出导出文件")
+    model = _model_for(info)
+    rows = store.snapshot_rows(info.id)
+    gen = info.meta.get("generated_at")
+    now = dt.datetime.fromisoformat(gen) if gen else info.created_at
+    warnings = list(info.meta.get("warnings", []))
+    if as_of and info.as_of != as_of:
+        warnings.append(f"没有 {as_of} 的评分，使用最近一次（{info.as_of}）保存的结果")
+    return daily.result_from_rows(rows, model, info.as_of, now, warnings)
+
+
+# -- finding a customer --------------------------------------------------------------------
+def resolve_customer(store: Store, ident: str, info: SnapshotInfo | None = None) -> dict[str, Any]:
+    """The customer a user means by ``ident``: a customer id/key, a name or a phone
+    number, looked up in the given (default: latest) snapshot, else anywhere in history."""
+    info = info or store.latest_snapshot(KIND)
+    if info is None:
+        raise NotFoundError(f"历史数据库 {store.path} 中还没有任何评分记录",
+                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
+    ident = ident.strip()
+    m = store.find_customers(info.id, ident)
+    if len(m) > 1:
+        exact = m[m["customer_key"] == ident]
+        if len(exact) == 1:
+            m = exact
+        else:
+            who = "；".join(f"{r['customer_id'] or r['customer_key']} {r['name'] or ''}".strip()
+                           for r in m.head(10).to_dict("records"))
+            raise UsageError(f"「{ident}」对应多位客户：{who}", hint="请改用客户编号")
+    if len(m) == 1:
+        r = m.iloc[0].to_dict()
+        return {"customer_key": r["customer_key"], "customer_id": r["customer_id"], "name": r["name"],
+                "phone": r["phone"], "label": r["label"], "score": daily._plain(r["score"]),
+                "listed": True, "snapshot": info}
+    if store.known_key(KIND, ident):
+        rows = store.customer_rows(KIND, ident)
+        r = rows.iloc[-1].to_dict()
+        return {"customer_key": ident, "customer_id": r.get("customer_id"), "name": r.get("name"),
+                "phone": r.get("phone"), "label": r.get("label"), "score": daily._plain(r.get("score")),
+                "listed": False, "snapshot": info}
+    raise NotFoundError(f"在 {info.as_of} 的名单和历史记录中都找不到客户「{ident}」",
+                        hint="可用客户编号、姓名或手机号；tierctl tasks --view calls 可列出当前名单")
+
+
+def _who(c: dict[str, Any]) -> dict[str, Any]:
+    return {"customer_key": c["customer_key"], "customer_id": c.get("customer_id"), "name": c.get("name"),
+            "phone": c.get("phone")}
+
+
+# -- tasks -----------------------------------------------------------------------------------
+def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due"
+                 ) -> dict[str, Any]:
+    """The contact tasks of ``day``, from the latest snapshot on or before it and the
+    contact log only (plus active overrides)."""
+    info = store.latest_snapshot(KIND, before=day + dt.timedelta(days=1))
+    if info is None:
+        raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的评分",
+                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
+    tiers = _tiers(info)
+    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due"])
+    stale = (day - info.as_of).days
+    if stale:
+        rows["wait_days"] = rows["wait_days"] + stale
+    ovr = store.active_overrides(KIND)
+    if len(ovr):
+        lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
+        rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+    last = store.last_contacts(KIND)
+    tasks = daily.compute_tasks(rows, tiers, last, day, now, cal, view=view)
+    warnings = list(cal.warnings)
+    if stale > 0:
+        warnings.insert(0, f"最近一次评分是 {info.as_of}（{stale} 天前）：等待天数已顺延，分级可能已过时，请先运行 tierctl score")
+    return {"date": day.isoformat(), "view": view, "now": now.isoformat(), "snapshot": info.to_json(),
+            "count": int(len(tasks)), "overdue": int(tasks["overdue"].sum()) if view == "due" else int(
+                (tasks["overdue"] & tasks["is_due"]).sum()),
+            "groups": daily.task_records(tasks), "warnings": warnings}
+
+
+# -- alerts ----------------------------------------------------------------------------------
+def alerts_report(store: Store, tz: dt.tzinfo | None, *, include_closed: bool = False) -> dict[str, Any]:
+    frame = store.alerts_list(KIND, statuses=None if include_closed else ("open",))
+    latest = store.latest_snapshot(KIND)
+    rules = latest.meta.get("alerts", []) if latest else []
+    return {"alerts": _alert_records(frame, tz, rules), "count": int(len(frame))}
+
+
+def ack_alerts(store: Store, ids: list[int], now: dt.datetime, by: str | None, note: str | None) -> dict[str, Any]:
+    done = store.ack_alerts(ids, now, by, note)
+    return {"acked": [d["id"] for d in done if d["status_before"] == "open"],
+            "already_closed": [{"id": d["id"], "status": d["status_before"]} for d in done
+                               if d["status_before"] != "open"],
+            "alerts": done}
+
+
+# -- contacts --------------------------------------------------------------------------------
+def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: dt.datetime,
+                cal: WorkCalendar, note: str | None = None, by: str | None = None, plan: str | None = None,
+                done_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Log a contact (it resets the customer's contact clock)."""
+    if not result.strip():
+        raise UsageError("--result 不能为空", hint="例如 --result 已接通 或 --result 未接通")
+    c = resolve_customer(store, ident)
+    info: SnapshotInfo = c["snapshot"]
+    tiers = {t["name"]: t for t in _tiers(info)}
+    label = c["label"]
+    ovr = store.active_overrides(KIND)
+    if len(ovr):
+        mine = ovr[ovr["customer_key"] == c["customer_key"]]
+        if len(mine):
+            label = mine.iloc[-1]["label"]
+    tier = tiers.get(label, {})
+    owner = by or tier.get("owner_short") or tier.get("owner")
+    cid = store.add_contact(KIND, customer_key=c["customer_key"], customer_id=c.get("customer_id"),
+                            name=c.get("name"), at=at, result=result.strip(), note=note, plan=plan, done_at=done_at,
+                            by=by, score=c.get("score"), label=label, owner=owner, logged_at=now)
+    next_due = cal.add_days(at.astimezone(now.tzinfo).date(), int(tier["cadence_days"])) if tier else None
+    return {"id": cid, **_who(c), "tier": label, "at": at.isoformat(), "result": result.strip(), "note": note,
+            "by": by, "owner": owner, "listed": c["listed"],
+            "next_due": next_due.isoformat() if next_due else None, "warnings": list(cal.warnings)}
+
+
+EXPORT_COLUMNS = ["客户", "风险分", "等级", "负责人", "联系时间", "联系结果", "客户反馈", "后续方案", "完成时间"]
+
+
+def contacts_record(store: Store, tz: dt.tzinfo | None, since: dt.date | None = None,
+                    until: dt.date | None = None) -> pd.DataFrame:
+    """The execution record (执行记录): one row per logged contact, oldest first."""
+    lo = dt.datetime.combine(since, dt.time(0), tzinfo=tz) if since else None
+    hi = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tzinfo=tz) if until else None
+    f = store.contacts_list(KIND, since=lo, until=hi)
+
+    def when(t: Any) -> str:
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if isinstance(t, dt.datetime) else ""
+
+    rows = []
+    for r in f.to_dict("records") if len(f) else []:
+        who = r["name"] or ""
+        if r["customer_id"] and r["customer_id"] != r["name"]:
+            who = f"{who}（{r['customer_id']}）" if who else str(r["customer_id"])
+        rows.append([who, r["score"], r["label"] or "", r["owner"] or r["by"] or "", when(r["at"]), r["result"] or "",
+                     r["note"] or "", r["plan"] or "", when(r["done_at"])])
+    out = pd.DataFrame(rows, columns=EXPORT_COLUMNS) if rows else pd.DataFrame({c: [] for c in EXPORT_COLUMNS})
+    return out
+
+
+# -- overrides --------------------------------------------------------------------------------
+def set_override(store: Store, ident: str, tier: str, *, reason: str, by: str | None,
+                 now: dt.datetime) -> dict[str, Any]:
+    """Record a manual tier for a customer on the current list.  It holds from the next
+    score run on (and at once in tasks) until cleared or the customer leaves the list."""
+    if not reason or not reason.strip():
+        raise UsageError("人工调整必须写明原因", hint='例如 --reason "客户已上门投诉，区域经理要求按 P0 处理"')
+    info = store.latest_snapshot(KIND)
+    c = resolve_customer(store, ident, info)
+    names = [t["name"] for t in _tiers(c["snapshot"])]
+    tier = tier.strip().upper()
+    if tier not in names:
+        raise UsageError(f"未知的分级「{tier}」", hint=f"可选：{'、'.join(names)}")
+    if not c["listed"]:
+        raise NotFoundError(f"客户「{ident}」不在最新（{c['snapshot'].as_of}）的名单中，无需调整")
+    with store.transaction():
+        store.end_overrides(KIND, [c["customer_key"]], at=now, status="replaced", reason="被新的人工调整取代", by=by)
+        oid = store.add_override(KIND, customer_key=c["customer_key"], customer_id=c.get("customer_id"),
+                                 name=c.get("name"), label=tier, previous_label=c["label"], reason=reason.strip(),
+                                 by=by, created_at=now)
+    return {"id": oid, **_who(c), "from": c["label"], "to": tier, "reason": reason.strip(), "by": by,
+            "at": now.isoformat(), "holds": "直到用 --clear 取消，或客户离开名单"}
+
+
+def clear_override(store: Store, ident: str, *, reason: str | None, by: str | None, now: dt.datetime
+                   ) -> dict[str, Any]:
+    c = resolve_customer(store, ident)
+    n = store.end_overrides(KIND, [c["customer_key"]], at=now, status="cleared", reason=(reason or "").strip()
+                            or "手动取消", by=by)
+    if not n:
+        raise NotFoundError(f"客户「{ident}」没有生效中的人工调整")
+    return {**_who(c), "cleared": n, "at": now.isoformat(), "reason": reason, "by": by,
+            "note": "下一次 tierctl score 起按模型分级"}
+
+
+# -- history and why ---------------------------------------------------------------------------
+def history_report(store: Store, ident: str, tz: dt.tzinfo | None) -> dict[str, Any]:
+    """Every tier change of a customer with its date, time and cause, manual overrides
+    included, and the day-by-day trajectory."""
+    c = resolve_customer(store, ident)
+    key = c["customer_key"]
+    rows = store.customer_rows(KIND, key)
+    snaps = store.list_snapshots(KIND)
+    latest = snaps[-1]
+    tier_names = [t["name"] for t in _tiers(latest)]
+    dims = _dims(latest.meta)
+    events = daily.tier_events(rows, [(s.as_of, s.created_at.astimezone(tz) if tz else s.created_at)
+                                      for s in snaps], tier_names, dims)
+    for o in store.overrides_list(KIND, key).to_dict("records"):
+        events.append({"date": o["created_at"].astimezone(tz).date().isoformat(), "at": _local(o["created_at"], tz),
+                       "type": "override", "from": o["previous_label"], "to": o["label"],
+                       "cause": [f"人工调整（{o['by'] or '未署名'}）：{o['reason']}"]})
+        if o["status"] != "active" and o.get("ended_at") is not None:
+            kind = {"cleared": "override_cleared", "ended": "override_ended", "replaced": "override_replaced"}
+            events.append({"date": o["ended_at"].astimezone(tz).date().isoformat(), "at": _local(o["ended_at"], tz),
+                           "type": kind.get(o["status"], "override_ended"), "from": o["label"], "to": None,
+                           "cause": [f"取消人工调整：{o['end_reason'] or ''}" + (f"（{o['ended_by']}）" if o.get("ended_by") else "")]})
+    events.sort(key=lambda e: (e["at"] or e["date"], e["type"] not in ("listed", "returned")))
+    trajectory = []
+    for r in rows.to_dict("records") if len(rows) else []:
+        trajectory.append({"date": r["as_of"].isoformat(), "tier": r["label"], "model_tier": r.get("model_tier"),
+                           "score": daily._plain(r.get("score")), "wait_days": daily._plain(r.get("wait_days"))})
+    contacts = store.contacts_list(KIND, key)
+    active = store.active_overrides(KIND)
+    active = active[active["customer_key"] == key] if len(active) else active
+    return {"customer": _who(c), "listed": c["listed"], "tier": c["label"], "events": events,
+            "trajectory": trajectory,
+            "contacts": [{"at": _local(r["at"], tz), "result": r["result"], "note": r["note"], "by": r["by"]}
+                         for r in contacts.to_dict("records")] if len(contacts) else [],
+            "active_override": ({"to": active.iloc[-1]["label"], "reason": active.iloc[-1]["reason"],
+                                 "by": active.iloc[-1]["by"], "since": _local(active.iloc[-1]["created_at"], tz)}
+                                if len(active) else None)}
+
+
+def why_report(store: Store, ident: str, day: dt.date | None, tz: dt.tzinfo | None) -> dict[str, Any]:
+    """The stored score of a customer on ``day`` (default: the latest), rule by rule."""
+    before = day + dt.timedelta(days=1) if day else None
+    info = store.latest_snapshot(KIND, before=before)
+    if info is None:
+        raise NotFoundError(f"历史数据库 {store.path} 中没有{f' {day} 或更早' if day else '任何'}的评分")
+    c = resolve_customer(store, ident, info)
+    if not c["listed"]:
+        raise NotFoundError(f"客户「{ident}」不在 {info.as_of} 的名单中",
+                            hint="用 tierctl history 查看该客户在哪些日期有评分，再加 --date")
+    rows = store.snapshot_rows(info.id, keys=[c["customer_key"]])
+    row = {k: daily._plain(v) for k, v in rows.iloc[0].to_dict().items()}
+    exp = daily.explain(row, info.meta)
+    tiers = {t["name"]: t for t in _tiers(info)}
+    t = tiers.get(row["label"], {})
+    respond = rows.iloc[0].get("respond_by")
+    active = store.active_overrides(KIND)
+    active = active[active["customer_key"] == c["customer_key"]] if len(active) else active
+    facts = {k: _fact(v) for k, v in row.items() if k in FACT_KEYS and v is not None}
+    return {"customer": _who(c), "as_of": info.as_of.isoformat(), "snapshot_id": info.id,
+            "model": (info.meta.get("model") or {}).get("name", info.model_name), "facts": facts, **exp,
+            "policy": {"owner": t.get("owner"), "respond_by": respond.isoformat() if isinstance(respond, pd.Timestamp)
+                       and not pd.isna(respond) else None, "cadence_days": t.get("cadence_days"),
+                       "channel": t.get("channel"), "action": t.get("action")},
+            "active_override": ({"to": active.iloc[-1]["label"], "reason": active.iloc[-1]["reason"],
+                                 "by": active.iloc[-1]["by"], "since": _local(active.iloc[-1]["created_at"], tz)}
+                                if len(active) else None)}
+
+
+FACT_KEYS = ("car", "part", "advisor", "wait_start", "wait_days", "followers", "identity", "usage", "contacts_7d",
+             "contacts_prev_week", "notes", "mood", "negative_post", "media_attention", "complaint", "red_list")
+
+
+def _fact(v: Any) -> Any:
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat() if v == v.normalize() else v.isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def sha256_file(path: Any) -> str | None:
+    import hashlib
+
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+__all__ = ["NOT_LISTED", "ack_alerts", "alerts_report", "clear_override", "contacts_record", "history_report",
+           "load_result", "log_contact", "previous_frames", "record_run", "resolve_customer", "set_override",
+           "sha256_file", "tasks_report", "why_report"]

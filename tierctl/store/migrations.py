@@ -1,0 +1,212 @@
+"""Numbered schema migrations, recorded in the database (``schema_migrations``).
+
+Each migration describes its own tables as they were at that version (never the current
+:mod:`tierctl.store.schema`, which keeps moving), runs in one write transaction together
+with the row that records it, and is applied at most once even when two processes open a
+fresh database at the same moment: the applied versions are re-read inside the
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from tierctl.errors import StoreError
+from tierctl.store.schema import AwareDateTime
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _v1_snapshots(conn: sa.Connection) -> None:
+    """Snapshots of every job kind, and the generic per-customer rows."""
+    md = sa.MetaData()
+    sa.Table(
+        "snapshots", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("as_of", sa.Date, nullable=False),
+        sa.Column("model_name", sa.String(200)),
+        sa.Column("source_name", sa.String(500)),
+        sa.Column("source_hash", sa.String(128)),
+        sa.Column("created_at", AwareDateTime, nullable=False),
+        sa.Column("row_count", sa.Integer, nullable=False),
+        sa.Column("meta", sa.JSON),
+        sa.UniqueConstraint("kind", "as_of", name="uq_snapshots_kind_as_of"),
+    )
+    sa.Table(
+        "snapshot_rows", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("phone", sa.String(64)),
+        sa.Column("label", sa.String(64)),
+        sa.Column("score", sa.Float),
+        sa.Column("payload", sa.JSON),
+        sa.Index("ix_snapshot_rows_snapshot_key", "snapshot_id", "customer_key", unique=True),
+        sa.Index("ix_snapshot_rows_key", "customer_key"),
+    )
+    md.create_all(conn)
+
+
+def _v2_daily_loop(conn: sa.Connection) -> None:
+    """The daily loop: alerts, the contact log, manual overrides.  Snapshots record their
+    payload layout (so text stays text on reading) and how often a day was re-run; rows
+    keep their position (``seq``) and are stored in key order, which makes the index on
+    the customer key alone redundant (dropped: it halved the bulk-insert speed)."""
+    conn.execute(sa.text("ALTER TABLE snapshots ADD COLUMN columns JSON"))
+    conn.execute(sa.text("ALTER TABLE snapshots ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(sa.text("ALTER TABLE snapshot_rows ADD COLUMN seq INTEGER"))
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_snapshot_rows_key"))
+    md = sa.MetaData()
+    sa.Table(
+        "alerts", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("rule_id", sa.String(64), nullable=False),
+        sa.Column("recipient", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("fired_on", sa.Date, nullable=False),
+        sa.Column("fired_at", AwareDateTime, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("closed_at", AwareDateTime),
+        sa.Column("closed_by", sa.String(200)),
+        sa.Column("note", sa.Text),
+        sa.Index("ix_alerts_kind_status", "kind", "status"),
+        sa.Index("ix_alerts_kind_key", "kind", "customer_key"),
+    )
+    sa.Table(
+        "contacts", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("at", AwareDateTime, nullable=False),
+        sa.Column("result", sa.Text, nullable=False),
+        sa.Column("note", sa.Text),
+        sa.Column("plan", sa.Text),
+        sa.Column("done_at", AwareDateTime),
+        sa.Column("by", sa.String(200)),
+        sa.Column("score", sa.Float),
+        sa.Column("label", sa.String(64)),
+        sa.Column("owner", sa.String(200)),
+        sa.Column("logged_at", AwareDateTime, nullable=False),
+        sa.Index("ix_contacts_kind_key_at", "kind", "customer_key", "at"),
+    )
+    sa.Table(
+        "overrides", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("label", sa.String(64), nullable=False),
+        sa.Column("previous_label", sa.String(64)),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("by", sa.String(200)),
+        sa.Column("created_at", AwareDateTime, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("ended_at", AwareDateTime),
+        sa.Column("ended_by", sa.String(200)),
+        sa.Column("end_reason", sa.Text),
+        sa.Index("ix_overrides_kind_status", "kind", "status"),
+        sa.Index("ix_overrides_kind_key", "kind", "customer_key"),
+    )
+    md.create_all(conn)
+
+
+def _v3_followups(conn: sa.Connection) -> None:
+    """Interventions and their follow-ups (churn job B, reusable by any kind): a contact
+    records what was done and what it cost; ``followups`` holds the scheduled call-backs
+    until a later contact closes them."""
+    conn.execute(sa.text("ALTER TABLE contacts ADD COLUMN action TEXT"))
+    conn.execute(sa.text("ALTER TABLE contacts ADD COLUMN cost FLOAT"))
+    md = sa.MetaData()
+    sa.Table(
+        "followups", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("contact_id", sa.Integer),
+        sa.Column("level", sa.String(64)),
+        sa.Column("step_days", sa.Integer, nullable=False),
+        sa.Column("due", sa.Date, nullable=False),
+        sa.Column("owner", sa.String(200)),
+        sa.Column("channel", sa.String(200)),
+        sa.Column("detail", sa.Text),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", AwareDateTime, nullable=False),
+        sa.Column("closed_at", AwareDateTime),
+        sa.Column("closed_by_contact", sa.Integer),
+        sa.Index("ix_followups_kind_status_due", "kind", "status", "due"),
+        sa.Index("ix_followups_kind_key", "kind", "customer_key"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "snapshots and per-customer rows", _v1_snapshots),
+    Migration(2, "alerts, contacts, overrides; payload layout", _v2_daily_loop),
+    Migration(3, "contact action and cost; scheduled follow-ups", _v3_followups),
+]
+CURRENT_VERSION = MIGRATIONS[-1].version
+
+_LEDGER = sa.Table(
+    "schema_migrations", sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", AwareDateTime, nullable=False),
+)
+
+
+def applied_versions(conn: sa.Connection) -> set[int]:
+    if not sa.inspect(conn).has_table("schema_migrations"):
+        return set()
+    return {int(v) for v in conn.execute(sa.select(_LEDGER.c.version)).scalars()}
+
+
+def schema_version(conn: sa.Connection) -> int:
+    v = applied_versions(conn)
+    return max(v) if v else 0
+
+
+def migrate(begin_write: Callable[[], object], *, target: int | None = None,
+            now: Callable[[], dt.datetime] | None = None, path: str = "") -> list[int]:
+    """Apply every pending migration up to ``target`` (default: all).  ``begin_write``
+    returns a context manager yielding a connection inside a write transaction.
+    Returns the versions applied."""
+    target = CURRENT_VERSION if target is None else target
+    clock = now or (lambda: dt.datetime.now(dt.UTC))
+    done: list[int] = []
+    for m in MIGRATIONS:
+        if m.version > target:
+            break
+        with begin_write() as conn:  # type: ignore[attr-defined]
+            _LEDGER.create(conn, checkfirst=True)
+            have = applied_versions(conn)
+            if have and max(have) > CURRENT_VERSION:
+                raise StoreError(f"历史数据库 {path} 由更新版本的 tierctl 创建（结构版本 {max(have)}，"
+                                 f"本程序只认识到 {CURRENT_VERSION}）",
+                                 hint="请升级 tierctl，或用 --db 指定另一个数据库")
+            if m.version in have:
+                continue
+            m.apply(conn)
+            conn.execute(sa.insert(_LEDGER).values(version=m.version, name=m.name, applied_at=clock()))
+            done.append(m.version)
+    return done

@@ -1,0 +1,177 @@
+"""The current schema, as SQLAlchemy Core tables (what queries are written against).
+
+Migrations (:mod:`tierctl.store.migrations`) create and alter these tables step by step;
+this module only describes the result.  Everything is Core, no ORM and no SQLite-only
+types, so a server database could replace the embedded file later.
+
+Timestamps are stored as ISO 8601 text in UTC (``2026-11-24T01:00:00+00:00``): they sort
+as text, and reading one gives back a timezone-aware ``datetime``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class AwareDateTime(sa.types.TypeDecorator):
+    """A timezone-aware datetime stored as UTC ISO text; naive values are refused."""
+
+    impl = sa.String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("tierctl stores only timezone-aware timestamps")
+        return value.astimezone(dt.UTC).isoformat()
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return dt.datetime.fromisoformat(value)
+
+
+def utc_text(value: dt.datetime) -> str:
+    """The stored text of an aware datetime (for comparisons written by hand)."""
+    return AwareDateTime().process_bind_param(value, None) or ""
+
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", AwareDateTime, nullable=False),
+)
+
+# One row per (job kind, as-of date): re-running a day replaces its rows.
+snapshots = sa.Table(
+    "snapshots", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("source_name", sa.String(500)),
+    sa.Column("source_hash", sa.String(128)),
+    sa.Column("created_at", AwareDateTime, nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False, default=0),
+    sa.Column("meta", sa.JSON),
+    # v2: the payload layout ([{"name", "type", "dtype", "dict"?}]) and how often the day was re-run
+    sa.Column("columns", sa.JSON),
+    sa.Column("replaced", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("kind", "as_of", name="uq_snapshots_kind_as_of"),
+)
+
+# The generic per-customer table every job writes into.
+snapshot_rows = sa.Table(
+    "snapshot_rows", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("phone", sa.String(64)),
+    sa.Column("label", sa.String(64)),
+    sa.Column("score", sa.Float),
+    sa.Column("payload", sa.JSON),
+    # v2: the row's position in the saved frame.  Rows are inserted sorted by customer
+    # key (so the one index below grows at its end: a million rows store in seconds);
+    # ``seq`` gives the job's own order back.
+    sa.Column("seq", sa.Integer),
+    # also serves "one customer across snapshots": snapshots are few, so a lookup per
+    # snapshot beats keeping a second index on every row
+    sa.Index("ix_snapshot_rows_snapshot_key", "snapshot_id", "customer_key", unique=True),
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("fired_on", sa.Date, nullable=False),
+    sa.Column("fired_at", AwareDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | acked | resolved
+    sa.Column("closed_at", AwareDateTime),
+    sa.Column("closed_by", sa.String(200)),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_alerts_kind_status", "kind", "status"),
+    sa.Index("ix_alerts_kind_key", "kind", "customer_key"),
+)
+
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("at", AwareDateTime, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("plan", sa.Text),
+    sa.Column("done_at", AwareDateTime),
+    sa.Column("by", sa.String(200)),
+    sa.Column("score", sa.Float),
+    sa.Column("label", sa.String(64)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("logged_at", AwareDateTime, nullable=False),
+    # v3: what was done and what it cost (churn interventions)
+    sa.Column("action", sa.Text),
+    sa.Column("cost", sa.Float),
+    sa.Index("ix_contacts_kind_key_at", "kind", "customer_key", "at"),
+)
+
+overrides = sa.Table(
+    "overrides", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("previous_label", sa.String(64)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by", sa.String(200)),
+    sa.Column("created_at", AwareDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | cleared | ended
+    sa.Column("ended_at", AwareDateTime),
+    sa.Column("ended_by", sa.String(200)),
+    sa.Column("end_reason", sa.Text),
+    sa.Index("ix_overrides_kind_status", "kind", "status"),
+    sa.Index("ix_overrides_kind_key", "kind", "customer_key"),
+)
+
+# v3: follow-ups scheduled after an intervention; a later contact closes them.
+followups = sa.Table(
+    "followups", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("contact_id", sa.Integer),  # the contact that scheduled it
+    sa.Column("level", sa.String(64)),
+    sa.Column("step_days", sa.Integer, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("channel", sa.String(200)),
+    sa.Column("detail", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),  # open | done | superseded
+    sa.Column("created_at", AwareDateTime, nullable=False),
+    sa.Column("closed_at", AwareDateTime),
+    sa.Column("closed_by_contact", sa.Integer),
+    sa.Index("ix_followups_kind_status_due", "kind", "status", "due"),
+    sa.Index("ix_followups_kind_key", "kind", "customer_key"),
+)
