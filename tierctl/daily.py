@@ -428,9 +428,10 @@ def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: 
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     cand = pd.concat(parts, ignore_index=True)
     if active is not None and len(active):
-        seen = active[["customer_key", "rule_id"]].drop_duplicates().assign(_seen=True)
-        cand = cand.merge(seen, on=["customer_key", "rule_id"], how="left")
-        cand = cand[cand["_seen"].isna()].drop(columns="_seen")
+        def pair(f: pd.DataFrame) -> pd.Series:  # one text key per (customer, rule)
+            return f["rule_id"].astype(str) + "\x1f" + f["customer_key"].astype(str)
+
+        cand = cand[key_positions(pair(cand), pair(active)) < 0]
     return cand[cols].reset_index(drop=True)
 
 

@@ -322,9 +322,10 @@ class Store:
                     wanted_keys = set(key_list)
                     rows = [row for row in rows if row[1] in wanted_keys]
             else:
+                step = 5000 if conn.dialect.name == "sqlite" else 500  # SQLite ≥ 3.32: 32766 parameters
                 rows = []
-                for i in range(0, len(key_list), 500):
-                    rows += _fetch_raw(conn, stmt.where(r.customer_key.in_(key_list[i:i + 500])))
+                for i in range(0, len(key_list), step):
+                    rows += _fetch_raw(conn, stmt.where(r.customer_key.in_(key_list[i:i + step])))
         # column-wise from here: one C-level transpose, then reorder with numpy
         table = pd.DataFrame(rows, columns=range(len(cols)), dtype=object) if rows \
             else pd.DataFrame({j: pd.Series(dtype=object) for j in range(len(cols))})
