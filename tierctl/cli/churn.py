@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from tierctl.cli import app
 from tierctl.cli.common import (
@@ -35,6 +34,7 @@ from tierctl.cli.common import (
     check_format,
     clock,
     db_path,
+    default_command_group,
     dump_json,
     emit,
     err_console,
@@ -50,15 +50,7 @@ if TYPE_CHECKING:
     from tierctl.store import Store
 
 
-class _ScoreByDefault(TyperGroup):
-    """``tierctl churn FILE …`` means ``tierctl churn score FILE …``: anything that is not
-    a sub-command name (or --help) is handed to ``score``."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["score", *args]
-        return super().parse_args(ctx, args)
-
+_ScoreByDefault = default_command_group("score")
 
 churn_app = typer.Typer(cls=_ScoreByDefault, no_args_is_help=True, rich_markup_mode="rich",
                         help="流失风险分级响应：tierctl churn 导出文件（= churn score）评分定级；"

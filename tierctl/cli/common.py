@@ -47,6 +47,23 @@ def err_console():
     return Console(stderr=True, highlight=False)
 
 
+def default_command_group(default: str):
+    """A command group where ``tierctl GROUP FILE …`` means ``tierctl GROUP <default>
+    FILE …``: anything that is not a sub-command name (or --help) goes to ``default``.
+    Used by ``rfm``, ``churn`` and ``grade``, whose main action takes a file."""
+    from typer.core import TyperGroup
+
+    class DefaultGroup(TyperGroup):
+        default_command = default
+
+        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+            if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+                args = [self.default_command, *args]
+            return super().parse_args(ctx, args)
+
+    return DefaultGroup
+
+
 # -- options defined once ------------------------------------------------------------------
 FileArg = Annotated[Path, typer.Argument(help="CRM 导出文件（.xlsx 或 .csv）", show_default=False)]
 OptFileArg = Annotated[Path | None, typer.Argument(help="CRM 导出文件（.xlsx 或 .csv）；省略时使用今天存储的快照",

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from tierctl.cli import app
 from tierctl.cli.common import (
@@ -36,6 +35,7 @@ from tierctl.cli.common import (
     check_format,
     clock,
     db_path,
+    default_command_group,
     dump_json,
     emit,
     err_console,
@@ -49,14 +49,7 @@ from tierctl.errors import NotFoundError, UsageError
 RUN = "run"
 
 
-class _DefaultRun(TyperGroup):
-    """``tierctl grade FILE …`` means ``tierctl grade run FILE …``."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [RUN, *args]
-        return super().parse_args(ctx, args)
-
+_DefaultRun = default_command_group(RUN)
 
 grade_app = typer.Typer(
     cls=_DefaultRun,

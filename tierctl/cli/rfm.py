@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from tierctl.cli import app
 from tierctl.cli.common import (
@@ -33,6 +32,7 @@ from tierctl.cli.common import (
     SheetOpt,
     check_format,
     clock,
+    default_command_group,
     err_console,
     mask_phone,
     out_console,
@@ -50,17 +50,7 @@ if TYPE_CHECKING:
 KIND = "rfm"
 
 
-class _DefaultGroup(TyperGroup):
-    """``tierctl rfm FILE …`` runs ``tierctl rfm run FILE …``: anything that is not a
-    sub-command name goes to the default command."""
-
-    default_command = "run"
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
-
+_DefaultGroup = default_command_group("run")
 
 rfm_app = typer.Typer(
     cls=_DefaultGroup,

@@ -9,9 +9,27 @@ import typer
 
 from tierctl.cli import app
 from tierctl.cli.common import (
-    STATE, AsOfOpt, DbOpt, DryRunOpt, EncodingOpt, FileArg, ForceOpt, FormatOpt, LangOpt, LimitOpt,
-    MappingOpt, NowOpt, OutputOpt, SheetOpt, check_format, clock, emit, err_console, mask_phone,
-    out_console, warn,
+    STATE,
+    AsOfOpt,
+    DbOpt,
+    DryRunOpt,
+    EncodingOpt,
+    FileArg,
+    ForceOpt,
+    FormatOpt,
+    LangOpt,
+    LimitOpt,
+    MappingOpt,
+    NowOpt,
+    OutputOpt,
+    SheetOpt,
+    check_format,
+    clock,
+    emit,
+    err_console,
+    mask_phone,
+    out_console,
+    warn,
 )
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="模型：rite（默认）、rite100，或模型文件路径")]
