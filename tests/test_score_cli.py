@@ -113,8 +113,9 @@ def test_unknown_usage_warning_listed_after_table(tmp_path):
 
 
 def test_every_command_has_help():
-    from tierctl.cli import app
     from typer.main import get_command
+
+    from tierctl.cli import app
 
     root = get_command(app)
 

@@ -70,7 +70,7 @@ OptFileArg = Annotated[Path | None, typer.Argument(help="CRM 导出文件（.xls
                                                    show_default=False)]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="工作表名称或序号（从 1 开始）；默认第一个")]
 EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="CSV 编码（默认自动识别 UTF-8/BOM/GBK/GB18030）")]
-MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="列映射文件（TOML，[columns] 字段 = \"表头\"）")]
+MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="列映射文件（TOML，\\[columns] 字段 = \"表头\"）")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="评估日期 YYYY-MM-DD（默认今天），可重算旧文件")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json | csv")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="把 json/csv 输出写入文件（不覆盖已有文件，除非 --force）")]

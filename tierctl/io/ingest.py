@@ -417,7 +417,7 @@ def _parse_one_date(text: str):
     m = _DATE_RE.match(t) or _COMPACT_RE.match(t)
     if m:
         try:
-            return dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            return dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))  # noqa: DTZ001 (a calendar date)
         except ValueError:
             return None
     try:
@@ -425,5 +425,5 @@ def _parse_one_date(text: str):
     except ValueError:
         return None
     if _SERIAL_MIN <= f <= _SERIAL_MAX:
-        return dt.datetime(1899, 12, 30) + dt.timedelta(days=int(f))
+        return dt.datetime(1899, 12, 30) + dt.timedelta(days=int(f))  # noqa: DTZ001 (a calendar date)
     return None
