@@ -37,6 +37,7 @@ from tierctl.cli.common import (
     default_command_group,
     dump_json,
     emit,
+    emit_csv,
     err_console,
     mask_phone,
     out_console,
@@ -168,14 +169,7 @@ def churn_score(
         doc["snapshot"] = run["snapshot"]
         emit(dump_json(doc), None if dry_run else output, force)
     elif fmt == "csv":
-        from tierctl.io.writers import write_csv
-
-        flat = flat_frame(result)
-        if output is not None and not dry_run:
-            write_csv(flat, output, force=force)
-            err_console().print(f"已写入 {output}（{len(flat)} 行）")
-        else:
-            emit(write_csv(flat, None) or "", None, force)
+        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
     else:
         show_table(run, limit)
     warn(run["export"].warnings + [f"无法评估的信号：{s}" for s in result.unavailable_signals] + result.warnings)
@@ -499,15 +493,9 @@ def touches(
     if fmt == "json":
         emit(dump_json(churn_loop.touches_json(drafted, start, days, source)), output, force)
     elif fmt == "csv":
-        from tierctl.io.writers import write_csv
-
         flat = drafted.touches.assign(date=[d.isoformat() for d in drafted.touches["date"]],
                                       taboo=["、".join(x) for x in drafted.touches["taboo"]])
-        if output is not None:
-            write_csv(flat, output, force=force)
-            err_console().print(f"已写入 {output}（{len(flat)} 条）")
-        else:
-            emit(write_csv(flat, None) or "", None, force)
+        emit_csv(flat, output, force, unit="条")
     else:
         _show_touches(drafted, start, days, limit)
     warn(warnings)

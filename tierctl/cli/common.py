@@ -165,6 +165,18 @@ def emit(text: str, output: Path | None, force: bool) -> None:
     err_console().print(f"已写入 {output}")
 
 
+def emit_csv(frame: Any, output: Path | None, force: bool, *, dry_run: bool = False, unit: str = "行") -> None:
+    """A table as injection-safe CSV: to ``output`` (atomically, UTF-8 with BOM for
+    Excel) or, without one or on a dry run, to stdout."""
+    from tierctl.io.writers import write_csv
+
+    if output is not None and not dry_run:
+        write_csv(frame, output, force=force)
+        err_console().print(f"已写入 {output}（{len(frame)} {unit}）")
+    else:
+        emit(write_csv(frame, None) or "", None, force)
+
+
 def db_path(opt: Path | None) -> Path:
     """--db, then $TIERCTL_DB, then the config's store.db, then the per-user default."""
     if opt:

@@ -26,7 +26,7 @@ from tierctl.cli.common import (
     check_format,
     clock,
     emit,
-    err_console,
+    emit_csv,
     mask_phone,
     out_console,
     warn,
@@ -131,14 +131,7 @@ def score(
                 doc[k] = run[k]
         emit(dump_json(doc), None if dry_run else output, force)
     elif fmt == "csv":
-        from tierctl.io.writers import write_csv
-
-        flat = flat_frame(result)
-        if output is not None and not dry_run:
-            write_csv(flat, output, force=force)
-            err_console().print(f"已写入 {output}（{len(flat)} 行）")
-        else:
-            emit(write_csv(flat, None) or "", None, force)
+        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
     else:
         from tierctl.cli.common import lang as pick_lang
 
