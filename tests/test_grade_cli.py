@@ -372,6 +372,11 @@ def test_stored_override_applies_to_later_runs_until_cleared_and_history_keeps_i
     assert h["active_override"] is None
     code, out, _ = cli(capsys, "grade", "history", "000007")
     assert code == 0 and "降级" in out and "升级" in out and "转介绍活动结束" in out
+    # the general history command shows the same grade history
+    code, out2, err = cli(capsys, "history", "000007", "--kind", "grade", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out2) == h
+    assert cli(capsys, "history", "000007", "--kind", "rfm")[0] == 2
 
 
 def test_a_new_override_replaces_the_old_one_which_stays_in_history(capsys):

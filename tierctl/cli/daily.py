@@ -260,11 +260,21 @@ def history(
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    kind: Annotated[str, typer.Option("--kind", help="哪一类历史：shortage（配件短缺分级，默认）| grade（客户分级）")]
+    = "shortage",
 ) -> None:
     """客户的分级轨迹：每次进入/离开名单、升级、降级和人工调整的日期、时间与原因（审计记录）。"""
     from tierctl.store import loop
 
     fmt = check_format(fmt, ("table", "json"))
+    if kind not in ("shortage", "grade"):
+        raise UsageError(f"--kind 不支持「{kind}」", hint="可选：shortage | grade")
+    if kind == "grade":
+        # the grading job keeps its own history (gradings, overrides); show it here too
+        from tierctl.cli.grade import history as grade_history
+
+        grade_history(customer, model=None, db=db, fmt=fmt)
+        return
     store = _open(db)
     try:
         data = loop.history_report(store, customer, timezone())
