@@ -478,7 +478,14 @@ def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, ke
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = pa.table({"t": tier_idx, "s": total, "d": days, "k": pa.array(key.to_numpy(dtype=object), pa.string())})
+    keys = pa.table({"k": key.astype("str")}).column("k")  # zero-copy for arrow-backed text
+    if len(total) and 0 <= total.min() and total.max() < 2**30 and 0 <= days.min() and days.max() < 2**20:
+        # one integer carries (tier, −total, −days): a two-key sort instead of four keys
+        packed = (tier_idx.astype(np.int64) << 50) + ((2**30 - 1 - total.astype(np.int64)) << 20) \
+            + (2**20 - 1 - days.astype(np.int64))
+        table = pa.table({"p": packed, "k": keys})
+        return pc.sort_indices(table, sort_keys=[("p", "ascending"), ("k", "ascending")]).to_numpy()
+    table = pa.table({"t": tier_idx, "s": total, "d": days, "k": keys})
     return pc.sort_indices(table, sort_keys=[("t", "ascending"), ("s", "descending"), ("d", "descending"),
                                              ("k", "ascending")]).to_numpy()
 
