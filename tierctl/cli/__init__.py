@@ -39,14 +39,11 @@ def _root(
 
 
 def _register() -> None:
-    from tierctl.cli import score as _score  # noqa: F401
+    # one module per command group; each adds its commands to ``app`` when imported
+    import importlib
 
-    for mod in ("daily", "documents", "rfm", "churn", "grade", "allocate", "report"):
-        try:
-            __import__(f"tierctl.cli.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tierctl.cli.{mod}":
-                raise
+    for mod in ("score", "daily", "documents", "rfm", "churn", "grade", "allocate", "report"):
+        importlib.import_module(f"tierctl.cli.{mod}")
 
 
 _register()

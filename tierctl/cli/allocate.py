@@ -127,19 +127,10 @@ def load_scores(file: Path | None, *, score_model: str | None, sheet: str | None
                         now=now, red=red, db=db, dry_run=True, no_store=no_history)
         result = run["result"]
         return result, list(run["export"].warnings) + list(result.warnings), Path(file)
-    import importlib
+    from tierctl.cli.daily import result_from_store
 
-    try:
-        daily = importlib.import_module("tierctl.cli.daily")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tierctl.cli.daily":
-            raise
-        daily = None
-    fn = getattr(daily, "result_from_store", None) if daily is not None else None
-    if fn is None:  # pragma: no cover - only in a build without the history commands
-        raise UsageError("请给出 CRM 导出文件 FILE：这个版本还不能读取历史快照", hint="例如 tierctl allocate shortage.xlsx …")
     as_of_d, _now = clock(as_of, now)
-    result = fn(db_path(db), as_of_d)
+    result = result_from_store(db_path(db), as_of_d)
     return result, list(result.warnings), None
 
 

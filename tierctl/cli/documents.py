@@ -59,23 +59,12 @@ def _templates_dir(opt: Path | None) -> Path | None:
 
 
 def _result_from_store(db: Path | None, as_of: str | None, now: str | None):
-    """Today's stored snapshot, if the history commands are installed."""
-    import importlib
-
-    try:
-        daily = importlib.import_module("tierctl.cli.daily")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tierctl.cli.daily":
-            raise
-        daily = None
-    fn = getattr(daily, "result_from_store", None) if daily is not None else None
-    if fn is None:
-        raise UsageError("请给出 CRM 导出文件 FILE：这个版本还不能从历史快照生成文件",
-                         hint="例如 tierctl render shortage.xlsx")
+    """Today's stored snapshot (the latest on or before the as-of date)."""
     from tierctl.cli.common import db_path
+    from tierctl.cli.daily import result_from_store
 
     as_of_d, _now = clock(as_of, now)
-    return fn(db_path(db), as_of_d)
+    return result_from_store(db_path(db), as_of_d)
 
 
 @app.command()

@@ -69,7 +69,9 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
 
     model, export = load_inputs(file, model_name, sheet, encoding, mapping)
     as_of_d, now_dt = clock(as_of, now)
-    history = None if no_store else _history_hooks()
+    from tierctl.cli import daily as history_hooks
+
+    history = None if no_store else history_hooks
     previous = week_ago = None
     store = None
     if history is not None:
@@ -83,17 +85,6 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     if history is not None and store is not None:
         extra = history.after_score(store, result, export, crisis, dry_run=dry_run)
     return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
-
-
-def _history_hooks():
-    import importlib
-
-    try:
-        return importlib.import_module("tierctl.cli.daily")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tierctl.cli.daily":
-            raise
-        return None
 
 
 @app.command()
