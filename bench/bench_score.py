@@ -83,7 +83,7 @@ def main() -> None:
             ws.write_row(i, 0, [str(v) for v in row])
         wb.close()
     t0 = time.perf_counter()
-    ex = read_export(xl, model.columns)
+    read_export(xl, model.columns)
     line(f"ingest {args.xlsx_rows:,}-row .xlsx (python-calamine)", f"{time.perf_counter() - t0:.2f} s", "≤ 3 s")
     if args.openpyxl:
         import openpyxl

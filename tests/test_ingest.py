@@ -179,6 +179,21 @@ def test_duplicate_ids_are_reported_not_merged(write_csv, rite):
     assert "重复" in str(ei.value) and "第 2 行" in str(ei.value) and "第 4 行" in str(ei.value)
 
 
+@pytest.mark.parametrize("ids, dup", [
+    (["A", "", "B", ""], False),  # two customers without an id (named instead) are not duplicates
+    (["A", "", "A", "B"], True),
+    (["", "", "", "C"], False),
+    (["A", "B", "C", "B"], True),
+])
+def test_duplicate_ids_with_blanks(write_csv, rite, ids, dup):
+    rows = [{"客户编号": i, "客户姓名": f"客户{n}", "等待天数": 1} for n, i in enumerate(ids)]
+    if dup:
+        with pytest.raises(InputError, match="重复"):
+            read_export(write_csv(rows), rite.columns)
+    else:
+        assert len(read_export(write_csv(rows), rite.columns).frame) == len(ids)
+
+
 def test_blank_rows_keep_excel_numbering(tmp_path, rite):
     p = tmp_path / "blank.csv"
     p.write_text("客户姓名,等待天数\na,1\n,\nb,x\n", encoding="utf-8")

@@ -169,8 +169,8 @@ def result_from_rows(rows: pd.DataFrame, model: ShortageModel, as_of: dt.date, n
         f["respond_by"] = pd.to_datetime(f["respond_by"])
     if "red_list" in f:
         f["red_list"] = f["red_list"].fillna(False).astype(bool)
-    return ShortageResult(as_of=as_of, now=now, model=model, customers=f.reset_index(drop=True),
-                          warnings=list(warnings or []))
+    return ShortageResult.from_sorted(as_of=as_of, now=now, model=model, customers=f,
+                                      warnings=list(warnings or []))
 
 
 # -- overrides -----------------------------------------------------------------------------

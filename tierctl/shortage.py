@@ -11,6 +11,7 @@ exactly yesterday's result.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -248,14 +249,44 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
 # -- the result --------------------------------------------------------------------------
 @dataclass
 class ShortageResult:
+    """``customers`` is the scored frame sorted most urgent first.  Sorting every column
+    of a million rows costs half a second, so it happens on first use; ``columns()``
+    sorts only the columns asked for, and ``unordered`` serves sums and counts."""
+
     as_of: dt.date
     now: dt.datetime
     model: ShortageModel
-    customers: pd.DataFrame  # sorted most urgent first
+    frame: pd.DataFrame  # in the export's row order
+    order: np.ndarray  # positions in ``frame``, most urgent first
     warnings: list[str]
 
+    @classmethod
+    def from_sorted(cls, *, as_of: dt.date, now: dt.datetime, model: ShortageModel, customers: pd.DataFrame,
+                    warnings: list[str]) -> ShortageResult:
+        """A result whose frame is already most urgent first (e.g. read back from the store)."""
+        customers = customers.reset_index(drop=True)
+        res = cls(as_of=as_of, now=now, model=model, frame=customers, order=np.arange(len(customers)),
+                  warnings=warnings)
+        res.__dict__["customers"] = customers
+        return res
+
+    @functools.cached_property
+    def customers(self) -> pd.DataFrame:
+        return self.frame.take(self.order).reset_index(drop=True)
+
+    @property
+    def unordered(self) -> pd.DataFrame:
+        """Every customer, in no particular order (for counts, sums and maxima)."""
+        return self.__dict__.get("customers", self.frame)
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        """Just these columns, most urgent first."""
+        if "customers" in self.__dict__:
+            return self.customers[names]
+        return self.frame[names].take(self.order).reset_index(drop=True)
+
     def counts(self) -> dict[str, int]:
-        vc = self.customers["tier"].value_counts()
+        vc = self.unordered["tier"].value_counts()
         return {t: int(vc.get(t, 0)) for t in self.model.tier_names}
 
     def reasons(self, i: int) -> list[str]:
@@ -338,7 +369,7 @@ def _cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
     for i, c in enumerate(cats):
         remap[i] = uniq.setdefault(c, len(uniq))
     c = np.where(codes >= 0, codes, empty)
-    return pd.Categorical.from_codes(remap[c], categories=list(uniq))
+    return pd.Categorical.from_codes(remap[c], categories=list(uniq), validate=False)
 
 
 def customer_key(frame: pd.DataFrame) -> pd.Series:
@@ -468,8 +499,7 @@ def score(
     cols["alerts"] = _alerts(view.assign(red_list=cols["red_list"]), model)
     out = f.drop(columns=[c for c in cols if c in f]).assign(**cols)
     order = _urgency_order(final_idx, total, days, key)
-    out = out.take(order).reset_index(drop=True)
-    return ShortageResult(as_of=as_of, now=now, model=model, customers=out, warnings=warnings)
+    return ShortageResult(as_of=as_of, now=now, model=model, frame=out, order=order, warnings=warnings)
 
 
 def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, key: pd.Series) -> np.ndarray:
@@ -544,8 +574,9 @@ def _num_text(x: float) -> str:
 
 def _who(f: pd.DataFrame, mask: np.ndarray) -> list[str]:
     idx = np.flatnonzero(mask)[:50]
-    names = (f["name"] if "name" in f else f["customer_id"]).to_numpy(dtype=object, na_value="?")
-    return [f"{names[i]}(第{f['_row'].iat[i]}行)" for i in idx] + [""] * (int(mask.sum()) - len(idx))
+    names = (f["name"] if "name" in f else f["customer_id"]).take(idx).to_numpy(dtype=object, na_value="?")
+    rows = f["_row"].to_numpy()[idx]
+    return [f"{nm}(第{r}行)" for nm, r in zip(names, rows, strict=True)] + [""] * (int(mask.sum()) - len(idx))
 
 
 def _tier_index(total_scaled: np.ndarray, model: ShortageModel) -> np.ndarray:
@@ -697,19 +728,31 @@ def join_categoricals(parts: list[pd.Categorical | pd.Series], sep: str) -> pd.C
 
 def _join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str = "\n") -> pd.Categorical:
     """Combine several per-rule reason codes into one text per row ("a\nb"), formatting
-    each distinct combination once."""
+    each distinct combination once.  The codes are small integers already, so a row's
+    combination is one integer in mixed radix."""
     if not codes:
         return _cat(np.full(n, -1), [])
-    stacked = np.stack(codes, axis=1) + 1  # 0 = rule did not fire
-    any_fired = stacked.any(axis=1)
-    out = np.full(n, -1, dtype=np.int64)
-    cats: list[str] = []
-    if any_fired.any():
-        combo_codes, uniq = combo_factorize([stacked[any_fired, j] for j in range(len(codes))])
-        out[any_fired] = combo_codes
-        for combo in uniq:
-            cats.append(sep.join(texts[j][c - 1] for j, c in enumerate(combo) if c > 0))
-    return _cat(out, cats)
+    sizes = [len(t) + 1 for t in texts]  # +1: the rule did not fire (code -1)
+    if float(np.prod(np.array(sizes, dtype=float))) >= 2.0**62:
+        stacked = [np.asarray(c, dtype=np.int64) + 1 for c in codes]
+        row_codes, uniq_t = combo_factorize(stacked)
+        uniq_parts = [np.array([u[j] for u in uniq_t], dtype=np.int64) - 1 for j in range(len(codes))]
+    else:
+        combined = np.zeros(n, dtype=np.int64)
+        radix = 1
+        for c, size in zip(codes, sizes, strict=True):
+            combined += (np.asarray(c, dtype=np.int64) + 1) * radix
+            radix *= size
+        row_codes, uniq = pd.factorize(combined)
+        uniq_parts = []
+        for size in sizes:
+            uniq_parts.append(uniq % size - 1)
+            uniq = uniq // size
+    # per part, its text for each distinct combination ("" where the rule did not fire)
+    columns = [np.array([*t, ""], dtype=object)[np.where(p >= 0, p, len(t))] for t, p in zip(texts, uniq_parts,
+                                                                                           strict=True)]
+    joined = [sep.join(x for x in combo if x) for combo in zip(*columns, strict=True)]
+    return _cat(np.asarray(row_codes, dtype=np.int64), joined)
 
 
 def _policy(tier_idx: np.ndarray, model: ShortageModel, now: dt.datetime) -> dict[str, Any]:
@@ -781,7 +824,7 @@ def crisis_level(result: ShortageResult, eta_weeks: float | None = None) -> Cris
     """SPEC A7: the highest level any criterion reaches."""
     model = result.model
     c = model.crisis
-    f = result.customers
+    f = result.unordered
     counts = result.counts()
     p0 = counts.get(model.tier_names[0], 0)
     p1 = counts.get(model.tier_names[1], 0) if len(model.tiers) > 1 else 0

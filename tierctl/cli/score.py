@@ -134,8 +134,11 @@ def flat_frame(result):
     """The CSV shape: one row per customer, reasons joined."""
     import pandas as pd
 
-    c = result.customers
     model = result.model
+    want = ["customer_id", "name", "phone", "car", "wait_days", *model.dim_keys, "total_scaled", "model_tier", "tier",
+            "owner", "respond_by", "cadence_days", "channel", *(f"reason_{k}" for k in model.dim_keys),
+            "escalations", "alerts"]
+    c = result.columns([k for k in want if k in result.frame])
     cols: dict[str, Any] = {}
     for k in ("customer_id", "name", "phone", "car"):
         cols[k] = c[k] if k in c else pd.Series([None] * len(c))

@@ -90,7 +90,6 @@ def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bo
     if path is None:
         return safe.to_csv(index=False, lineterminator="\n")
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     # categorical columns stay dictionary-encoded: the writer expands them itself,
     # which is much faster than casting them to plain strings first
@@ -99,5 +98,59 @@ def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bo
         with open(tmp, "wb") as fh:
             if bom:
                 fh.write("\ufeff".encode())
-            pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        _write_table_csv(table, tmp)
     return None
+
+
+def _write_table_csv(table, path: Path, parallel_from: int = 200_000) -> None:
+    """Append ``table`` as CSV to ``path``.  pyarrow's writer formats on one core; a
+    large table is cut in one part per core, each written by its own thread (the
+    writer releases the GIL) to its own file, and the parts are then joined in order by
+    the kernel (``copy_file_range``) — about half the time on two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.csv as pacsv
+
+    workers = min(os.cpu_count() or 1, 4)
+    if table.num_rows < parallel_from or workers < 2:
+        with open(path, "ab") as fh:
+            pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        return
+    step = -(-table.num_rows // workers)
+    parts = [path] + [path.with_name(f"{path.name}.{i}") for i in range(1, workers)]
+
+    def write(i: int) -> None:
+        with open(parts[i], "ab" if i == 0 else "wb") as fh:
+            pacsv.write_csv(table.slice(i * step, step), fh,
+                            write_options=pacsv.WriteOptions(quoting_style="needed", include_header=i == 0))
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(write, range(workers)))
+        with open(path, "ab") as out:
+            for part in parts[1:]:
+                with open(part, "rb") as src:
+                    _append(src, out)
+    finally:
+        for part in parts[1:]:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+
+
+def _append(src, out) -> None:
+    """Copy one open file to the end of another, in the kernel where it can."""
+    import shutil
+
+    size = os.fstat(src.fileno()).st_size
+    out.flush()
+    done = 0
+    with contextlib.suppress(AttributeError, OSError):  # no copy_file_range here: copy in Python
+        while done < size:
+            n = os.copy_file_range(src.fileno(), out.fileno(), size - done)
+            if n == 0:
+                break
+            done += n
+    if done < size:
+        src.seek(done)
+        out.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, out, 1 << 20)
