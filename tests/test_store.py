@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tierctl.errors import NotFoundError, StoreError
-from tierctl.store import CURRENT_VERSION, Store, migrations, payload
+from tierctl.store import CURRENT_VERSION, Store, migrations
 from tierctl.store.schema import AwareDateTime
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -63,7 +63,7 @@ def table_counts(path: Path) -> dict[str, int]:
     con = sqlite3.connect(path)
     try:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("snapshots", "snapshot_rows", "alerts", "contacts", "overrides")}
+                for t in ("snapshots", "snapshot_data", "alerts", "contacts", "overrides")}
     finally:
         con.close()
 
@@ -139,6 +139,44 @@ def test_migrating_a_version_1_database_keeps_its_data(tmp_path):
     con.close()
 
 
+def test_a_version_3_snapshot_with_compact_payloads_is_still_read(tmp_path):
+    """Before v4 large snapshots were stored as one row per customer with one-letter
+    payload keys and dictionary codes; such a database keeps working after migrating."""
+    path = tmp_path / "v3.db"
+    Store.open(path, target_version=3).close()
+    layout = [{"name": "notes", "type": "str", "dtype": "str", "key": "a"},
+              {"name": "wait_days", "type": "int", "dtype": "int64", "key": "b"},
+              {"name": "reason_T", "type": "str", "dtype": "str", "key": "c", "dict": ["T=10: 满 28 天", "T=4"]},
+              {"name": "due", "type": "datetime", "dtype": "datetime64[ns, UTC+08:00]", "key": "d"}]
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO snapshots (id, kind, as_of, model_name, source_name, source_hash, created_at, "
+                "row_count, meta, columns, replaced) VALUES (1, 'shortage', '2026-11-23', 'rite', 'a.xlsx', 'h', "
+                "'2026-11-23T01:00:00+00:00', 2, '{}', ?, 0)", (json.dumps(layout),))
+    con.executemany("INSERT INTO snapshot_rows (snapshot_id, customer_key, customer_id, name, phone, label, score, "
+                    "payload, seq) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [("001", "001", "甲", "0139", "P0", 8.6,
+                      json.dumps({"a": "要投诉", "b": 30, "c": 0, "d": "2026-11-23T11:00:00+08:00"}), 1),
+                     ("002", "002", "乙", None, "P2", 4.5,
+                      json.dumps({"a": None, "b": 9, "c": 1, "d": "2026-11-23T11:00:00+08:00"}), 0)])
+    con.commit()
+    con.close()
+    with Store.open(path) as s:
+        info = s.latest_snapshot("shortage")
+        assert s.schema_version() == CURRENT_VERSION and info.storage == "rows"
+        rows = s.snapshot_rows(info.id)
+        assert rows["customer_key"].tolist() == ["002", "001"]  # the saved order (seq)
+        assert rows["reason_T"].tolist() == ["T=4", "T=10: 满 28 天"] and rows["wait_days"].tolist() == [9, 30]
+        assert rows["due"].iloc[0] == pd.Timestamp("2026-11-23 11:00", tz=TZ)
+        assert s.snapshot_rows(info.id, fields=["notes"], keys=["001"])["notes"].tolist() == ["要投诉"]
+        assert s.find_customers(info.id, "乙")["customer_key"].tolist() == ["002"]
+        sid = s.save_snapshot("shortage", D2, "rite", "b.xlsx", "h2",
+                              frame(3).assign(customer_key=["001", "x", "y"]), {}, now=NOW)
+        assert s.snapshot(sid).storage == "arrow"
+        hist = s.customer_rows("shortage", "001")  # one customer across both storages, oldest first
+        assert hist["as_of"].tolist() == [D1, D2] and hist["label"].tolist() == ["P0", "P1"]
+        assert hist["reason_T"].iloc[0] == "T=10: 满 28 天" and s.known_key("shortage", "002")
+
+
 def test_a_database_from_a_newer_tierctl_is_refused(tmp_path):
     path = tmp_path / "new.db"
     Store.open(path).close()
@@ -209,7 +247,8 @@ def test_same_kind_and_date_replaces_never_duplicates(store):
     back = store.snapshot_rows(first)
     assert len(back) == 3 and set(back["label"]) == {"P0"}
     with store.reading() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM snapshot_rows")).scalar() == 3
+        assert conn.execute(sa.text("SELECT count(*) FROM snapshot_rows")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM snapshot_data")).scalar() == 1  # the old one gone
 
 
 def test_kinds_are_independent_and_dates_ordered(store):
@@ -244,36 +283,48 @@ def test_duplicate_or_missing_keys_are_refused(store):
     assert store.list_snapshots("shortage") == []
 
 
-def test_compact_payloads_of_large_snapshots_read_back_the_same(store, monkeypatch):
-    monkeypatch.setattr(payload, "DICT_MIN_ROWS", 10)
-    f = frame(30)
+def test_large_snapshot_is_column_wise_in_parts_and_reads_back_the_same(store, monkeypatch):
+    from tierctl.store import columnar
+
+    monkeypatch.setattr(columnar, "PART_BYTES", 4096)  # force several blob parts
+    monkeypatch.setattr(columnar, "BATCH_ROWS", 1000)  # and several record batches
+    f = frame(6000)
+    f["tier_reason"] = pd.Categorical(["T=10: 等待 ≥ 28 天", "T=4: 等待 7–13 天"] * 3000)
     sid = store.save_snapshot("shortage", D1, "rite", "a", "h", f, {}, now=NOW)
     info = store.snapshot(sid)
-    assert all("key" in c for c in info.layout)
-    assert any("dict" in c for c in info.layout)
+    assert info.storage == "arrow" and {c["name"] for c in info.layout} >= {"notes", "extra", "tier_reason"}
     with store.reading() as conn:
-        raw = conn.execute(sa.text("SELECT payload FROM snapshot_rows LIMIT 1")).scalar()
-    assert '"notes"' not in raw  # one-letter keys
+        parts = conn.execute(sa.text("SELECT count(*) FROM snapshot_data WHERE snapshot_id = :s"), {"s": sid}).scalar()
+    assert parts > 1
     back = store.snapshot_rows(sid)
     for col in ("notes", "wait_days", "contacts_7d", "flag", "start", "due"):
         pd.testing.assert_series_equal(back[col], f[col], check_names=False)
-    part = store.snapshot_rows(sid, fields=["notes", "due"], keys=["00002"])
-    assert part["notes"].tolist() == ["=1+1"] and part["due"].iloc[0] == f["due"].iloc[2]
-    row = store.customer_rows("shortage", "00000")
-    assert row["notes"].tolist() == ['要"投诉"\n第二行']
+    assert back["tier_reason"].tolist() == f["tier_reason"].astype(str).tolist()
+    assert back["extra"].tolist()[:3] == [{"a": [1, 2]}, None, ["x"]]
+    part = store.snapshot_rows(sid, fields=["notes", "due"], keys=["00002", "05999"])
+    assert part["notes"].tolist() == ["=1+1", "=1+1"] and part["due"].iloc[0] == f["due"].iloc[2]
+    # one customer across snapshots: found in a later record batch, every field decoded
+    store.save_snapshot("shortage", D2, "rite", "a", "h", f.iloc[::-1].reset_index(drop=True), {}, now=NOW)
+    row = store.customer_rows("shortage", "04500")
+    assert row["as_of"].tolist() == [D1, D2] and row["wait_days"].tolist() == [4500, 4500]
+    assert row["notes"].tolist() == ['要"投诉"\n第二行'] * 2 and row["contacts_7d"].tolist() == [1, 1]
+    assert store.known_key("shortage", "05999") and not store.known_key("shortage", "06000")
+    hits = store.find_customers(sid, "客户17")
+    assert hits["customer_key"].tolist() == ["00017"] and hits["phone"].tolist() == ["01380000017"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=12), compact=st.booleans())
-def test_any_text_survives_the_payload(texts, compact):
-    s = pd.Series(texts, dtype="str")
-    f = pd.DataFrame({"t": s, "o": pd.Series(texts, dtype=object)})
-    enc, layout = payload.encode_payloads(f, dict_min_rows=1 if compact else 10**9)
-    for t in enc:
-        json.loads(t)  # valid JSON, whatever the text
-    back = payload.decode_payloads(enc, layout)
-    pd.testing.assert_series_equal(back["t"], s, check_names=False)
-    assert back["o"].tolist() == texts
+@given(texts=st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=12))
+def test_any_text_survives_a_snapshot(texts):
+    with Store.open(":memory:") as s:
+        keys = [f"k{i}" for i in range(len(texts))]
+        f = pd.DataFrame({"customer_key": keys, "name": pd.Series(texts, dtype="str"),
+                          "t": pd.Series(texts, dtype="str"), "o": pd.Series(texts, dtype=object)})
+        sid = s.save_snapshot("shortage", D1, "rite", None, None, f, {}, now=NOW)
+        back = s.snapshot_rows(sid)
+        pd.testing.assert_series_equal(back["t"], f["t"], check_names=False)
+        assert back["o"].tolist() == texts
+        assert [None if pd.isna(v) else v for v in back["name"]] == texts
 
 
 # -- transactions ----------------------------------------------------------------------------
@@ -312,12 +363,12 @@ KILL_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import pandas as pd
     from tierctl.store import core
-    original = core.Store._bulk_insert_rows
+    original = core.Store._write_snapshot_data
     def slow(self, *args, **kw):
         original(self, *args, **kw)          # the rows are written (uncommitted) …
         Path(sys.argv[2]).write_text("in")   # … tell the test, and hang until killed
         time.sleep(120)
-    core.Store._bulk_insert_rows = slow
+    core.Store._write_snapshot_data = slow
     s = core.Store.open(sys.argv[1])
     n = 5000
     f = pd.DataFrame({"customer_key": [f"K{i}" for i in range(n)], "label": ["P0"] * n, "x": range(n)})

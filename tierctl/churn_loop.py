@@ -698,39 +698,28 @@ def _at_risk_days(model: ChurnModel, risk: _RiskTable, snaps: Sequence[SnapshotI
 def _rows_at(store: Store, wanted: Mapping[int, Iterable[str]], infos: Mapping[int, SnapshotInfo],
              field: str | None = None) -> pd.DataFrame:
     """``customer_key, snapshot_id, score`` (and one payload ``field``) of the given
-    customers in each given snapshot: point look-ups on the (snapshot, customer) index,
-    one statement per snapshot and 500 keys.  ``Store.snapshot_rows`` costs tens of
-    milliseconds a call — fine for one snapshot, too slow for a year of them."""
-    from tierctl.store.payload import json_key
-
-    out_k: list[Any] = []
-    out_s: list[Any] = []
-    out_sc: list[Any] = []
-    out_f: list[Any] = []
-    with store.reading() as conn:
-        for sid, keys in wanted.items():
-            ks = sorted(set(keys))
-            col = next((c for c in (infos[sid].layout or []) if c["name"] == field), None) if field else None
-            path = f'$."{json_key(col)}"' if col is not None else None
-            for i in range(0, len(ks), 500):
-                chunk = ks[i:i + 500]
-                marks = ",".join("?" * len(chunk))
-                extra = ", json_extract(payload, ?)" if path else ""
-                sql = (f"SELECT customer_key, score{extra} FROM snapshot_rows "
-                       f"WHERE snapshot_id = ? AND customer_key IN ({marks})")
-                params = ([path] if path else []) + [sid, *chunk]
-                for row in conn.exec_driver_sql(sql, tuple(params)).fetchall():
-                    out_k.append(row[0])
-                    out_s.append(sid)
-                    out_sc.append(row[1])
-                    v = row[2] if path else None
-                    if col is not None and "dict" in col and isinstance(v, int):
-                        v = col["dict"][v]
-                    out_f.append(v)
-    f = pd.DataFrame({"customer_key": pd.Series(out_k, dtype=object), "snapshot_id": pd.Series(out_s, dtype=object),
-                      "score": pd.to_numeric(pd.Series(out_sc, dtype=object), errors="coerce").astype(float)})
+    customers in each given snapshot (column-wise snapshots decode only those columns)."""
+    parts = []
+    for sid, keys in wanted.items():
+        ks = sorted(set(keys))
+        if not ks:
+            continue
+        f = store.snapshot_rows(sid, fields=[field] if field else [], keys=ks, generic=("customer_key", "score"))
+        if field and field not in f:
+            f[field] = None
+        part = pd.DataFrame({"customer_key": f["customer_key"].astype(object), "snapshot_id": sid,
+                             "score": f["score"].astype(float)})
+        if field:
+            part[field] = f[field].astype(object).where(f[field].notna(), None)
+        parts.append(part)
+    if parts:
+        out = pd.concat(parts, ignore_index=True)
+        out["snapshot_id"] = out["snapshot_id"].astype(object)
+        return out
+    f = pd.DataFrame({"customer_key": pd.Series(dtype=object), "snapshot_id": pd.Series(dtype=object),
+                      "score": pd.Series(dtype=float)})
     if field:
-        f[field] = pd.Series(out_f, dtype=object)
+        f[field] = pd.Series(dtype=object)
     return f
 
 

@@ -35,12 +35,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from tierctl import charts
 from tierctl.errors import ModelError, NotFoundError, RenderError, UsageError
 from tierctl.store.core import SnapshotInfo, Store
-from tierctl.store.schema import snapshot_rows
 
 SHORTAGE, RFM, CHURN = "shortage", "rfm", "churn"
 TIER_COLORS = ["#d73027", "#fc8d59", "#fee08b", "#91cf60", "#74add1", "#999999"]
@@ -93,24 +94,19 @@ def _layout_names(info: SnapshotInfo) -> set[str]:
     return {c["name"] for c in (info.layout or [])}
 
 
-def _field(info: SnapshotInfo, name: str, kind: str = "int", cols: Any = None) -> Any:
-    """A payload field extracted inside the database (NULL where absent); ``cols`` is
-    the column collection of an alias of the rows table."""
-    item = (cols if cols is not None else snapshot_rows.c).payload[name]
-    col = next((c for c in info.layout or [] if c["name"] == name), None)
-    if col is not None and "dict" in col:
-        return item.as_integer()  # a dictionary code; callers map it back
-    return item.as_integer() if kind == "int" else item.as_string()
+def _values(store: Store, info: SnapshotInfo, name: str) -> pd.Series:
+    """One payload field of every row of a snapshot, or the generic ``label`` when the
+    snapshot has no such field."""
+    if name in _layout_names(info):
+        return store.snapshot_rows(info.id, fields=[name], generic=("customer_key",))[name]
+    return store.snapshot_rows(info.id, fields=[], generic=("customer_key", "label"))["label"]
 
 
-def _decode(info: SnapshotInfo, name: str, value: Any) -> Any:
-    col = next((c for c in info.layout or [] if c["name"] == name), None)
-    if col is not None and "dict" in col and value is not None:
-        return col["dict"][int(value)]
-    return value
+def _counted(values: pd.Series) -> list[tuple[Any, int]]:
+    vc = values.dropna().value_counts(sort=False)
+    return [(v.item() if hasattr(v, "item") else v, int(k)) for v, k in vc.items()]
 
 
-# -- job A ---------------------------------------------------------------------------------
 def _shortage_model(info: SnapshotInfo) -> Any | None:
     from tierctl.shortage import load_model
 
@@ -155,15 +151,11 @@ def _tier_meta(info: SnapshotInfo, model: Any | None, lang: str) -> list[dict[st
 
 
 def _counts_sql(store: Store, ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    r = snapshot_rows.c
-    out: dict[int, dict[str, int]] = {i: {} for i in ids}
-    if not ids:
-        return out
-    stmt = (sa.select(r.snapshot_id, r.label, sa.func.count()).where(r.snapshot_id.in_(list(ids)))
-            .group_by(r.snapshot_id, r.label))
-    with store.reading() as conn:
-        for sid, label, n in conn.execute(stmt):
-            out[int(sid)][str(label)] = int(n)
+    """Customers per label of snapshots whose meta has no counts."""
+    out: dict[int, dict[str, int]] = {}
+    for sid in ids:
+        labels = store.snapshot_rows(sid, fields=[], generic=("customer_key", "label"))["label"]
+        out[sid] = {str(v): k for v, k in _counted(labels)}
     return out
 
 
@@ -234,11 +226,8 @@ def _crisis(c: dict[str, Any] | None, model: Any | None, lang: str) -> dict[str,
 
 
 def _wait(store: Store, info: SnapshotInfo, model: Any | None, lim: Limits, lang: str) -> dict[str, Any]:
-    r = snapshot_rows.c
-    w = _field(info, "wait_days").label("w")
-    stmt = sa.select(w, sa.func.count()).where(r.snapshot_id == info.id).group_by(w)
-    with store.reading() as conn:
-        rows = [(int(a), int(n)) for a, n in conn.execute(stmt) if a is not None]
+    waits = store.snapshot_rows(info.id, fields=["wait_days"], generic=("customer_key",)).get("wait_days")
+    rows = [(int(a), n) for a, n in _counted(waits)] if waits is not None else []
     lines = _wait_thresholds(model, info.meta)
     longest = max((a for a, _ in rows), default=0)
     limit = max(35, (lines[-1][0] + 7) if lines else 35)
@@ -374,48 +363,37 @@ def _tasks(store: Store, info: SnapshotInfo, model: Any | None, day: dt.date, no
             "warnings": warnings}
 
 
-def _raw(conn: sa.Connection, stmt: Any) -> list[tuple]:
-    """Rows of a Core statement as plain tuples through the DBAPI cursor: for the one
-    query that returns a row per customer, SQLAlchemy's Row objects cost more than
-    SQLite's work."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    args = [params[k] for k in compiled.positiontup] if compiled.positional else params
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(str(compiled), args)
-        return cur.fetchall()
-    finally:
-        cur.close()
-
-
 def _changes(store: Store, info: SnapshotInfo, names: list[str], lim: Limits, model: Any | None
              ) -> dict[str, Any] | None:
     """New, upgraded, downgraded and resolved customers since the previous run: one
     pass over today's rows joined to the previous run's on the customer key (counted
-    with numpy), one ``NOT EXISTS`` for those who left; the why for the listed ones."""
-    import numpy as np
+    with numpy), and those who left; the why for the listed ones."""
 
     prev = store.latest_snapshot(SHORTAGE, before=info.as_of)
     if prev is None:
         return None
-    cur_t, prev_t = snapshot_rows.alias("cur"), snapshot_rows.alias("prev")
-    c, p = cur_t.c, prev_t.c
-    joined = cur_t.outerjoin(prev_t, sa.and_(p.snapshot_id == prev.id, p.customer_key == c.customer_key))
-    both = sa.select(c.customer_key, c.customer_id, c.name, c.label, p.label, c.score, p.id.is_not(None)) \
-        .select_from(joined).where(c.snapshot_id == info.id)
-    gone_where = sa.and_(p.snapshot_id == prev.id, ~sa.exists().where(
-        c.snapshot_id == info.id, c.customer_key == p.customer_key))
-    with store.reading() as conn:
-        rows = _raw(conn, both)
-        gone = _raw(conn, sa.select(p.customer_key, p.customer_id, p.name, p.label).select_from(prev_t)
-                    .where(gone_where))
+    gen = ("customer_key", "customer_id", "name", "label", "score")
+    cur = store.snapshot_rows(info.id, fields=[], generic=gen)
+    old = store.snapshot_rows(prev.id, fields=[], generic=gen)
+    was = pd.Series(old["label"].astype(object).to_numpy(), index=old["customer_key"].astype(object).to_numpy())
+    cur_keys = cur["customer_key"].astype(object)
+    listed = cur_keys.isin(was.index).to_numpy()
+    prev_label = cur_keys.map(was).to_numpy(dtype=object)
+    gone_m = ~old["customer_key"].astype(object).isin(cur_keys).to_numpy()
+
+    def tuples(f: pd.DataFrame, cols: tuple[str, ...], extra: np.ndarray | None = None) -> list[tuple]:
+        vals = [f[c].astype(object).where(f[c].notna(), None).tolist() for c in cols]
+        if extra is not None:
+            vals.insert(4, [None if v is None or v != v else v for v in extra.tolist()])
+        return list(zip(*vals, strict=True))
+
+    rows = tuples(cur, ("customer_key", "customer_id", "name", "label", "score"), prev_label)
+    gone = tuples(old.loc[gone_m], ("customer_key", "customer_id", "name", "label"))
     ri = {n: i for i, n in enumerate(names)}
     other = len(names)
     n = len(rows)
     now_rank = np.fromiter((ri.get(r[3], other) for r in rows), dtype=np.int64, count=n)
     was_rank = np.fromiter((ri.get(r[4], other) for r in rows), dtype=np.int64, count=n)
-    listed = np.fromiter((bool(r[6]) for r in rows), dtype=bool, count=n)
     score = np.fromiter((r[5] if r[5] is not None else 0.0 for r in rows), dtype=float, count=n)
     keys = np.array([r[0] for r in rows], dtype=object)
     new_m = ~listed
@@ -518,16 +496,9 @@ def _rfm(store: Store, day: dt.date, lang: str, warnings: list[str]) -> dict[str
             return int(v)
         return lookup.get(str(v).strip())
 
-    def expr(si: SnapshotInfo, col: Any) -> Any:
-        return _field(si, "type_no", cols=col).label("t") if "type_no" in _layout_names(si) else col.label.label("t")
-
-    r = snapshot_rows.c
-    stmt = sa.select(expr(info, r), sa.func.count()).where(r.snapshot_id == info.id).group_by(sa.text("t"))
-    with store.reading() as conn:
-        raw = conn.execute(stmt).all()
     counts: dict[int, int] = {}
-    for v, k in raw:
-        no = type_no(_decode(info, "type_no", v))
+    for v, k in _counted(_values(store, info, "type_no")):
+        no = type_no(v)
         if no is not None:
             counts[no] = counts.get(no, 0) + int(k)
     n = sum(counts.values())
@@ -538,36 +509,35 @@ def _rfm(store: Store, day: dt.date, lang: str, warnings: list[str]) -> dict[str
     out: dict[str, Any] = {"as_of": info.as_of.isoformat(), "customers": n, "types": dist, "migration": None}
     prev = store.latest_snapshot(RFM, before=info.as_of)
     if prev is not None:
-        out["migration"] = _migration(store, info, prev, types, model, name, type_no, expr, lang)
+        out["migration"] = _migration(store, info, prev, types, model, name, type_no, lang)
     return out
 
 
 def _migration(store: Store, info: SnapshotInfo, prev: SnapshotInfo, types: list[Any], model: Any, name: Any,
-               type_no: Any, expr: Any, lang: str) -> dict[str, Any]:
-    cur_t, prev_t = snapshot_rows.alias("cur"), snapshot_rows.alias("prev")
-    c, p = cur_t.c, prev_t.c
-    ce, pe = expr(info, c).element, expr(prev, p).element
-    full = (sa.select(pe.label("a"), ce.label("b"), sa.func.count())
-            .select_from(cur_t.outerjoin(prev_t, sa.and_(p.snapshot_id == prev.id, p.customer_key == c.customer_key)))
-            .where(c.snapshot_id == info.id).group_by(sa.text("a"), sa.text("b")))
-    gone = (sa.select(pe.label("a"), sa.func.count()).select_from(prev_t)
-            .where(p.snapshot_id == prev.id, ~sa.exists().where(c.snapshot_id == info.id,
-                                                                c.customer_key == p.customer_key))
-            .group_by(sa.text("a")))
+               type_no: Any, lang: str) -> dict[str, Any]:
+    def typed(si: SnapshotInfo) -> pd.Series:
+        keys = store.snapshot_rows(si.id, fields=[], generic=("customer_key",))["customer_key"].astype(object)
+        return pd.Series(_values(store, si, "type_no").astype(object).to_numpy(), index=keys.to_numpy())
+
+    cur, old = typed(info), typed(prev)
     nos = [t.no for t in types]
     idx = {no: i for i, no in enumerate(nos)}
     matrix = [[0] * (len(nos) + 1) for _ in range(len(nos) + 1)]  # + new row, + departed column
-    with store.reading() as conn:
-        for a, b, k in conn.execute(full):
-            ta = type_no(_decode(prev, "type_no", a)) if a is not None else None
-            tb = type_no(_decode(info, "type_no", b))
-            if tb not in idx or (a is not None and ta not in idx):
-                continue
-            matrix[idx[ta] if a is not None else len(nos)][idx[tb]] += int(k)
-        for a, k in conn.execute(gone):
-            ta = type_no(_decode(prev, "type_no", a))
-            if ta in idx:
-                matrix[idx[ta]][len(nos)] += int(k)
+    listed = cur.index.isin(old.index)
+    before = old.reindex(cur.index[listed])
+    pairs = pd.DataFrame({"a": before.to_numpy(), "b": cur[listed].to_numpy()})
+    for (a, b), k in pairs.value_counts(dropna=False, sort=False).items():
+        ta, tb = type_no(None if a is None or a != a else a), type_no(None if b is None or b != b else b)
+        if ta in idx and tb in idx:
+            matrix[idx[ta]][idx[tb]] += int(k)
+    for b, k in _counted(cur[~listed]):
+        tb = type_no(b)
+        if tb in idx:
+            matrix[len(nos)][idx[tb]] += int(k)
+    for a, k in _counted(old[~old.index.isin(cur.index)]):
+        ta = type_no(a)
+        if ta in idx:
+            matrix[idx[ta]][len(nos)] += int(k)
     flows = []
     for fl in model.key_flows:
         if fl.from_type in idx and fl.to_type in idx:
@@ -639,17 +609,9 @@ def _churn(store: Store, day: dt.date, now: dt.datetime, lang: str, warnings: li
     if model is None:
         warnings.append("无法读取流失风险模型，跳过 ROI 部分")
         return None
-    r = snapshot_rows.c
-    if "level_key" in _layout_names(info):
-        col = _field(info, "level_key", "str").label("lv")
-    else:
-        col = r.label.label("lv")
-    with store.reading() as conn:
-        raw = conn.execute(sa.select(col, sa.func.count()).where(r.snapshot_id == info.id)
-                           .group_by(sa.text("lv"))).all()
+    raw = _counted(_values(store, info, "level_key"))
     per: dict[str, int] = {}
     for v, k in raw:
-        v = _decode(info, "level_key", v)
         try:
             lv = model.level(str(v))
         except Exception:  # noqa: BLE001 - a label the model does not know: not counted

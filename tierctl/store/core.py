@@ -29,9 +29,16 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from tierctl.errors import NotFoundError, StoreError
-from tierctl.store import migrations
-from tierctl.store.payload import decode_payloads, decode_values, encode_payloads, json_key
-from tierctl.store.schema import alerts, contacts, overrides, snapshot_rows, snapshots
+from tierctl.store import columnar, migrations
+from tierctl.store.payload import column_type, decode_payloads, decode_values, json_key
+from tierctl.store.schema import (
+    alerts,
+    contacts,
+    overrides,
+    snapshot_data,
+    snapshot_rows,
+    snapshots,
+)
 
 GENERIC = ("customer_key", "customer_id", "name", "phone", "label", "score")
 DEFAULT_TIMEOUT = 30.0  # seconds a writer waits for another one to finish
@@ -56,6 +63,7 @@ class SnapshotInfo:
     meta: dict[str, Any] = field(default_factory=dict)
     layout: list[dict] | None = None
     replaced: int = 0
+    storage: str = "rows"
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "as_of": self.as_of.isoformat(), "model": self.model_name,
@@ -194,61 +202,57 @@ class Store:
         """Store one day's result of job ``kind`` and return the snapshot id.
 
         ``rows`` needs ``customer_key`` (or ``key``); ``customer_id``, ``name``,
-        ``phone``, ``label`` (or ``tier``) and ``score`` go to their own columns, every
-        other column into the JSON payload.  A snapshot for the same kind and as-of
-        date is replaced (same id), never duplicated.  Rows are inserted in bulk and
-        come back from :meth:`snapshot_rows` in the same order."""
+        ``phone``, ``label`` (or ``tier``) and ``score`` are the generic columns every
+        job has, the rest is the job's own.  The rows are stored column-wise (one
+        compressed Arrow file, :mod:`tierctl.store.columnar`) and come back from
+        :meth:`snapshot_rows` in the same order with the same types.  A snapshot for the
+        same kind and as-of date is replaced (same id), never duplicated."""
         frame = _generic_frame(rows)
-        keys = frame["customer_key"]
-        if keys.isna().any():
+        key_text = _arrow_text(frame["customer_key"])
+        if key_text.null_count:
             raise StoreError("快照中有客户缺少 customer_key")
-        dup = keys.duplicated()
-        if dup.any():
-            raise StoreError(f"快照中客户 {keys[dup].iloc[0]} 出现了多次（customer_key 必须唯一）")
-        payload_cols = [c for c in frame.columns if c not in GENERIC]
-        # rows go in sorted by customer key: the one index then only grows at its end
-        key_text = _arrow_text(keys)
-        order = np.asarray(pc.sort_indices(key_text), dtype=np.int64)
-        texts, layout = encode_payloads(frame[payload_cols], order=order)
+        if len(pc.unique(key_text)) != len(key_text):
+            dup = frame["customer_key"].duplicated()
+            raise StoreError(f"快照中客户 {frame['customer_key'][dup].iloc[0]} 出现了多次（customer_key 必须唯一）")
+        frame["customer_key"] = pd.Series(pd.array(key_text, dtype="str"), index=frame.index)
+        frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+        for g in ("customer_id", "name", "phone", "label"):
+            if column_type(frame[g]) != "str":  # numbers or mixed values: stored as their text
+                frame[g] = pd.Series(pd.array(_arrow_text(frame[g]), dtype="str"), index=frame.index)
+        table, layout = columnar.to_arrow(frame)
+        parts = columnar.encode(table)
         created = now or utcnow()
         with self.transaction() as conn:
             existing = conn.execute(sa.select(snapshots.c.id, snapshots.c.replaced).where(
                 snapshots.c.kind == kind, snapshots.c.as_of == as_of)).first()
             values = dict(model_name=model_name, source_name=source_name, source_hash=source_hash,
-                          created_at=created, row_count=len(frame), meta=dict(meta or {}), columns=layout)
+                          created_at=created, row_count=len(frame), meta=dict(meta or {}), columns=layout,
+                          storage="arrow")
             if existing is not None:
                 sid = int(existing.id)
                 conn.execute(sa.delete(snapshot_rows).where(snapshot_rows.c.snapshot_id == sid))
+                conn.execute(sa.delete(snapshot_data).where(snapshot_data.c.snapshot_id == sid))
                 conn.execute(sa.update(snapshots).where(snapshots.c.id == sid).values(
                     replaced=int(existing.replaced or 0) + 1, **values))
             else:
                 sid = int(conn.execute(sa.insert(snapshots).values(kind=kind, as_of=as_of, replaced=0, **values)
                                        ).inserted_primary_key[0])
-            self._bulk_insert_rows(conn, sid, frame, texts, order, key_text)
+            self._write_snapshot_data(conn, sid, parts)
         return sid
 
-    def _bulk_insert_rows(self, conn: sa.Connection, sid: int, frame: pd.DataFrame, texts: list[str],
-                          order: np.ndarray, key_text: pa.Array | None = None) -> None:
-        """executemany of one compiled INSERT (the driver loops in C, not one statement per
-        row from Python) in key ``order``; ``seq`` keeps the frame's own order."""
-        idx = pa.array(order)
+    def _write_snapshot_data(self, conn: sa.Connection, sid: int, parts: list[bytes]) -> None:
+        conn.execute(sa.insert(snapshot_data), [{"snapshot_id": sid, "part": i, "data": b}
+                                                for i, b in enumerate(parts)])
 
-        def col(name: str) -> list[Any]:
-            return pc.take(_arrow_text(frame[name]), idx).to_pylist()
-
-        score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[order]
-        columns = {
-            "customer_key": pc.take(key_text if key_text is not None else _arrow_text(frame["customer_key"]),
-                                    idx).to_pylist(),
-            "customer_id": col("customer_id"),
-            "name": col("name"),
-            "phone": col("phone"),
-            "label": col("label"),
-            "score": pa.array(score, mask=np.isnan(score)).to_pylist(),
-            "payload": texts,
-            "seq": order.tolist(),
-        }
-        _executemany(conn, snapshot_rows, columns, fixed={"snapshot_id": int(sid)})
+    def _snapshot_table(self, info: SnapshotInfo, columns: Sequence[str] | None = None) -> pa.Table:
+        """The stored Arrow table of a column-wise snapshot (only ``columns`` decoded)."""
+        with self.reading() as conn:
+            parts = [bytes(r[0]) for r in conn.execute(
+                sa.select(snapshot_data.c.data).where(snapshot_data.c.snapshot_id == info.id)
+                .order_by(snapshot_data.c.part))]
+        if not parts:
+            raise StoreError(f"快照 {info.id} 的数据缺失（数据库可能已损坏）")
+        return columnar.reader(parts, columns).read_all()
 
     def _info(self, row: Any) -> SnapshotInfo:
         meta = row.meta if isinstance(row.meta, dict) else (json.loads(row.meta) if row.meta else {})
@@ -258,7 +262,7 @@ class Store:
         return SnapshotInfo(id=int(row.id), kind=row.kind, as_of=row.as_of, model_name=row.model_name,
                             source_name=row.source_name, source_hash=row.source_hash, created_at=row.created_at,
                             row_count=int(row.row_count or 0), meta=meta or {}, layout=layout,
-                            replaced=int(row.replaced or 0))
+                            replaced=int(row.replaced or 0), storage=getattr(row, "storage", None) or "rows")
 
     def _one(self, stmt: sa.Select) -> SnapshotInfo | None:
         with self.reading() as conn:
@@ -297,10 +301,12 @@ class Store:
         only ``fields``, extracted inside the database.  ``keys`` limits the rows to
         those customers."""
         info = self.snapshot(snapshot_id)
+        gen = ["customer_key", *[g for g in generic if g != "customer_key"]]
+        if info.storage == "arrow":
+            return self._arrow_rows(info, gen, fields, keys)
         layout = info.layout
         by_name = {c["name"]: c for c in layout} if layout is not None else {}
         r = snapshot_rows.c
-        gen = ["customer_key", *[g for g in generic if g != "customer_key"]]
         # the saved order; rows written before v2 have no seq: their insertion order
         cols: list[Any] = [sa.func.coalesce(r.seq, r.id).label("pos"), *(r[g] for g in gen)]
         wanted: list[str] = []
@@ -348,6 +354,19 @@ class Store:
             base[f] = decode_values(vals, c if c is not None else {"name": f, "type": "json", "dtype": "object"})
         return base
 
+    def _arrow_rows(self, info: SnapshotInfo, gen: list[str], fields: Sequence[str] | None,
+                    keys: Iterable[str] | None) -> pd.DataFrame:
+        names = [c["name"] for c in info.layout or []]
+        payload_cols = [n for n in names if n not in GENERIC]
+        wanted = payload_cols if fields is None else [f for f in dict.fromkeys(fields) if f in payload_cols]
+        cols = [*gen, *wanted]
+        table = self._snapshot_table(info, cols)
+        if keys is not None:
+            key_set = pa.array(list(dict.fromkeys(str(k) for k in keys)), type=pa.large_string())
+            table = table.filter(pc.is_in(table.column("customer_key"), value_set=key_set))
+        table = table.select([c for c in cols if c in table.column_names])
+        return columnar.to_frame(table, info.layout)
+
     def customer_rows(self, kind: str, customer_key: str) -> pd.DataFrame:
         """One customer across every snapshot of ``kind`` (oldest first): ``as_of``,
         ``snapshot_id``, ``created_at``, the generic columns and the decoded payload."""
@@ -358,7 +377,7 @@ class Store:
                 .where(r.customer_key == customer_key, s.kind == kind).order_by(s.as_of))
         with self.reading() as conn:
             rows = conn.execute(stmt).all()
-        records = []
+        records = self._arrow_customer_records(kind, customer_key)
         for row in rows:
             payload = json.loads(row.payload) if row.payload else {}
             layout = row.columns if not isinstance(row.columns, str) else json.loads(row.columns)
@@ -372,7 +391,35 @@ class Store:
             records.append({"snapshot_id": row.id, "as_of": row.as_of, "created_at": row.created_at,
                             "customer_key": row.customer_key, "customer_id": row.customer_id, "name": row.name,
                             "phone": row.phone, "label": row.label, "score": row.score, **payload})
+        records.sort(key=lambda r: r["as_of"])
         return pd.DataFrame.from_records(records)
+
+    def _arrow_customer_records(self, kind: str, customer_key: str) -> list[dict[str, Any]]:
+        """One customer's row in every column-wise snapshot of ``kind``: the key column
+        of each is read to find the row, then only its record batch is decoded."""
+        out = []
+        for info in self.list_snapshots(kind):
+            if info.storage != "arrow":
+                continue
+            keys = self._snapshot_table(info, ["customer_key"]).column("customer_key")
+            hits = np.flatnonzero(pc.equal(keys, customer_key).to_numpy(zero_copy_only=False))
+            if not len(hits):
+                continue
+            pos = int(hits[0])
+            with self.reading() as conn:
+                parts = [bytes(r[0]) for r in conn.execute(
+                    sa.select(snapshot_data.c.data).where(snapshot_data.c.snapshot_id == info.id)
+                    .order_by(snapshot_data.c.part))]
+            rd = columnar.reader(parts)
+            for i in range(rd.num_record_batches):
+                batch = rd.get_batch(i)
+                if pos < batch.num_rows:
+                    row = columnar.to_frame(pa.Table.from_batches([batch.slice(pos, 1)]), info.layout)
+                    rec = {k: _plain(v) for k, v in row.iloc[0].items()}
+                    break
+                pos -= batch.num_rows
+            out.append({"snapshot_id": info.id, "as_of": info.as_of, "created_at": info.created_at, **rec})
+        return out
 
     def find_customers(self, snapshot_id: int, text: str) -> pd.DataFrame:
         """Rows of a snapshot whose key, id, name or phone equals ``text``."""
@@ -380,10 +427,22 @@ class Store:
         stmt = sa.select(r.customer_key, r.customer_id, r.name, r.phone, r.label, r.score).where(
             r.snapshot_id == snapshot_id,
             sa.or_(r.customer_key == text, r.customer_id == text, r.name == text, r.phone == text))
+        info = self.snapshot(snapshot_id)
+        if info.storage == "arrow":
+            t = self._snapshot_table(info, list(GENERIC))
+            m = None
+            for c in ("customer_key", "customer_id", "name", "phone"):
+                hit = pc.fill_null(pc.equal(t.column(c), text), False)
+                m = hit if m is None else pc.or_(m, hit)
+            return columnar.to_frame(t.filter(m).select(list(GENERIC)), info.layout)
         with self.reading() as conn:
             return _generic_result(conn.execute(stmt).all())
 
     def known_key(self, kind: str, customer_key: str) -> bool:
+        for info in reversed(self.list_snapshots(kind)):
+            if info.storage == "arrow" and pc.any(pc.equal(
+                    self._snapshot_table(info, ["customer_key"]).column("customer_key"), customer_key)).as_py():
+                return True
         r, s = snapshot_rows.c, snapshots.c
         stmt = sa.select(r.id).join(snapshots, s.id == r.snapshot_id).where(
             r.customer_key == customer_key, s.kind == kind).limit(1)
@@ -684,6 +743,20 @@ def _json_field(payload: Any, name: str, col: dict | None) -> Any:
     if t == "json":
         return item  # deserialised by the JSON type
     return item.as_string()
+
+
+def _plain(v: Any) -> Any:
+    """A pandas/numpy scalar as the plain Python value (missing → None)."""
+    if _is_missing(v):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _is_missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # lists, dicts
+        return False
 
 
 def _generic_result(rows: list[Any]) -> pd.DataFrame:

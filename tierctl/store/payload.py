@@ -1,15 +1,13 @@
-"""Per-customer JSON payloads, encoded and decoded column-wise.
+"""Column type tags, and the reader of the per-customer JSON payloads of snapshots
+written before schema v4.
 
-A snapshot of a million customers must store in a few seconds, so the payload of every
-row is built with vectorised Arrow string kernels (one pass per column) instead of a
-``json.dumps`` per row, and read back with Arrow's JSON reader.
-
-Each snapshot records its payload *layout*: a list of ``{"name", "type", "dtype"}`` (and
-``"dict"``), so a read gives back the same pandas types — text stays text, an id with a
-leading zero never becomes a number.  In large snapshots a text column with few distinct
-values (reasons, tiers, owners) is stored as a small integer code into the layout's
-``dict`` list: the rows shrink by half and store twice as fast.  Small snapshots keep
-plain text, readable with any SQLite browser.
+Every snapshot records its *layout*: a list of ``{"name", "type", "dtype"}``, so a read
+gives back the same pandas types — text stays text, an id with a leading zero never
+becomes a number.  Since v4 snapshots are stored column-wise
+(:mod:`tierctl.store.columnar`); those of v1–v3 kept one ``snapshot_rows`` row per
+customer with a JSON payload (large ones compactly: one-letter keys that the layout maps
+back to names, and low-cardinality text as integer codes into the layout's ``dict``
+list).  Those are still read here, with Arrow's JSON reader.
 """
 
 from __future__ import annotations
@@ -27,9 +25,6 @@ import pyarrow.json as pa_json
 
 # type tags recorded per payload column
 STR, INT, FLOAT, BOOL, DATE, DATETIME, JSON = "str", "int", "float", "bool", "date", "datetime", "json"
-
-DICT_MIN_ROWS = 10_000  # below this, never dictionary-code (keep the JSON readable)
-_SPECIAL = '[\\\\"\\x00-\\x1f\\x7f]'
 
 
 def column_type(s: pd.Series) -> str:
@@ -62,136 +57,15 @@ def _all_midnight(s: pd.Series) -> bool:
     return not len(v) or bool((v.dt.normalize() == v).all())
 
 
-def _quote_each(arr: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()],
-                    type=pa.string())
-
-
-def _quote(arr: pa.Array) -> pa.Array:
-    """JSON string literals for a text array (nulls stay null): one kernel wraps the
-    quotes; only the rare rows holding a quote, backslash or control character go
-    through the json module."""
-    if len(arr) == 0:
-        return pa.array([], type=pa.string())
-    special = pc.fill_null(pc.match_substring_regex(arr, _SPECIAL), False)
-    quoted = pc.binary_join_element_wise('"', arr, '"', "")
-    if pc.any(special).as_py():
-        idx = np.flatnonzero(special.to_numpy(zero_copy_only=False))
-        fixed = _quote_each(pc.take(arr, pa.array(idx))).to_pylist()
-        vals = quoted.to_pylist()
-        for i, v in zip(idx.tolist(), fixed, strict=True):
-            vals[i] = v
-        quoted = pa.array(vals, type=pa.string())
-    return quoted
-
-
-def _text_array(s: pd.Series) -> pa.Array:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        arr = pa.array(s, from_pandas=True)  # dictionary array: decode in C
-        return pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
-    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
-        arr = pa.array(s, type=pa.string(), from_pandas=True)
-    else:
-        arr = pa.array(s.astype(object).where(s.notna(), None).to_numpy(dtype=object), type=pa.string())
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
 def _missing(v: Any) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
     return isinstance(v, float) and math.isnan(v)
 
 
-def _iso(s: pd.Series, tag: str, dictionary: bool = False) -> tuple[pa.Array, list[str] | None]:
-    """Quoted ISO text of a datetime column, formatted once per distinct value (or, with
-    ``dictionary`` and few distinct values, integer codes into the ISO texts)."""
-    codes, uniques = pd.factorize(s)
-    texts = [(u.date().isoformat() if tag == DATE else u.isoformat()) for u in uniques]
-    idx = pa.array(codes, mask=codes < 0)
-    if dictionary and len(texts) * 4 <= len(s):
-        return pc.cast(idx, pa.string()), texts
-    lit = pa.array(['"' + t + '"' for t in texts], type=pa.string())
-    return pc.take(lit, idx), None
-
-
-def encode_column(s: pd.Series, tag: str, *, dictionary: bool = False) -> tuple[pa.Array, list[str] | None]:
-    """Each value of ``s`` as a JSON literal (``null`` when missing); with
-    ``dictionary`` a text column becomes integer codes and its distinct values."""
-    n = len(s)
-    codes: list[str] | None = None
-    if tag == STR:
-        arr = _text_array(s)
-        if dictionary:
-            enc = pc.dictionary_encode(arr)
-            if len(enc.dictionary) * 4 <= n:
-                codes = enc.dictionary.to_pylist()
-                out = pc.cast(enc.indices, pa.string())
-            else:
-                out = _quote(arr)
-        else:
-            out = _quote(arr)
-    elif tag == INT:
-        out = pc.cast(pa.array(s, type=pa.int64(), from_pandas=True), pa.string())
-    elif tag == FLOAT:
-        f = s.to_numpy(dtype=float, na_value=np.nan)
-        bad = ~np.isfinite(f)
-        out = pc.cast(pa.array(np.where(bad, 0.0, f), type=pa.float64(), mask=bad), pa.string())
-    elif tag == BOOL:
-        out = pc.if_else(pa.array(s, type=pa.bool_(), from_pandas=True), "true", "false")
-    elif tag in (DATE, DATETIME):
-        out, codes = _iso(s, tag, dictionary)
-    else:
-        out = pa.array([None if _missing(v) else json.dumps(v, ensure_ascii=False, default=str)
-                        for v in s.to_numpy(dtype=object)], type=pa.string())
-    if isinstance(out, pa.ChunkedArray):
-        out = out.combine_chunks()
-    return (pc.fill_null(out, "null") if n else out), codes
-
-
-_KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def short_key(i: int) -> str:
-    """a, b, … Z, ba, bb, …: the payload keys of a compact snapshot."""
-    out = _KEY_CHARS[i % len(_KEY_CHARS)]
-    i //= len(_KEY_CHARS)
-    while i:
-        out = _KEY_CHARS[i % len(_KEY_CHARS)] + out
-        i //= len(_KEY_CHARS)
-    return out
-
-
 def json_key(col: dict) -> str:
     """The key a layout column is stored under in the payload objects."""
     return col.get("key", col["name"])
-
-
-def encode_payloads(frame: pd.DataFrame, *, dict_min_rows: int | None = None,
-                    order: np.ndarray | None = None) -> tuple[list[str], list[dict]]:
-    """One JSON object text per row (in ``order`` when given), and the layout of its
-    columns.  A large frame (≥ ``dict_min_rows``) is stored compactly: one-letter keys
-    (the layout maps them to the column names) and dictionary codes."""
-    layout: list[dict] = []
-    args: list[Any] = []
-    compact = len(frame) >= (DICT_MIN_ROWS if dict_min_rows is None else dict_min_rows)
-    for i, name in enumerate(frame.columns):
-        s = frame[name]
-        tag = column_type(s)
-        lit, codes = encode_column(s, tag, dictionary=compact)
-        col: dict[str, Any] = {"name": str(name), "type": tag, "dtype": str(s.dtype)}
-        if compact:
-            col["key"] = short_key(i)
-        if codes is not None:
-            col["dict"] = codes
-        layout.append(col)
-        args.append(("{" if i == 0 else ",") + json.dumps(json_key(col), ensure_ascii=False) + ":")
-        args.append(lit)
-    if not args:
-        return ["{}"] * len(frame), layout
-    whole = pc.binary_join_element_wise(*args, "}", "")
-    if order is not None:
-        whole = pc.take(whole, pa.array(order))
-    return whole.to_pylist(), layout
 
 
 _ARROW = {STR: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),

@@ -66,10 +66,22 @@ snapshots = sa.Table(
     # v2: the payload layout ([{"name", "type", "dtype", "dict"?}]) and how often the day was re-run
     sa.Column("columns", sa.JSON),
     sa.Column("replaced", sa.Integer, nullable=False, server_default="0"),
+    # v4: "arrow" — the rows are one compressed Arrow IPC file in snapshot_data;
+    # "rows" — one snapshot_rows row per customer (snapshots written before v4)
+    sa.Column("storage", sa.String(16), nullable=False, server_default="rows"),
     sa.UniqueConstraint("kind", "as_of", name="uq_snapshots_kind_as_of"),
 )
 
-# The generic per-customer table every job writes into.
+# v4: a snapshot's rows, column-wise (see tierctl.store.columnar), in blob parts
+snapshot_data = sa.Table(
+    "snapshot_data", metadata,
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True,
+              autoincrement=False),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# Snapshots written before v4: one generic row per customer (read, no longer written).
 snapshot_rows = sa.Table(
     "snapshot_rows", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
