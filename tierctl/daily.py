@@ -310,8 +310,10 @@ def key_positions(keys: pd.Series, among: pd.Series) -> np.ndarray:
     import pyarrow.compute as pc
 
     def arr(s: pd.Series) -> pa.Array:
-        a = pa.array(s.astype(object).to_numpy(dtype=object) if s.dtype == np.dtype(object) else s,
-                     type=pa.string(), from_pandas=True)
+        a = getattr(s.array, "_pa_array", None)  # arrow-backed text: no conversion at all
+        if a is None or not pa.types.is_large_string(a.type):
+            a = pa.array(s.to_numpy(dtype=object) if s.dtype == np.dtype(object) else s.astype("str"),
+                         type=pa.large_string(), from_pandas=True)
         return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
     if not len(keys):
@@ -360,9 +362,10 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         assert src is not None and prev is not None
         idx = np.flatnonzero(moved)
         fields = [c for c in ("score", "escalations", *dims, *(f"reason_{k}" for k in dims))]
-        c_part = cur.iloc[idx].reset_index(drop=True)
+        c_part = cur[[c for c in dict.fromkeys([*who, "label", *fields]) if c in cur]].iloc[idx].reset_index(drop=True)
         spos = key_positions(c_part["customer_key"], src["customer_key"])
-        s_part = src.iloc[np.where(spos >= 0, spos, 0)].reset_index(drop=True) if len(src) else None
+        s_part = src[[c for c in fields if c in src]].iloc[np.where(spos >= 0, spos, 0)].reset_index(drop=True) \
+            if len(src) else None
         prev_label = prev["label"].to_numpy(dtype=object)[mv["pos"][idx]]
         rank = {t: i for i, t in enumerate(tier_names)}
         up = np.array([rank[c] < rank[p] for c, p in zip(c_part["label"].tolist(), prev_label.tolist(), strict=True)],
@@ -372,7 +375,11 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         for f in fields:
             combo["c_" + f] = c_part[f].astype(object).to_numpy() if f in c_part else None
             combo["p_" + f] = s_part[f].astype(object).to_numpy() if s_part is not None and f in s_part else None
-        codes, _ = pd.factorize(pd.MultiIndex.from_frame(combo.astype(object).where(combo.notna(), "\0")))
+        from tierctl.shortage import combo_factorize
+
+        codes, _ = combo_factorize([combo[c].astype(object).where(combo[c].notna(), "\0").to_numpy(dtype=object)
+                                    for c in combo.columns])
+        codes = np.asarray(codes, dtype=np.int64)
         firsts = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
         arrays = {col: combo[col].to_numpy(dtype=object) for col in combo.columns}
         whys: list[list[str]] = []
@@ -426,12 +433,14 @@ def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: 
             parts.append(sub)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    cand = pd.concat(parts, ignore_index=True)
     if active is not None and len(active):
-        def pair(f: pd.DataFrame) -> pd.Series:  # one text key per (customer, rule)
-            return f["rule_id"].astype(str) + "\x1f" + f["customer_key"].astype(str)
-
-        cand = cand[key_positions(pair(cand), pair(active)) < 0]
+        # per rule: drop the customers for whom it is already open or acknowledged
+        rule_of = active["rule_id"].astype(str).to_numpy()
+        for i, sub in enumerate(parts):
+            same = active["customer_key"][rule_of == sub["rule_id"].iat[0]]
+            if len(same):
+                parts[i] = sub[key_positions(sub["customer_key"], same) < 0]
+    cand = pd.concat(parts, ignore_index=True)
     return cand[cols].reset_index(drop=True)
 
 
