@@ -483,8 +483,12 @@ def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.
     f = rows[keep].reset_index(drop=True)
     tz = now.tzinfo
     if len(last):
-        lk = last.drop_duplicates("customer_key").set_index("customer_key")["last_at"]
-        last_at = pd.to_datetime(f["customer_key"].map(lk), utc=True)
+        last = last.drop_duplicates("customer_key")
+        pos = key_positions(f["customer_key"], last["customer_key"])
+        stamps = pd.to_datetime(last["last_at"], utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        last_at = pd.Series(np.where(pos >= 0, stamps[np.maximum(pos, 0)], np.datetime64("NaT")),
+                            index=f.index).dt.tz_localize("UTC") if len(f) else \
+            pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
     else:
         last_at = pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
     if "first_seen" in f:  # a contact from an earlier stay on the list does not count

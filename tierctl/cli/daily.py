@@ -437,7 +437,8 @@ def tasks(
     store = _open(db)
     try:
         data = _with_churn_followups(store, day, view,
-                                     lambda: loop.tasks_report(store, day, now_dt, _calendar(), view))
+                                     lambda: loop.tasks_report(store, day, now_dt, _calendar(), view,
+                                                               limit=limit if fmt == "table" else None))
     finally:
         store.close()
     if fmt == "json":

@@ -294,10 +294,13 @@ def _who(c: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- tasks -----------------------------------------------------------------------------------
-def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due"
-                 ) -> dict[str, Any]:
+def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due",
+                 limit: int | None = None) -> dict[str, Any]:
     """The contact tasks of ``day``, from the latest snapshot on or before it and the
-    contact log only (plus active overrides)."""
+    contact log only (plus active overrides).  ``count`` and ``overdue`` cover every
+    task; ``groups`` lists the first ``limit`` (all when None) — a screen shows a
+    hundred, and turning ninety thousand tasks into records would cost more than
+    finding them."""
     info = store.latest_snapshot(KIND, before=day + dt.timedelta(days=1))
     if info is None:
         raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的评分",
@@ -319,7 +322,7 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
     return {"date": day.isoformat(), "view": view, "now": now.isoformat(), "snapshot": info.to_json(),
             "count": int(len(tasks)), "overdue": int(tasks["overdue"].sum()) if view == "due" else int(
                 (tasks["overdue"] & tasks["is_due"]).sum()),
-            "groups": daily.task_records(tasks), "warnings": warnings}
+            "groups": daily.task_records(tasks.head(limit) if limit else tasks), "warnings": warnings}
 
 
 # -- alerts ----------------------------------------------------------------------------------
