@@ -79,12 +79,12 @@ def gather_steps(db: Path) -> None:
         lim = dashboard.Limits()
         steps = [
             ("counts per tier per day (snapshot meta)", lambda: store.list_snapshots("shortage")),
-            ("counts per tier per day (SQL GROUP BY, fallback)",
+            ("counts per tier per day (label column, fallback)",
              lambda: dashboard._counts_sql(store, [s.id for s in store.list_snapshots("shortage")])),
-            ("wait-days histogram (SQL GROUP BY)", lambda: dashboard._wait(store, info, model, lim, "zh")),
+            ("wait-days histogram (one column)", lambda: dashboard._wait(store, info, model, lim, "zh")),
             ("open alerts", lambda: dashboard._alerts(store, info, lim)),
             ("today's tasks (daily loop)", lambda: dashboard._tasks(store, info, model, LAST, now, False, lim)),
-            ("changes since the previous run (SQL join)",
+            ("changes since the previous run (key join)",
              lambda: dashboard._changes(store, info, [t.name for t in model.tiers], lim, model)),
             ("whole gather()", lambda: dashboard.gather(store, LAST, now)),
         ]

@@ -98,7 +98,7 @@ def bench_morning(n: int, tmp: Path) -> None:
             save_wall, save_cpu = saves[-1]
             print(f"  {label}: scoring {t_score:.1f} s (not counted); "
                   f"{out['changes']['counts']}, {len(out['alerts_fired']):,} alerts fired")
-            print(f"    {'save_snapshot alone (encode + bulk insert + commit)':<58s} {save_wall:7.2f} s  "
+            print(f"    {'save_snapshot alone (Arrow encode + blob insert + commit)':<58s} {save_wall:7.2f} s  "
                   f"(cpu {save_cpu:5.2f} s)  → {n / save_wall:,.0f} rows/s")
             print(f"    {'whole store part (open, history, changes, snapshot, alerts)':<58s} "
                   f"{t_read + t_after:7.2f} s  (cpu {c_read + c_after:5.2f} s)", flush=True)
