@@ -217,6 +217,14 @@ def test_daily_commands_end_to_end_and_json_equals_the_library(env, capsys):
     assert hist["customer"]["customer_id"] == "007"  # leading zeros kept
     code, out, _ = cli(capsys, "history", "赵先生")
     assert code == 0 and "人工调整" in out and "车友会会长" in out
+    # the next morning as CSV: the override shows as the tier and in the escalations column
+    code, _, err = cli(capsys, "score", str(f), "--as-of", D1.isoformat(), "--format", "csv", "-o",
+                       str(env / "scored.csv"))
+    assert code == 0, err
+    with open(env / "scored.csv", encoding="utf-8-sig", newline="") as fh:
+        by_id = {r["customer_id"]: r for r in csv.DictReader(fh)}
+    assert by_id["007"]["tier"] == "P1" and "人工调整" in by_id["007"]["escalations"]
+    assert "\n" not in by_id["007"]["escalations"]
     code, out, _ = cli(capsys, "why", "C001", "--format", "json")
     why = json.loads(out)
     with Store.open(env / "store.db") as s:

@@ -278,6 +278,8 @@ def test_generic_columns_are_optional_and_key_or_tier_accepted(store):
 def test_duplicate_or_missing_keys_are_refused(store):
     with pytest.raises(StoreError, match="出现了多次"):
         store.save_snapshot("shortage", D1, "rite", None, None, pd.DataFrame({"customer_key": ["a", "a"]}), {})
+    with pytest.raises(StoreError, match="客户 1 出现了多次"):  # the same key once as a number, once as text
+        store.save_snapshot("shortage", D1, "rite", None, None, pd.DataFrame({"customer_key": [1, "1"]}), {})
     with pytest.raises(StoreError, match="customer_key"):
         store.save_snapshot("shortage", D1, "rite", None, None, pd.DataFrame({"id": ["a"]}), {})
     assert store.list_snapshots("shortage") == []
@@ -309,6 +311,7 @@ def test_large_snapshot_is_column_wise_in_parts_and_reads_back_the_same(store, m
     assert row["as_of"].tolist() == [D1, D2] and row["wait_days"].tolist() == [4500, 4500]
     assert row["notes"].tolist() == ['要"投诉"\n第二行'] * 2 and row["contacts_7d"].tolist() == [1, 1]
     assert store.known_key("shortage", "05999") and not store.known_key("shortage", "06000")
+    assert not store.known_key("shortage", 17) and len(store.find_customers(sid, 17)) == 0  # not text: no match
     hits = store.find_customers(sid, "客户17")
     assert hits["customer_key"].tolist() == ["00017"] and hits["phone"].tolist() == ["01380000017"]
 

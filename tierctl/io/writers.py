@@ -127,7 +127,8 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000) -> None:
     try:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(write, range(workers)))
-        with open(path, "ab") as out:
+        with open(path, "r+b") as out:  # not "ab": copy_file_range refuses an O_APPEND target
+            out.seek(0, os.SEEK_END)
             for part in parts[1:]:
                 with open(part, "rb") as src:
                     _append(src, out)

@@ -212,8 +212,8 @@ class Store:
         if key_text.null_count:
             raise StoreError("快照中有客户缺少 customer_key")
         if len(pc.unique(key_text)) != len(key_text):
-            dup = frame["customer_key"].duplicated()
-            raise StoreError(f"快照中客户 {frame['customer_key'][dup].iloc[0]} 出现了多次（customer_key 必须唯一）")
+            dup = np.flatnonzero(pd.Series(key_text.to_pylist()).duplicated().to_numpy())
+            raise StoreError(f"快照中客户 {key_text[int(dup[0])].as_py()} 出现了多次（customer_key 必须唯一）")
         frame["customer_key"] = pd.Series(pd.array(key_text, dtype="str"), index=frame.index)
         frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
         for g in ("customer_id", "name", "phone", "label"):
@@ -428,6 +428,7 @@ class Store:
             r.snapshot_id == snapshot_id,
             sa.or_(r.customer_key == text, r.customer_id == text, r.name == text, r.phone == text))
         info = self.snapshot(snapshot_id)
+        text = str(text)
         if info.storage == "arrow":
             t = self._snapshot_table(info, list(GENERIC))
             m = None
@@ -439,6 +440,7 @@ class Store:
             return _generic_result(conn.execute(stmt).all())
 
     def known_key(self, kind: str, customer_key: str) -> bool:
+        customer_key = str(customer_key)
         for info in reversed(self.list_snapshots(kind)):
             if info.storage == "arrow" and pc.any(pc.equal(
                     self._snapshot_table(info, ["customer_key"]).column("customer_key"), customer_key)).as_py():
