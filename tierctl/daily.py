@@ -511,9 +511,13 @@ def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.
     # cadence: a day target counted from the date of the last contact
     due_day = np.full(len(f), np.datetime64("NaT"), dtype="datetime64[D]")
     if contacted.any():
-        pairs = pd.DataFrame({"d": last_at[contacted].dt.date.to_numpy(), "c": cadence[contacted]})
-        codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
-        table = np.array([np.datetime64(cal.add_days(d, int(c)), "D") for d, c in uniq], dtype="datetime64[D]")
+        # (day of the last contact, cadence) pairs as one integer: each distinct pair counted once
+        days = last_at[contacted].dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+        cad = cadence[contacted].astype(np.int64)
+        radix = int(cad.max()) + 1
+        codes, uniq = pd.factorize(days * radix + cad)
+        table = np.array([np.datetime64(cal.add_days(dt.date(1970, 1, 1) + dt.timedelta(days=int(u // radix)),
+                                                     int(u % radix)), "D") for u in uniq], dtype="datetime64[D]")
         due_day[contacted] = table[codes]
     today = np.datetime64(day, "D")
     is_due = np.where(contacted, due_day <= today, True)
