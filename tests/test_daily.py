@@ -461,3 +461,19 @@ def test_changes_are_vectorised_and_complete():
     first = daily.diff_snapshots(None, cur, ["P0", "P1", "P2", "P3"], ["R"])
     assert first["counts"]["new"] == 3 and first["previous_as_of"] is None
     assert np.array_equal(daily.tier_moves(prev, cur, ["P0", "P1", "P2", "P3"])["pos"], [1, 0, -1])
+
+
+def test_change_lists_can_stop_at_a_screenful_with_complete_counts():
+    n = 40
+    keys = [f"k{i:02d}" for i in range(n)]
+    prev = pd.DataFrame({"customer_key": keys, "customer_id": keys, "name": keys, "label": ["P2"] * n,
+                         "score": [4.0] * n, "escalations": [""] * n, "R": [5] * n, "reason_R": ["R=5: x"] * n})
+    cur = prev.iloc[:30].copy()  # k30–k39 left the list
+    cur["label"] = ["P0" if i % 3 == 0 else "P3" if i % 3 == 1 else "P2" for i in range(30)]
+    cur = pd.concat([cur, prev.iloc[:12].assign(customer_key=[f"n{i}" for i in range(12)])], ignore_index=True)
+    tiers = ["P0", "P1", "P2", "P3"]
+    full = daily.diff_snapshots(prev, cur, tiers, ["R"], D1)
+    short = daily.diff_snapshots(prev, cur, tiers, ["R"], D1, limit=4)
+    assert short["counts"] == full["counts"] == {"new": 12, "upgraded": 10, "downgraded": 10, "resolved": 10}
+    for k in ("new", "upgraded", "downgraded", "resolved"):
+        assert len(full[k]) == full["counts"][k] and short[k] == full[k][:4]

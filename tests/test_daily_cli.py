@@ -309,6 +309,23 @@ def test_result_from_store_for_render_and_allocate(env, capsys):
         cli_daily.result_from_store(None, dt.date(2026, 1, 1))
 
 
+def test_morning_text_works_out_a_screenful_and_json_everyone(env, capsys, monkeypatch):
+    from tierctl.cli import score as cli_score
+
+    monkeypatch.setattr(cli_score, "DETAIL_LIMIT", 3)
+    rows = [[f"C{i:03d}", f"客户{i}", f"1380000{i:04d}", "2026-11-01", "通勤", 1, "", ""] for i in range(30)]
+    f = write(env / "many.csv", rows)
+    code, out, err = cli(capsys, "score", str(f), "--as-of", D1.isoformat(), "--limit", "5")
+    assert code == 0, err
+    text = out + err
+    assert "今天触发的预警 60 条" in text  # 30 customers × the 14- and 21-day alerts, counted in full
+    assert text.count("等待已满 21 天") == 3 and "另有 27 位客户" in text  # 3 worked out, the rest counted
+    assert "30 位客户都记为新增" in text
+    doc = score(capsys, f, D1)  # the same day again, as JSON: every alert fired today, every customer
+    assert len(doc["alerts_fired"]) == 60 and len({a["customer_key"] for a in doc["alerts_fired"]}) == 30
+    assert doc["snapshot"]["alerts_fired"] == 60 and doc["snapshot"]["alerts_fired_customers"] == 30
+
+
 # -- real processes --------------------------------------------------------------------------------
 KILL_CLI = textwrap.dedent("""
     import sys, time

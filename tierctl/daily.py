@@ -344,19 +344,28 @@ def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequenc
 
 def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str],
                    dims: Sequence[str], previous_as_of: dt.date | None = None,
-                   details: pd.DataFrame | None = None, moves: dict[str, np.ndarray] | None = None
-                   ) -> dict[str, Any]:
+                   details: pd.DataFrame | None = None, moves: dict[str, np.ndarray] | None = None,
+                   limit: int | None = None) -> dict[str, Any]:
     """New, upgraded, downgraded (from → to, why) and resolved (no longer on the export)
     customers between two snapshots' rows (``customer_key``, ``customer_id``, ``name``,
     ``label``; for the why: dimensions, ``reason_*``, ``escalations``, ``score``).  The
     previous rows' details may come separately (``details``, at least for the
-    customers whose tier moved) so a large previous snapshot need not be read whole."""
+    customers whose tier moved) so a large previous snapshot need not be read whole.
+    ``counts`` always covers everyone; with ``limit`` each list holds only its first
+    ``limit`` customers (what a screen shows — a first run of a million customers would
+    otherwise build a million records nobody reads)."""
     out: dict[str, Any] = {"previous_as_of": previous_as_of.isoformat() if previous_as_of else None}
     mv = moves if moves is not None else tier_moves(prev, cur, tier_names)
+    counts = {"new": int(mv["new"].sum()), "upgraded": int(mv["up"].sum()), "downgraded": int(mv["down"].sum()),
+              "resolved": int(mv["resolved"].sum())}
+
+    def first(mask: np.ndarray) -> np.ndarray:
+        return mask if limit is None else mask & (np.cumsum(mask) <= limit)
+
     who = ["customer_key", "customer_id", "name"]
-    out["new"] = _records(cur[mv["new"]], [*who, "label"], {"label": "tier"})
+    out["new"] = _records(cur[first(mv["new"])], [*who, "label"], {"label": "tier"})
     out["upgraded"], out["downgraded"] = [], []
-    moved = mv["up"] | mv["down"]
+    moved = first(mv["up"]) | first(mv["down"])
     if moved.any():
         src = details if details is not None else prev
         assert src is not None and prev is not None
@@ -393,14 +402,14 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
             out["upgraded" if u else "downgraded"].append({**w, "from": pl, "to": to, "why": list(whys[code])})
     out["resolved"] = []
     if prev is not None and mv["resolved"].any():
-        gone = prev[mv["resolved"]]
+        gone = prev[first(mv["resolved"])]
         if details is not None and not all(c in gone for c in who):
             d = details.drop_duplicates("customer_key").set_index("customer_key")
             gone = gone[["customer_key", "label"]].assign(
                 customer_id=gone["customer_key"].map(d["customer_id"]) if "customer_id" in d else None,
                 name=gone["customer_key"].map(d["name"]) if "name" in d else None)
         out["resolved"] = _records(gone, [*who, "label"], {"label": "tier"})
-    out["counts"] = {k: len(out[k]) for k in ("new", "upgraded", "downgraded", "resolved")}
+    out["counts"] = counts
     return out
 
 

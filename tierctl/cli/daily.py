@@ -146,12 +146,13 @@ def previous_for(store: Store, model: Any, as_of: dt.date):
     return loop.previous_frames(store, model, as_of)
 
 
-def after_score(store: Store, result: ShortageResult, export: Any, crisis: Any, *, dry_run: bool = False
-                ) -> dict[str, Any]:
+def after_score(store: Store, result: ShortageResult, export: Any, crisis: Any, *, dry_run: bool = False,
+                detail_limit: int | None = None) -> dict[str, Any]:
     """Store the run (unless ``dry_run``) and return what the morning output shows:
     ``changes``, ``alerts_fired``, ``snapshot`` (into the JSON), ``crisis`` (re-computed
     when manual overrides changed tiers), and ``changes_text``/``alerts_text`` (printed
-    under the table)."""
+    under the table).  ``detail_limit``: see :func:`tierctl.store.loop.record_run` (the
+    text needs a screenful, the JSON everyone)."""
     from tierctl.store import loop
 
     source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
@@ -159,7 +160,7 @@ def after_score(store: Store, result: ShortageResult, export: Any, crisis: Any, 
     try:
         rec = loop.record_run(store, result, crisis, source_name=Path(export.path).name,
                               source_hash=loop.sha256_file(export.path), dry_run=dry_run,
-                              extra_meta={"source": source})
+                              extra_meta={"source": source}, detail_limit=detail_limit)
         rec["snapshot"]["path"] = getattr(store, "display_path", store.path)
         if not dry_run:
             rec["snapshot"]["alerts_open"] = store.count_alerts(loop.KIND)
@@ -181,21 +182,26 @@ def changes_text(ch: dict[str, Any], snap: dict[str, Any]) -> str:
     else:
         lines.append(f"[bold]历史中没有更早的评分[/bold]：{c.get('new', 0)} 位客户都记为新增")
 
-    def block(items: list[dict[str, Any]], mark: str, style: str) -> None:
+    def total(key: str) -> int:  # the lists may hold only the first few (see record_run)
+        return max(int(c.get(key, 0)), len(ch.get(key, [])))
+
+    def block(key: str, mark: str, style: str) -> None:
+        items = ch.get(key, [])
         for it in items[:LIST_LIMIT]:
             why = "；".join(it.get("why", []))
             lines.append(f"  [{style}]{mark}[/{style}] {_e(_who(it))} {it['from']}→{it['to']}：{_e(why)}")
-        if len(items) > LIST_LIMIT:
-            lines.append(f"  [dim]… 另有 {len(items) - LIST_LIMIT} 位（--format json 查看全部）[/dim]")
+        shown = min(len(items), LIST_LIMIT)
+        if total(key) > shown:
+            lines.append(f"  [dim]… 另有 {total(key) - shown} 位（--format json 查看全部）[/dim]")
 
-    block(ch.get("upgraded", []), "↑", "red")
-    block(ch.get("downgraded", []), "↓", "green")
+    block("upgraded", "↑", "red")
+    block("downgraded", "↓", "green")
     if ch.get("previous_as_of"):
         for key, label in (("new", "新增"), ("resolved", "离开名单")):
             items = ch.get(key, [])
             if items:
                 names = "、".join(f"{_e(_who(i))}({i['tier']})" for i in items[:LIST_LIMIT])
-                more = f" … 等 {len(items)} 位" if len(items) > LIST_LIMIT else ""
+                more = f" … 等 {total(key)} 位" if total(key) > min(len(items), LIST_LIMIT) else ""
                 lines.append(f"  [dim]{label}：[/dim]{names}{more}")
     if not snap.get("stored"):
         lines.append("[yellow]预览模式（--dry-run）：没有保存快照、没有触发或关闭预警[/yellow]")
@@ -214,20 +220,25 @@ def alerts_text(fired: list[dict[str, Any]], snap: dict[str, Any]) -> str:
     if not fired:
         n = snap.get("alerts_open")
         return f"[dim]今天没有新触发的预警；未处理预警 {n} 条（tierctl alerts 查看）[/dim]" if n else ""
-    lines = [f"[bold red]今天触发的预警 {len(fired)} 条[/bold red]"
+    n_fired = max(int(snap.get("alerts_fired") or 0), len(fired))
+    lines = [f"[bold red]今天触发的预警 {n_fired} 条[/bold red]"
              + (f"（未处理共 {snap['alerts_open']} 条：tierctl alerts 查看，tierctl alerts ack 编号 确认）"
                 if snap.get("alerts_open") is not None else "")]
     per: dict[str, list[dict[str, Any]]] = {}
     for a in fired:  # most severe first (see loop.alert_severity)
         per.setdefault(a["customer_key"], []).append(a)
-    for i, (_, items) in enumerate(per.items()):
-        if i >= LIST_LIMIT * 2:
-            lines.append(f"  [dim]… 另有 {len(per) - i} 位客户（tierctl alerts 查看全部）[/dim]")
+    n_customers = max(int(snap.get("alerts_fired_customers") or 0), len(per))
+    shown = 0
+    for _, items in per.items():
+        if shown >= LIST_LIMIT * 2:
             break
+        shown += 1
         ids = " ".join(f"#{a['id']}" for a in items if a.get("id"))
         to = "、".join(dict.fromkeys(a["recipient"] for a in items))
         lines.append(f"  → [bold]{_e(to)}[/bold]：{_e(_who(items[0]))} {_e(items[0]['reason'])}"
                      + (f" [dim]{ids}[/dim]" if ids else ""))
+    if n_customers > shown:
+        lines.append(f"  [dim]… 另有 {n_customers - shown} 位客户（tierctl alerts 查看全部）[/dim]")
     return "\n".join(lines)
 
 

@@ -36,6 +36,10 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="模型：ri
 RedListOpt = Annotated[Path | None, typer.Option("--red-list", help="红名单文件（客户编号或手机号）")]
 EtaOpt = Annotated[float | None, typer.Option("--eta-weeks", help="配件预计到货还需几周（用于危机等级）")]
 
+# customers per kind of change (and with alerts) worked out in full under the table; the
+# JSON lists everyone
+DETAIL_LIMIT = 50
+
 TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2": "black on yellow",
               "P3": "black on green"}
 
@@ -62,9 +66,11 @@ def red_list(opt: Path | None) -> set[str] | None:
 def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = None,
               encoding: str | None = None, mapping: Path | None = None, as_of: str | None = None,
               now: str | None = None, red: Path | None = None, db: Path | None = None,
-              dry_run: bool = False, eta_weeks: float | None = None, no_store: bool = False) -> dict[str, Any]:
+              dry_run: bool = False, eta_weeks: float | None = None, no_store: bool = False,
+              detail_limit: int | None = DETAIL_LIMIT) -> dict[str, Any]:
     """Ingest, score, (store) — returns the pieces the display needs.  Used by
-    ``score``, ``render`` and ``allocate``."""
+    ``score``, ``render`` and ``allocate``.  The changes and alerts of the day are listed
+    for the first ``detail_limit`` customers of each kind (None: all, for JSON)."""
     from tierctl import shortage
 
     model, export = load_inputs(file, model_name, sheet, encoding, mapping)
@@ -83,7 +89,7 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
     extra: dict[str, Any] = {}
     if history is not None and store is not None:
-        extra = history.after_score(store, result, export, crisis, dry_run=dry_run)
+        extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit)
     return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
 
 
@@ -110,7 +116,8 @@ def score(
     """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
     fmt = check_format(fmt)
     run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
-                    now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store)
+                    now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store,
+                    detail_limit=None if fmt == "json" else DETAIL_LIMIT)
     result = run["result"]
     if fmt == "json":
         from tierctl.cli.common import dump_json

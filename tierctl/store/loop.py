@@ -107,7 +107,7 @@ def _eta(crisis: Crisis) -> float | None:
 
 def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_name: str | None,
                source_hash: str | None, dry_run: bool = False,
-               extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra_meta: dict[str, Any] | None = None, detail_limit: int | None = None) -> dict[str, Any]:
     """Store a scored export as the day's snapshot and move the daily loop on — all in one
     transaction, so a run that fails or is killed leaves the store as it was.
 
@@ -115,7 +115,9 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
     replaced), compares with the previous snapshot (``changes``), opens the alerts whose
     threshold was crossed and closes those of customers who left the list.  With
     ``dry_run`` nothing is written; the returned ``changes`` and ``alerts_fired`` show
-    what a real run would have done."""
+    what a real run would have done.  With ``detail_limit`` those lists hold only the
+    first customers of each kind (counts stay complete: ``changes["counts"]``,
+    ``snapshot["alerts_fired"]`` and ``snapshot["alerts_fired_customers"]``)."""
     model = result.model
     as_of, now = result.as_of, result.now
     tz = now.tzinfo
@@ -149,7 +151,8 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         start = dt.datetime.combine(as_of, dt.time(0), tzinfo=tz)
         rows = daily.carry_forward(rows, prev, start)
         changes = daily.diff_snapshots(prev, rows, model.tier_names, dims,
-                                       prev_info.as_of if prev_info else None, details=details, moves=mv)
+                                       prev_info.as_of if prev_info else None, details=details, moves=mv,
+                                       limit=detail_limit)
 
         meta = daily.model_meta(model)
         meta.update({"crisis": crisis.to_json(), "counts": result.counts(), "generated_at": now.isoformat(),
@@ -159,6 +162,7 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
             sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, rows, meta, now=now)
 
         fired: list[dict[str, Any]] = []
+        fired_total = fired_customers = 0
         closed = 0
         if newest:
             active = store.active_alert_keys(KIND)
@@ -176,15 +180,19 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 fired = _alert_records(earlier, tz, meta["alerts"]) + [
                     {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
                      "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
+                fired_total, fired_customers = len(fired), len({a["customer_key"] for a in fired})
                 closed = len(gone)
             else:
                 store.insert_alerts(KIND, new, as_of, now)
                 closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
                 store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
-                fired = _alert_records(store.alerts_fired_on(KIND, as_of), tz, meta["alerts"])
+                today = store.alerts_fired_on(KIND, as_of)
+                fired_total, fired_customers = len(today), int(today["customer_key"].nunique()) if len(today) else 0
+                fired = _alert_records(today, tz, meta["alerts"], customers=detail_limit)
     snapshot = {"id": sid, "as_of": as_of.isoformat(), "stored": not dry_run, "replaced": replaced is not None,
                 "path": store.path, "previous_as_of": prev_info.as_of.isoformat() if prev_info else None,
-                "latest": newest, "alerts_closed": closed, "overrides_applied": len(applied)}
+                "latest": newest, "alerts_closed": closed, "overrides_applied": len(applied),
+                "alerts_fired": fired_total, "alerts_fired_customers": fired_customers}
     return {"changes": changes, "alerts_fired": fired, "snapshot": snapshot, "crisis": crisis,
             "overrides_applied": applied}
 
@@ -206,13 +214,18 @@ def alert_severity(rule_id: str, rules: list[dict[str, Any]]) -> int:
     return 1 + sorted(days.values(), reverse=True).index(days[rule_id]) if rule_id in days else 99
 
 
-def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[str, Any]] | None = None
-                   ) -> list[dict[str, Any]]:
+def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[str, Any]] | None = None,
+                   customers: int | None = None) -> list[dict[str, Any]]:
     """Alerts as JSON-ready dicts (column-wise: a first run may fire a great many).  With
-    ``rules``, a customer's alerts stay together, the customer with the most severe first."""
+    ``rules``, a customer's alerts stay together, the customer with the most severe first;
+    with ``customers`` too, only the alerts of that many customers (the first ones)."""
     if not len(frame):
         return []
     f = frame.reset_index(drop=True)
+    if rules is not None and customers is not None:
+        f = f.iloc[_severity_order(f, rules)]
+        keep = pd.factorize(f["customer_key"])[0] < customers  # codes follow first appearance
+        f = f[keep].reset_index(drop=True)
 
     def local(col: str) -> np.ndarray:
         t = pd.to_datetime(f[col], utc=True, format="ISO8601") if f[col].notna().any() else None
@@ -228,12 +241,20 @@ def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[s
         "closed_by": f["closed_by"], "note": f["note"],
     })
     if rules is not None:
-        sev = out["rule_id"].map({r: alert_severity(r, rules) for r in out["rule_id"].unique()})
-        out = out.assign(_sev=sev, _at=f["fired_at"].astype(str)).sort_values(["_sev", "_at", "id"], kind="mergesort")
-        first = out.groupby("customer_key", sort=False).cumcount().eq(0)
-        pos = pd.Series(np.arange(len(out)), index=out.index).where(first).groupby(out["customer_key"]).transform("min")
-        out = out.assign(_pos=pos).sort_values("_pos", kind="mergesort").drop(columns=["_sev", "_at", "_pos"])
+        out = out.iloc[_severity_order(f, rules)]
     return daily._records(out, list(out.columns))
+
+
+def _severity_order(f: pd.DataFrame, rules: list[dict[str, Any]]) -> np.ndarray:
+    """Positions of the alerts in ``f``: by customer, the customer with the most severe
+    alert first (then the earliest, the lowest id); a customer's alerts by severity."""
+    sev = f["rule_id"].map({r: alert_severity(r, rules) for r in f["rule_id"].unique()})
+    o = f.assign(_sev=sev, _at=f["fired_at"].astype(str), _id=f["id"].astype("int64")).sort_values(
+        ["_sev", "_at", "_id"], kind="mergesort")
+    first = o.groupby("customer_key", sort=False).cumcount().eq(0)
+    pos = pd.Series(np.arange(len(o)), index=o.index).where(first).groupby(o["customer_key"]).transform("min")
+    o = o.assign(_pos=pos).sort_values("_pos", kind="mergesort")
+    return o.index.to_numpy()
 
 
 def load_result(store: Store, as_of: dt.date | None) -> ShortageResult:
