@@ -477,3 +477,38 @@ def test_change_lists_can_stop_at_a_screenful_with_complete_counts():
     assert short["counts"] == full["counts"] == {"new": 12, "upgraded": 10, "downgraded": 10, "resolved": 10}
     for k in ("new", "upgraded", "downgraded", "resolved"):
         assert len(full[k]) == full["counts"][k] and short[k] == full[k][:4]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, monkeypatch, seed):
+    """The morning run skips looking up alerts it knows are open (listed yesterday and past
+    the threshold then).  Over random weeks — customers coming, leaving and coming back,
+    alerts acknowledged, a day re-run, a day skipped — the alerts table must end up exactly
+    as when every alert is looked up in the store."""
+    rng = np.random.default_rng(seed)
+    pool = [f"K{i:03d}" for i in range(60)]
+    start = {k: D0 - dt.timedelta(days=int(rng.integers(0, 40))) for k in pool}
+    stores = {"known": Store.open(tmp_path / "a.db"), "asked": Store.open(tmp_path / "b.db")}
+    real = loop._alerts_known
+    day = D0
+    for step in range(8):
+        listed = [k for k in pool if rng.random() < 0.7]
+        rows = [[k, f"客户{k}", f"139{k[1:]:0>8}", start[k].isoformat(), "通勤", 1, ""] for k in listed]
+        path = write(tmp_path / f"d{step}.csv", rows)
+        repeat = step == 4  # the same day again, with another file
+        for name, store in stores.items():
+            monkeypatch.setattr(loop, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
+            run_day(store, path, day)
+            if step == 2:  # the manager acknowledges some alerts
+                ids = store.alerts_list(loop.KIND)["id"].tolist()[::3]
+                store.ack_alerts([int(i) for i in ids], at(day, 10), "王经理", None)
+        with stores["known"].reading() as c1, stores["asked"].reading() as c2:
+            q = "SELECT customer_key, rule_id, status, fired_on FROM alerts ORDER BY customer_key, rule_id, id"
+            assert c1.exec_driver_sql(q).fetchall() == c2.exec_driver_sql(q).fetchall(), f"step {step}"
+        if not repeat:
+            day += dt.timedelta(days=int(rng.integers(1, 3)))
+        for k in pool:  # some customers' cars are fixed and they come back later with a new wait
+            if rng.random() < 0.05:
+                start[k] = day - dt.timedelta(days=int(rng.integers(0, 5)))
+    for s in stores.values():
+        s.close()

@@ -114,7 +114,8 @@ def _utc_ns(s: pd.Series) -> np.ndarray:
     return np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.int64)
 
 
-def carry_forward(cur: pd.DataFrame, prev: pd.DataFrame | None, episode_start: dt.datetime) -> pd.DataFrame:
+def carry_forward(cur: pd.DataFrame, prev: pd.DataFrame | None, episode_start: dt.datetime,
+                  pos: np.ndarray | None = None) -> pd.DataFrame:
     """Add ``first_seen`` (when the customer's current stay on the list began) and
     ``first_due`` (their first-contact deadline: the earliest any run has set).  A
     customer absent from the previous snapshot starts a new stay.  (A previous snapshot
@@ -125,7 +126,8 @@ def carry_forward(cur: pd.DataFrame, prev: pd.DataFrame | None, episode_start: d
     fd = _utc_ns(respond)
     fs = np.full(len(out), pd.Timestamp(episode_start).as_unit("ns").value, dtype=np.int64)
     if prev is not None and len(prev) and "first_seen" in prev and "first_due" in prev:
-        pos = key_positions(out["customer_key"], prev["customer_key"])
+        if pos is None:  # each row's position in prev (−1: not there), unless the caller has it
+            pos = key_positions(out["customer_key"], prev["customer_key"])
         take = np.where(pos >= 0, pos, 0)
         pfs, pfd = _utc_ns(prev["first_seen"])[take], _utc_ns(prev["first_due"])[take]
         fs = np.where((pos >= 0) & (pfs != _NAT), pfs, fs)
@@ -415,16 +417,20 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
 
 # -- alerts ----------------------------------------------------------------------------------
 def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: dict[str, Any] | None,
-                   active: pd.DataFrame | None) -> pd.DataFrame:
+                   active: pd.DataFrame | None, known: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Alerts crossing their threshold now: every wait rule a customer has reached
     (``wait_days`` ≥ ``min_days``) and the red-list complaint rule
     (``redlist_complaint``), minus those already open or acknowledged for that
-    customer — an alert fires once, not on every morning run."""
+    customer — an alert fires once, not on every morning run.  ``known`` (per rule id, a
+    mask of ``cur``) marks alerts known to be open already without looking them up in
+    ``active``."""
     cols = ["customer_key", "customer_id", "name", "rule_id", "recipient", "reason"]
     parts = []
     waits = cur["wait_days"].to_numpy()
     for r in rules:
         m = waits >= int(r["min_days"])
+        if known is not None and r["id"] in known:
+            m &= ~known[r["id"]]
         if m.any():
             sub = cur.loc[m, ["customer_key", "customer_id", "name"]].copy()
             sub["rule_id"] = r["id"]

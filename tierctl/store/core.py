@@ -466,12 +466,22 @@ class Store:
         with self.reading() as conn:
             return _frame(conn.execute(stmt.order_by(a.fired_at, a.id)))
 
-    def active_alert_keys(self, kind: str) -> pd.DataFrame:
-        """(customer_key, rule_id) of every open or acknowledged alert: what may not fire again."""
+    def active_alert_keys(self, kind: str, keys: Sequence[str] | None = None) -> pd.DataFrame:
+        """(customer_key, rule_id) of every open or acknowledged alert (of ``keys`` only,
+        when given): what may not fire again."""
         a = alerts.c
         stmt = sa.select(a.customer_key, a.rule_id).where(a.kind == kind, a.status.in_(["open", "acked"]))
+        if keys is None:
+            with self.reading() as conn:
+                return _frame_raw(conn, stmt)
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        parts = []
         with self.reading() as conn:
-            return _frame_raw(conn, stmt)
+            for i in range(0, len(wanted), 500):
+                parts.append(_frame_raw(conn, stmt.where(a.customer_key.in_(wanted[i:i + 500]))))
+            if not parts:
+                parts.append(_frame_raw(conn, stmt.where(sa.false())))
+        return pd.concat(parts, ignore_index=True)
 
     def count_alerts(self, kind: str, status: str = "open") -> int:
         a = alerts.c

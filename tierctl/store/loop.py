@@ -59,7 +59,7 @@ def _model_for(info: SnapshotInfo) -> ShortageModel:
 
 
 # -- the morning run -----------------------------------------------------------------------
-PREV_FIELDS = ("first_seen", "first_due")  # carried forward from the previous snapshot
+PREV_FIELDS = ("first_seen", "first_due", "wait_days")  # carried forward; wait_days for the alerts
 
 
 def _prev_rows(store: Store, info: SnapshotInfo, fields: list[str]) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 details = store.snapshot_rows(prev_info.id, fields=fields, keys=few,
                                               generic=("customer_key", "customer_id", "name", "score"))
         start = dt.datetime.combine(as_of, dt.time(0), tzinfo=tz)
-        rows = daily.carry_forward(rows, prev, start)
+        rows = daily.carry_forward(rows, prev, start, pos=mv["pos"] if mv is not None else None)
         changes = daily.diff_snapshots(prev, rows, model.tier_names, dims,
                                        prev_info.as_of if prev_info else None, details=details, moves=mv,
                                        limit=detail_limit)
@@ -165,13 +165,26 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         fired_total = fired_customers = 0
         closed = 0
         if newest:
-            active = store.active_alert_keys(KIND)
             cur = rows[["customer_key", "customer_id", "name", "wait_days"]].copy()
             red = result.customers["red_list"].to_numpy(dtype=bool) if "red_list" in result.customers else None
             if red is not None and red.any():
                 cur["redlist_complaint"] = red & complaint_mask(result.customers, model)
-            new = daily.alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active)
-            gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
+            known = _alerts_known(prev_info, prev, mv, cur, meta["alerts"]) if replaced is None else None
+            if known is None:  # the first run, a re-run of the day, or changed alert rules: ask the store
+                active = store.active_alert_keys(KIND)
+                gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
+            else:
+                todo = np.zeros(len(cur), dtype=bool)
+                for r in meta["alerts"]:
+                    todo |= (cur["wait_days"].to_numpy() >= int(r["min_days"])) & ~known[r["id"]]
+                if "redlist_complaint" in cur:
+                    todo |= cur["redlist_complaint"].to_numpy(dtype=bool)
+                active = store.active_alert_keys(KIND, keys=cur["customer_key"][todo].tolist())
+                # every open alert belongs to a customer of the previous run (that run closed the
+                # others): those who left are exactly the previous run's customers missing today
+                assert prev is not None and mv is not None
+                gone = sorted(set(prev["customer_key"][mv["resolved"]].astype(str).tolist()))
+            new = daily.alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active, known=known)
             ovr_gone = _not_listed(ovr["customer_key"], rows["customer_key"]) if len(ovr) else []
             if dry_run:
                 earlier = store.alerts_fired_on(KIND, as_of)
@@ -195,6 +208,27 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 "alerts_fired": fired_total, "alerts_fired_customers": fired_customers}
     return {"changes": changes, "alerts_fired": fired, "snapshot": snapshot, "crisis": crisis,
             "overrides_applied": applied}
+
+
+def _alerts_known(prev_info: SnapshotInfo | None, prev: pd.DataFrame | None, mv: dict[str, np.ndarray] | None,
+                  cur: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str, np.ndarray] | None:
+    """Per wait rule, the customers of today's run whose alert is certainly open or
+    acknowledged already, without reading the alerts table: listed in the previous run
+    and already past the rule's threshold then, under the same rules.
+
+    Why it holds: the previous snapshot was the newest when it was stored (nothing after
+    it yet, and today has no earlier run), so that run fired every such alert or found it
+    open; alerts close only when a run finds the customer gone, and no run came between.
+    None when this cannot be relied on (no previous run, or the alert rules changed)."""
+    if prev_info is None or prev is None or mv is None or "wait_days" not in prev:
+        return None
+    if (prev_info.meta or {}).get("alerts") != rules:
+        return None
+    pos = mv["pos"]
+    before = pd.to_numeric(prev["wait_days"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    was = np.where(pos >= 0, before[np.maximum(pos, 0)], np.nan)
+    with np.errstate(invalid="ignore"):
+        return {r["id"]: (pos >= 0) & (was >= int(r["min_days"])) for r in rules}
 
 
 def _not_listed(keys: pd.Series, listed: pd.Series) -> list[str]:
