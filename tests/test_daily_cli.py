@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -324,6 +325,8 @@ def test_morning_text_works_out_a_screenful_and_json_everyone(env, capsys, monke
     doc = score(capsys, f, D1)  # the same day again, as JSON: every alert fired today, every customer
     assert len(doc["alerts_fired"]) == 60 and len({a["customer_key"] for a in doc["alerts_fired"]}) == 30
     assert doc["snapshot"]["alerts_fired"] == 60 and doc["snapshot"]["alerts_fired_customers"] == 30
+    shown = re.findall(r"（(C\d{3})）", text[text.index("今天触发的预警"):])
+    assert shown == list(dict.fromkeys(a["customer_key"] for a in doc["alerts_fired"]))[:3]  # the same first three
 
 
 # -- real processes --------------------------------------------------------------------------------

@@ -489,13 +489,18 @@ class Store:
             return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(
                 a.kind == kind, a.status == status)).scalar() or 0)
 
-    def alerts_fired_on(self, kind: str, day: dt.date) -> pd.DataFrame:
+    def alerts_fired_on(self, kind: str, day: dt.date, keys: Sequence[str] | None = None) -> pd.DataFrame:
         """Alerts fired on ``day`` that are still open or acknowledged (times as stored:
-        UTC ISO text — a first run may fire very many)."""
+        UTC ISO text — a first run may fire very many); of ``keys`` only, when given."""
         a = alerts.c
         stmt = sa.select(alerts).where(a.kind == kind, a.fired_on == day, a.status != "resolved").order_by(a.id)
         with self.reading() as conn:
-            return _frame_raw(conn, stmt)
+            if keys is None:
+                return _frame_raw(conn, stmt)
+            wanted = list(dict.fromkeys(str(k) for k in keys))
+            parts = [_frame_raw(conn, stmt.where(a.customer_key.in_(wanted[i:i + 500])))
+                     for i in range(0, len(wanted), 500)] or [_frame_raw(conn, stmt.where(sa.false()))]
+        return pd.concat(parts, ignore_index=True).sort_values("id", kind="mergesort").reset_index(drop=True)
 
     def insert_alerts(self, kind: str, new: pd.DataFrame, fired_on: dt.date, fired_at: dt.datetime) -> int:
         """Open one alert per row of ``new`` (customer_key, customer_id, name, rule_id,

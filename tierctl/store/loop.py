@@ -196,11 +196,22 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 fired_total, fired_customers = len(fired), len({a["customer_key"] for a in fired})
                 closed = len(gone)
             else:
+                # in key order: the index on the customer key then mostly grows at its end
+                new = new.sort_values("customer_key", kind="mergesort").reset_index(drop=True)
                 store.insert_alerts(KIND, new, as_of, now)
                 closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
                 store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
-                today = store.alerts_fired_on(KIND, as_of)
-                fired_total, fired_customers = len(today), int(today["customer_key"].nunique()) if len(today) else 0
+                if detail_limit is not None and replaced is None:
+                    # no earlier run today: today's alerts are the ones just opened, so only the
+                    # customers the text lists are read back (a first run may open millions)
+                    fired_total, fired_customers = len(new), int(new["customer_key"].nunique())
+                    order = _severity_order(new.assign(fired_at="", id=np.arange(len(new))), meta["alerts"])
+                    top = pd.unique(new["customer_key"].to_numpy()[order])[:detail_limit]
+                    today = store.alerts_fired_on(KIND, as_of, keys=list(top))
+                else:
+                    today = store.alerts_fired_on(KIND, as_of)
+                    fired_total = len(today)
+                    fired_customers = int(today["customer_key"].nunique()) if len(today) else 0
                 fired = _alert_records(today, tz, meta["alerts"], customers=detail_limit)
     snapshot = {"id": sid, "as_of": as_of.isoformat(), "stored": not dry_run, "replaced": replaced is not None,
                 "path": store.path, "previous_as_of": prev_info.as_of.isoformat() if prev_info else None,
