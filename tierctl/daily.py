@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierctl.frames import key_positions
 from tierctl.shortage import ShortageModel, ShortageResult
 
 KIND = "shortage"
@@ -303,27 +304,6 @@ def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | 
         data.append(obj.where(s.notna(), None).tolist() if s.hasnans or s.dtype == np.dtype(object) else obj.tolist())
     names = [rename.get(c, c) for c in cols]
     return [dict(zip(names, vals, strict=True)) for vals in zip(*data, strict=True)] if n else []
-
-
-def key_positions(keys: pd.Series, among: pd.Series) -> np.ndarray:
-    """For each of ``keys``, its position in ``among`` (−1 when absent): an Arrow hash
-    join, several times faster than pandas' on a million text keys."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def arr(s: pd.Series) -> pa.Array:
-        a = getattr(s.array, "_pa_array", None)  # arrow-backed text: no conversion at all
-        if a is None or not pa.types.is_large_string(a.type):
-            a = pa.array(s.to_numpy(dtype=object) if s.dtype == np.dtype(object) else s.astype("str"),
-                         type=pa.large_string(), from_pandas=True)
-        return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
-
-    if not len(keys):
-        return np.zeros(0, dtype=np.int64)
-    if not len(among):
-        return np.full(len(keys), -1, dtype=np.int64)
-    pos = pc.index_in(arr(keys), value_set=arr(among))
-    return np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str]) -> dict[str, np.ndarray]:

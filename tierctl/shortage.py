@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.errors import InputError, ModelError, Problem
+from tierctl.frames import key_positions
 from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
 from tierctl.models.rules import Context, Rule, build_rule, num
@@ -646,9 +647,10 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                                   factorized=ctx.factorized(f, rule.field) if ctx else None)
             fired = codes >= 0
             if previous is not None and len(previous) and rule.field in previous:
-                prev = previous.drop_duplicates("key").set_index("key")[rule.field]
-                prev_hit = pd.Series(keyword_codes(prev, list(rule.keywords), model.negations) >= 0, index=prev.index)
-                seen = f["key"].map(prev_hit).to_numpy(dtype=bool, na_value=False)
+                prev = previous.drop_duplicates("key")
+                prev_hit = keyword_codes(prev[rule.field], list(rule.keywords), model.negations) >= 0
+                pos = key_positions(f["key"], prev["key"])
+                seen = np.where(pos >= 0, prev_hit[np.maximum(pos, 0)], False)
                 fired = fired & ~seen
             m = fired & (final > 0)
             final = np.where(m, np.maximum(final - rule.steps, 0), final)
@@ -662,8 +664,10 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
             if rule.previous_field and rule.previous_field in f:
                 prev_c = f[rule.previous_field].to_numpy(dtype=float, na_value=np.nan)
             if week_ago is not None and len(week_ago) and rule.field in week_ago:
-                wk = week_ago.drop_duplicates("key").set_index("key")[rule.field]
-                from_store = f["key"].map(wk).to_numpy(dtype=float, na_value=np.nan)
+                wk = week_ago.drop_duplicates("key")
+                pos = key_positions(f["key"], wk["key"])
+                counts = pd.to_numeric(wk[rule.field], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                from_store = np.where(pos >= 0, counts[np.maximum(pos, 0)], np.nan)
                 prev_c = np.where(np.isnan(prev_c), from_store, prev_c)
             ratio = float(rule.ratio)
             with np.errstate(invalid="ignore"):
