@@ -315,7 +315,8 @@ def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequenc
         return {"pos": np.full(n, -1), "new": np.ones(n, dtype=bool), "up": np.zeros(n, dtype=bool),
                 "down": np.zeros(n, dtype=bool), "resolved": np.zeros(0 if prev is None else len(prev), dtype=bool)}
     pos = key_positions(cur["customer_key"], prev["customer_key"])
-    resolved = key_positions(prev["customer_key"], cur["customer_key"]) < 0
+    resolved = np.ones(len(prev), dtype=bool)  # keys are unique on both sides: the rows nobody matched
+    resolved[pos[pos >= 0]] = False
     r_now = cur["label"].map(rank).to_numpy(dtype=float)
     r_prev_all = prev["label"].map(rank).to_numpy(dtype=float)
     r_before = np.where(pos >= 0, r_prev_all[np.maximum(pos, 0)], np.nan)

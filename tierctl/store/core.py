@@ -478,13 +478,9 @@ class Store:
         # by the key index, not the status one (which spans every open alert): `status || ''`
         # keeps the planner off the latter
         stmt = sa.select(a.customer_key, a.rule_id).where(a.kind == kind, a.status.concat("").in_(["open", "acked"]))
-        parts = []
         with self.reading() as conn:
-            for i in range(0, len(wanted), 500):
-                parts.append(_frame_raw(conn, stmt.where(a.customer_key.in_(wanted[i:i + 500]))))
-            if not parts:
-                parts.append(_frame_raw(conn, stmt.where(sa.false())))
-        return pd.concat(parts, ignore_index=True)
+            return pd.concat([_frame_raw(conn, stmt.where(cond)) for cond in _key_chunks(conn, a.customer_key, wanted)],
+                             ignore_index=True)
 
     def count_alerts(self, kind: str, status: str = "open") -> int:
         a = alerts.c
@@ -501,8 +497,7 @@ class Store:
             if keys is None:
                 return _frame_raw(conn, stmt)
             wanted = list(dict.fromkeys(str(k) for k in keys))
-            parts = [_frame_raw(conn, stmt.where(a.customer_key.in_(wanted[i:i + 500])))
-                     for i in range(0, len(wanted), 500)] or [_frame_raw(conn, stmt.where(sa.false()))]
+            parts = [_frame_raw(conn, stmt.where(cond)) for cond in _key_chunks(conn, a.customer_key, wanted)]
         return pd.concat(parts, ignore_index=True).sort_values("id", kind="mergesort").reset_index(drop=True)
 
     def insert_alerts(self, kind: str, new: pd.DataFrame, fired_on: dt.date, fired_at: dt.datetime) -> int:
@@ -643,6 +638,19 @@ def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
         # half-way when another process writes
         write = conn.get_execution_options().get("tierctl_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _key_chunks(conn: sa.Connection, column: Any, keys: list[str]) -> list[Any]:
+    """``column IN keys`` as conditions for one statement each: on SQLite a single one
+    (the keys as one JSON array, unpacked by ``json_each``: no parameter limit and one
+    compiled statement however many keys), elsewhere chunks of 500."""
+    if not keys:
+        return [sa.false()]
+    if conn.dialect.name == "sqlite":
+        values = sa.select(sa.column("value", sa.String)).select_from(
+            sa.func.json_each(sa.literal(json.dumps(keys, ensure_ascii=False), sa.String)))
+        return [column.in_(values)]
+    return [column.in_(keys[i:i + 500]) for i in range(0, len(keys), 500)]
 
 
 def _generic_frame(rows: pd.DataFrame) -> pd.DataFrame:
