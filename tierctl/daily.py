@@ -317,12 +317,24 @@ def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequenc
     pos = key_positions(cur["customer_key"], prev["customer_key"])
     resolved = np.ones(len(prev), dtype=bool)  # keys are unique on both sides: the rows nobody matched
     resolved[pos[pos >= 0]] = False
-    r_now = cur["label"].map(rank).to_numpy(dtype=float)
-    r_prev_all = prev["label"].map(rank).to_numpy(dtype=float)
+    r_now, r_prev_all = _ranks(cur["label"], rank), _ranks(prev["label"], rank)
     r_before = np.where(pos >= 0, r_prev_all[np.maximum(pos, 0)], np.nan)
     valid = (pos >= 0) & ~np.isnan(r_now) & ~np.isnan(r_before)
     return {"pos": pos, "new": pos < 0, "up": valid & (r_now < r_before), "down": valid & (r_now > r_before),
             "resolved": resolved}
+
+
+def _ranks(labels: pd.Series, rank: dict[str, int]) -> np.ndarray:
+    """Each label's rank (NaN for a label the model does not know), looked up once per
+    distinct label."""
+    codes, uniq = pd.factorize(labels)
+    table = np.array([float(rank.get(u, np.nan)) for u in uniq] + [np.nan], dtype=float)
+    return table[np.where(codes >= 0, codes, len(uniq))]
+
+
+def first_n(mask: np.ndarray, limit: int | None) -> np.ndarray:
+    """``mask`` keeping only its first ``limit`` true rows (all when None)."""
+    return mask if limit is None else mask & (np.cumsum(mask) <= limit)
 
 
 def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str],
@@ -343,7 +355,7 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
               "resolved": int(mv["resolved"].sum())}
 
     def first(mask: np.ndarray) -> np.ndarray:
-        return mask if limit is None else mask & (np.cumsum(mask) <= limit)
+        return first_n(mask, limit)
 
     who = ["customer_key", "customer_id", "name"]
     out["new"] = _records(cur[first(mv["new"])], [*who, "label"], {"label": "tier"})

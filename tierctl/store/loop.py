@@ -142,8 +142,9 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         if prev_info is not None:
             prev = _prev_rows(store, prev_info, [])
             mv = daily.tier_moves(prev, rows, model.tier_names)
-            few = [*rows["customer_key"][mv["up"] | mv["down"]].tolist(),
-                   *prev["customer_key"][mv["resolved"]].tolist()]
+            lim = detail_limit  # the why is worked out for the customers the lists will hold
+            few = [*rows["customer_key"][daily.first_n(mv["up"], lim) | daily.first_n(mv["down"], lim)].tolist(),
+                   *prev["customer_key"][daily.first_n(mv["resolved"], lim)].tolist()]
             if few:  # the why of a tier change (and who left) needs details of those few only
                 fields = [*dims, *(f"reason_{k}" for k in dims), "escalations"]
                 details = store.snapshot_rows(prev_info.id, fields=fields, keys=few,
