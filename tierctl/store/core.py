@@ -244,15 +244,31 @@ class Store:
         conn.execute(sa.insert(snapshot_data), [{"snapshot_id": sid, "part": i, "data": b}
                                                 for i, b in enumerate(parts)])
 
-    def _snapshot_table(self, info: SnapshotInfo, columns: Sequence[str] | None = None) -> pa.Table:
-        """The stored Arrow table of a column-wise snapshot (only ``columns`` decoded)."""
+    def _snapshot_table(self, info: SnapshotInfo, columns: Sequence[str] | None = None,
+                        keys: pa.Array | None = None) -> pa.Table:
+        """The stored Arrow table of a column-wise snapshot (only ``columns`` decoded).
+        With ``keys``, only those customers' rows — and when they are few, only the
+        record batches that hold them are decoded."""
         with self.reading() as conn:
             parts = [bytes(r[0]) for r in conn.execute(
                 sa.select(snapshot_data.c.data).where(snapshot_data.c.snapshot_id == info.id)
                 .order_by(snapshot_data.c.part))]
         if not parts:
             raise StoreError(f"快照 {info.id} 的数据缺失（数据库可能已损坏）")
-        return columnar.reader(parts, columns).read_all()
+        rd = columnar.reader(parts, columns)
+        if keys is None:
+            return rd.read_all()
+        if len(keys) * 20 >= max(info.row_count, 1):
+            table = rd.read_all()
+            return table.filter(pc.is_in(table.column("customer_key"), value_set=keys))
+        # one chunk of the key column per record batch: decode the rest of a batch only on a hit
+        key_col = columnar.reader(parts, ["customer_key"]).read_all().column("customer_key")
+        batches = []
+        for i, chunk in enumerate(key_col.chunks):
+            hit = pc.is_in(chunk, value_set=keys)
+            if pc.any(hit).as_py():
+                batches.append(rd.get_batch(i).filter(hit))
+        return pa.Table.from_batches(batches, schema=rd.schema)
 
     def _info(self, row: Any) -> SnapshotInfo:
         meta = row.meta if isinstance(row.meta, dict) else (json.loads(row.meta) if row.meta else {})
@@ -360,10 +376,9 @@ class Store:
         payload_cols = [n for n in names if n not in GENERIC]
         wanted = payload_cols if fields is None else [f for f in dict.fromkeys(fields) if f in payload_cols]
         cols = [*gen, *wanted]
-        table = self._snapshot_table(info, cols)
-        if keys is not None:
-            key_set = pa.array(list(dict.fromkeys(str(k) for k in keys)), type=pa.large_string())
-            table = table.filter(pc.is_in(table.column("customer_key"), value_set=key_set))
+        key_set = None if keys is None else pa.array(list(dict.fromkeys(str(k) for k in keys)),
+                                                     type=pa.large_string())
+        table = self._snapshot_table(info, cols, key_set)
         table = table.select([c for c in cols if c in table.column_names])
         return columnar.to_frame(table, info.layout)
 
