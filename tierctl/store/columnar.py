@@ -28,7 +28,7 @@ import pyarrow.ipc as ipc
 
 from tierctl.store.payload import BOOL, DATE, DATETIME, FLOAT, INT, JSON, STR, _missing, column_type
 
-BATCH_ROWS = 131_072
+BATCH_ROWS = 16_384  # small enough that one customer's row decodes in milliseconds
 PART_BYTES = 32 << 20  # blob parts stay well under SQLite's one-value limit
 COMPRESSION = "zstd"
 

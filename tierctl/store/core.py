@@ -244,17 +244,21 @@ class Store:
         conn.execute(sa.insert(snapshot_data), [{"snapshot_id": sid, "part": i, "data": b}
                                                 for i, b in enumerate(parts)])
 
-    def _snapshot_table(self, info: SnapshotInfo, columns: Sequence[str] | None = None,
-                        keys: pa.Array | None = None) -> pa.Table:
-        """The stored Arrow table of a column-wise snapshot (only ``columns`` decoded).
-        With ``keys``, only those customers' rows — and when they are few, only the
-        record batches that hold them are decoded."""
+    def _snapshot_parts(self, info: SnapshotInfo) -> list[bytes]:
         with self.reading() as conn:
             parts = [bytes(r[0]) for r in conn.execute(
                 sa.select(snapshot_data.c.data).where(snapshot_data.c.snapshot_id == info.id)
                 .order_by(snapshot_data.c.part))]
         if not parts:
             raise StoreError(f"快照 {info.id} 的数据缺失（数据库可能已损坏）")
+        return parts
+
+    def _snapshot_table(self, info: SnapshotInfo, columns: Sequence[str] | None = None,
+                        keys: pa.Array | None = None) -> pa.Table:
+        """The stored Arrow table of a column-wise snapshot (only ``columns`` decoded).
+        With ``keys``, only those customers' rows — and when they are few, only the
+        record batches that hold them are decoded."""
+        parts = self._snapshot_parts(info)
         rd = columnar.reader(parts, columns)
         if keys is None:
             return rd.read_all()
@@ -416,23 +420,18 @@ class Store:
         for info in self.list_snapshots(kind):
             if info.storage != "arrow":
                 continue
-            keys = self._snapshot_table(info, ["customer_key"]).column("customer_key")
-            hits = np.flatnonzero(pc.equal(keys, customer_key).to_numpy(zero_copy_only=False))
-            if not len(hits):
-                continue
-            pos = int(hits[0])
-            with self.reading() as conn:
-                parts = [bytes(r[0]) for r in conn.execute(
-                    sa.select(snapshot_data.c.data).where(snapshot_data.c.snapshot_id == info.id)
-                    .order_by(snapshot_data.c.part))]
-            rd = columnar.reader(parts)
-            for i in range(rd.num_record_batches):
-                batch = rd.get_batch(i)
-                if pos < batch.num_rows:
-                    row = columnar.to_frame(pa.Table.from_batches([batch.slice(pos, 1)]), info.layout)
+            parts = self._snapshot_parts(info)
+            keys = columnar.reader(parts, ["customer_key"]).read_all().column("customer_key")
+            rec = None
+            for i, chunk in enumerate(keys.chunks):  # one chunk per record batch
+                j = pc.index(chunk, customer_key).as_py()
+                if j >= 0:
+                    batch = columnar.reader(parts).get_batch(i).slice(j, 1)
+                    row = columnar.to_frame(pa.Table.from_batches([batch]), info.layout)
                     rec = {k: _plain(v) for k, v in row.iloc[0].items()}
                     break
-                pos -= batch.num_rows
+            if rec is None:
+                continue
             out.append({"snapshot_id": info.id, "as_of": info.as_of, "created_at": info.created_at, **rec})
         return out
 
