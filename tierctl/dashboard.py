@@ -328,18 +328,11 @@ def _tasks(store: Store, info: SnapshotInfo, model: Any | None, day: dt.date, no
     into records only for the rows the page lists."""
 
     from tierctl import daily
+    from tierctl.store.loop import task_rows
 
     tiers = info.meta.get("tiers") or (daily.model_meta(model)["tiers"] if model is not None else [])
     # no phone numbers: the page never shows them
-    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due"],
-                               generic=("customer_key", "customer_id", "name", "label", "score"))
-    stale = (day - info.as_of).days
-    if stale:
-        rows["wait_days"] = rows["wait_days"] + stale
-    ovr = store.active_overrides(SHORTAGE)
-    if len(ovr):
-        lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
-        rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+    rows, stale = task_rows(store, info, day, generic=("customer_key", "customer_id", "name", "label", "score"))
     cal = daily.WorkCalendar(working_days)
     tasks = daily.compute_tasks(rows, tiers, store.last_contacts(SHORTAGE), day, now, cal, view="due")
     # compute_tasks sorts by owner (most urgent owner first): keep that order

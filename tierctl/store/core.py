@@ -536,11 +536,10 @@ class Store:
         a = alerts.c
         n = 0
         with self.transaction() as conn:
-            for i in range(0, len(keys), 500):
+            for cond in _key_chunks(conn, a.customer_key, [str(k) for k in keys]):
                 # the key index, not the status one (which spans every open alert)
                 res = conn.execute(sa.update(alerts).where(
-                    a.kind == kind, a.status.concat("").in_(["open", "acked"]),
-                    a.customer_key.in_(list(keys[i:i + 500]))
+                    a.kind == kind, a.status.concat("").in_(["open", "acked"]), cond
                 ).values(status="resolved", closed_at=at, note=note))
                 n += res.rowcount or 0
         return n
@@ -623,10 +622,9 @@ class Store:
         o = overrides.c
         n = 0
         with self.transaction() as conn:
-            for i in range(0, len(keys), 500):
-                res = conn.execute(sa.update(overrides).where(
-                    o.kind == kind, o.status == "active", o.customer_key.in_(list(keys[i:i + 500]))
-                ).values(status=status, ended_at=at, end_reason=reason, ended_by=by))
+            for cond in _key_chunks(conn, o.customer_key, [str(k) for k in keys]):
+                res = conn.execute(sa.update(overrides).where(o.kind == kind, o.status == "active", cond)
+                                   .values(status=status, ended_at=at, end_reason=reason, ended_by=by))
                 n += res.rowcount or 0
         return n
 

@@ -361,6 +361,22 @@ def _who(c: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- tasks -----------------------------------------------------------------------------------
+def task_rows(store: Store, info: SnapshotInfo, day: dt.date,
+              generic: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int]:
+    """What the task list is computed from: the snapshot's customers with their waits
+    moved on to ``day`` (and how many days that was) and active overrides applied."""
+    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due"],
+                               **({"generic": generic} if generic else {}))
+    stale = (day - info.as_of).days
+    if stale:
+        rows["wait_days"] = rows["wait_days"] + stale
+    ovr = store.active_overrides(KIND)
+    if len(ovr):
+        lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
+        rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+    return rows, stale
+
+
 def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due",
                  limit: int | None = None) -> dict[str, Any]:
     """The contact tasks of ``day``, from the latest snapshot on or before it and the
@@ -373,14 +389,7 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
         raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的评分",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
     tiers = _tiers(info)
-    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due"])
-    stale = (day - info.as_of).days
-    if stale:
-        rows["wait_days"] = rows["wait_days"] + stale
-    ovr = store.active_overrides(KIND)
-    if len(ovr):
-        lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
-        rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+    rows, stale = task_rows(store, info, day)
     last = store.last_contacts(KIND)
     tasks = daily.compute_tasks(rows, tiers, last, day, now, cal, view=view)
     warnings = list(cal.warnings)
