@@ -209,10 +209,11 @@ def apply_overrides(customers: pd.DataFrame, active: pd.DataFrame, model: Shorta
                         "name": o.get("name"), "from": str(tier[i]), "to": o["label"], "reason": o["reason"]})
         tier[i] = o["label"]
         esc[i] = line if not esc[i] else f"{esc[i]}\n{line}"
-    f["tier"] = tier
-    f["escalations"] = esc
+    # the same types the scorer gives (categories), so every consumer reads them one way
+    f["tier"] = pd.Categorical(tier, categories=model.tier_names)
+    f["escalations"] = pd.Series(esc, index=f.index, dtype=object).fillna("").astype(str).astype("category")
     by = {t.name: t for t in model.tiers}
-    changed = f.loc[hit, "tier"]
+    changed = pd.Series(tier[hit], index=f.index[hit], dtype=object)
     for col, attr in (("owner", "owner"), ("owner_role", "owner_role"), ("channel", "channel"),
                       ("action", "action")):
         if col in f:
@@ -222,7 +223,7 @@ def apply_overrides(customers: pd.DataFrame, active: pd.DataFrame, model: Shorta
     if "respond_by" in f:
         hours = changed.map({k: t.first_contact_hours for k, t in by.items()}).astype("int64")
         f.loc[hit, "respond_by"] = pd.Timestamp(now) + pd.to_timedelta(hours, unit="h")
-    rank = f["tier"].map({t: i for i, t in enumerate(model.tier_names)})
+    rank = f["tier"].astype(str).map({t: i for i, t in enumerate(model.tier_names)}).astype("int64")
     f = f.assign(_r=rank).sort_values(["_r", "total_scaled", "wait_days", "key"],
                                       ascending=[True, False, False, True], kind="mergesort")
     return f.drop(columns="_r").reset_index(drop=True), applied

@@ -164,11 +164,7 @@ def flat_frame(result):
 
     cols["reasons"] = join_categoricals([c[f"reason_{d.key}"] for d in model.dimensions], "；")
     for k in ("escalations", "alerts"):
-        s = c[k]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            cols[k] = s.cat.rename_categories([x.replace("\n", "；") for x in s.cat.categories])
-        else:  # a manual override rewrote the column as plain text
-            cols[k] = s.fillna("").astype(str).str.replace("\n", "；", regex=False)
+        cols[k] = c[k].cat.rename_categories([x.replace("\n", "；") for x in c[k].cat.categories])
     return pd.DataFrame(cols)
 
 
