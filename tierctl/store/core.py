@@ -348,10 +348,9 @@ class Store:
                     wanted_keys = set(key_list)
                     rows = [row for row in rows if row[1] in wanted_keys]
             else:
-                step = 5000 if conn.dialect.name == "sqlite" else 500  # SQLite ≥ 3.32: 32766 parameters
                 rows = []
-                for i in range(0, len(key_list), step):
-                    rows += _fetch_raw(conn, stmt.where(r.customer_key.in_(key_list[i:i + step])))
+                for cond in _key_chunks(conn, r.customer_key, [str(k) for k in key_list]):
+                    rows += _fetch_raw(conn, stmt.where(cond))
         # column-wise from here: one C-level transpose, then reorder with numpy
         table = pd.DataFrame(rows, columns=range(len(cols)), dtype=object) if rows \
             else pd.DataFrame({j: pd.Series(dtype=object) for j in range(len(cols))})
