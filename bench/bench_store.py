@@ -139,14 +139,9 @@ def bench_tasks(n: int, days: int, tmp: Path) -> None:
     back = np.concatenate([rng.integers(0, 7, len(known)), rng.integers(7, 14, len(known)),
                            rng.integers(14, 21, len(known))])
     when = [dt.datetime.combine(DAY1 - dt.timedelta(days=int(d)), dt.time(10), tzinfo=TZ) for d in back]
-    from tierctl.store.core import _executemany, _utc
-    from tierctl.store.schema import contacts
-
-    with store.transaction() as conn:
-        _executemany(conn, contacts, {
-            "kind": ["shortage"] * len(who), "customer_key": list(who), "customer_id": list(who),
-            "name": [None] * len(who), "at": [_utc(w) for w in when], "result": ["已接通"] * len(who),
-            "logged_at": [_utc(w) for w in when]})
+    store.add_contacts("shortage", {
+        "customer_key": list(who), "customer_id": list(who), "name": [None] * len(who), "at": when,
+        "result": ["已接通"] * len(who), "logged_at": when})
     print(f"  (building the store: {time.perf_counter() - t:.1f} s, {path.stat().st_size / 1e6:,.0f} MB, "
           f"{len(who):,} contacts)")
     cal = daily.WorkCalendar(False)

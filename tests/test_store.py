@@ -139,6 +139,54 @@ def test_migrating_a_version_1_database_keeps_its_data(tmp_path):
     con.close()
 
 
+def test_migration_5_fills_the_latest_contact_of_each_customer_from_the_log(tmp_path):
+    path = tmp_path / "v4.db"
+    Store.open(path, target_version=4).close()
+    con = sqlite3.connect(path)
+    con.executemany("INSERT INTO contacts (kind, customer_key, at, result, logged_at) VALUES (?, ?, ?, 'x', ?)",
+                    [(k, c, at, at) for k, c, at in [
+                        ("shortage", "001", "2026-11-20T02:00:00+00:00"),
+                        ("shortage", "001", "2026-11-22T02:00:00+00:00"),
+                        ("shortage", "001", "2026-11-21T02:00:00+00:00"),
+                        ("shortage", "002", "2026-11-19T02:00:00+00:00"),
+                        ("churn", "001", "2026-11-23T02:00:00+00:00")]])
+    con.commit()
+    con.close()
+    with Store.open(path) as s:
+        last = s.last_contacts("shortage").set_index("customer_key")["last_at"]
+        assert last.to_dict() == {"001": pd.Timestamp("2026-11-22T02:00:00Z"),
+                                  "002": pd.Timestamp("2026-11-19T02:00:00Z")}
+        assert s.last_contacts("churn")["customer_key"].tolist() == ["001"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["shortage", "churn"]), st.sampled_from(["A", "B", "C", "00D"]),
+                          st.integers(0, 30 * 24), st.booleans()), max_size=25))
+def test_the_latest_contact_kept_with_the_log_equals_grouping_the_log(log):
+    """Contacts logged one by one or in bulk, in any time order: each customer's latest
+    contact is the greatest time logged for them (per job kind)."""
+    with Store.open(":memory:") as s:
+        bulk: dict[str, dict[str, list]] = {}
+        for kind, key, hours, one_by_one in log:
+            at = NOW - dt.timedelta(hours=hours)
+            if one_by_one:
+                s.add_contact(kind, customer_key=key, at=at, result="x", logged_at=NOW)
+            else:
+                b = bulk.setdefault(kind, {"customer_key": [], "at": [], "result": [], "logged_at": []})
+                for col, v in (("customer_key", key), ("at", at), ("result", "x"), ("logged_at", NOW)):
+                    b[col].append(v)
+        for kind, cols in bulk.items():
+            assert s.add_contacts(kind, cols) == len(cols["customer_key"])
+        for kind in ("shortage", "churn"):
+            want: dict[str, pd.Timestamp] = {}
+            for k, key, hours, _ in log:
+                if k == kind:
+                    t = pd.Timestamp(NOW - dt.timedelta(hours=hours)).tz_convert("UTC")
+                    want[key] = max(want.get(key, t), t)
+            got = s.last_contacts(kind)
+            assert dict(zip(got["customer_key"], got["last_at"], strict=True)) == want
+
+
 def test_a_version_3_snapshot_with_compact_payloads_is_still_read(tmp_path):
     """Before v4 large snapshots were stored as one row per customer with one-letter
     payload keys and dictionary codes; such a database keeps working after migrating."""

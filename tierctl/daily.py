@@ -471,7 +471,19 @@ def _iso_each(ts: pd.Series) -> np.ndarray:
 def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
                   now: dt.datetime, cal: WorkCalendar, *, view: str = "due",
                   evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS) -> pd.DataFrame:
-    """The task list for ``day``.
+    """The task list for ``day``, every row described: :func:`order_tasks` then
+    :func:`describe_tasks` (see there)."""
+    return describe_tasks(order_tasks(rows, tiers, last, day, now, cal, view=view, evening_min_days=evening_min_days,
+                                      call_tiers=call_tiers), tiers, day, view=view,
+                          evening_min_days=evening_min_days)
+
+
+def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
+                now: dt.datetime, cal: WorkCalendar, *, view: str = "due",
+                evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS) -> pd.DataFrame:
+    """Who is on the task list of ``day``, in the list's order, with the figures the texts
+    are made from (:func:`describe_tasks` adds them — for the rows a screen shows only, when
+    ninety thousand are due).
 
     ``view="due"``: every customer whose first contact is due (never contacted in this
     stay on the list: the tier's first-contact deadline applies, on the clock) or whose
@@ -506,7 +518,14 @@ def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.
     if tz is not None:
         last_at = last_at.dt.tz_convert(tz)
     contacted = last_at.notna().to_numpy()
-    cadence = f["label"].map({k: int(t["cadence_days"]) for k, t in by.items()}).to_numpy()
+    # per-tier figures through the label's codes (one look-up per distinct label)
+    label_codes, label_uniq = pd.factorize(f["label"])
+
+    def per_tier(pick: Any, dtype: Any) -> np.ndarray:
+        return np.array([pick(by[u]) for u in label_uniq], dtype=dtype)[label_codes] if len(f) \
+            else np.zeros(0, dtype=dtype)
+
+    cadence = per_tier(lambda t: int(t["cadence_days"]), np.int64)
 
     # first contact: the tier's deadline, on the clock
     first_due = pd.to_datetime(f["first_due"], utc=True) if "first_due" in f \
@@ -532,16 +551,54 @@ def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.
     is_due = np.where(contacted, due_day <= today, True)
     overdue = np.where(contacted, due_day < today, hours_left < 0)
 
-    if view == "due":  # the rest only for the rows listed
+    if view == "due":  # only the rows listed
         sel = np.flatnonzero(is_due)
         f = f.iloc[sel].reset_index(drop=True)
         last_at, first_due = last_at.iloc[sel].reset_index(drop=True), first_due.iloc[sel].reset_index(drop=True)
         contacted, hours_left, due_day = contacted[sel], hours_left[sel], due_day[sel]
-        is_due, overdue = is_due[sel], overdue[sel]
-    label = f["label"].to_numpy(dtype=object)
+        is_due, overdue, label_codes = is_due[sel], overdue[sel], label_codes[sel]
+    n = len(f)
+    tier_rank = per_tier(lambda t: rank[t["name"]], np.int64)
+    owner = per_tier(lambda t: t["owner_short"], object)
+    out = pd.DataFrame({c: (f[c] if c in f else pd.Series([None] * n, dtype=object))
+                        for c in ("customer_key", "customer_id", "name", "phone")})
+    out["label"] = f["label"].astype(object)
+    out["score"] = f["score"].to_numpy(dtype=float) if "score" in f else np.nan
+    out["wait_days"] = f["wait_days"].to_numpy(dtype=np.int64)
+    out["owner"] = owner
+    out["is_due"] = is_due
+    out["overdue"] = overdue
+    out["tier_rank"] = tier_rank
+    out["contacted"] = contacted
+    out["hours_left"] = hours_left
+    out["due_day"] = due_day
+    out["first_due"] = first_due
+    out["last_at"] = last_at
+    # sort keys, all numeric: owner (by its most urgent tier), overdue first, tier, deadline
+    due_ns = np.where(contacted, (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
+                      first_due.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+                      .astype(np.int64) if n else np.zeros(0, dtype=np.int64))
+    owner_codes, _ = pd.factorize(out["owner"])
+    owner_rank = out.groupby(owner_codes)["tier_rank"].transform("min").to_numpy() if n else owner_codes
+    order = np.lexsort((due_ns, tier_rank, ~overdue.astype(bool), owner_codes, owner_rank))
+    return out.take(order).reset_index(drop=True)
+
+
+TASK_WORK = ("contacted", "hours_left", "due_day", "first_due", "last_at")
+
+
+def describe_tasks(tasks: pd.DataFrame, tiers: Sequence[dict[str, Any]], day: dt.date, *, view: str = "due",
+                   evening_min_days: int = EVENING_MIN_DAYS) -> pd.DataFrame:
+    """``tasks`` (rows of :func:`order_tasks` for the same ``day`` and ``view``, any subset)
+    with the texts a person reads: task, channel, due (the deadline, or the day the
+    cadence runs out), its kind, status, last contact."""
+    by = {t["name"]: t for t in tiers}
+    today = np.datetime64(day, "D")
+    out = tasks.drop(columns=list(TASK_WORK))
+    contacted = tasks["contacted"].to_numpy(dtype=bool)
+    label = tasks["label"].to_numpy(dtype=object)
+    due_day = tasks["due_day"].to_numpy(dtype="datetime64[D]")
     late_days = (today - due_day).astype("timedelta64[D]").astype(np.int64)
-    first_text = _iso_each(first_due)
-    cad_text = np.datetime_as_string(due_day).astype(object)
     notes = {k: t.get("cadence_note") or f"每 {t['cadence_days']} 天联系" for k, t in by.items()}
 
     def first_status(h: float) -> str:
@@ -550,36 +607,17 @@ def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.
     def cadence_status(late: int) -> str:
         return f"逾期 {late} 天" if late > 0 else ("今天到期" if late == 0 else f"{-late} 天后到期")
 
-    out = pd.DataFrame({
-        "customer_key": f["customer_key"].to_numpy(dtype=object),
-        "customer_id": f["customer_id"].to_numpy(dtype=object) if "customer_id" in f else None,
-        "name": f["name"].to_numpy(dtype=object) if "name" in f else None,
-        "phone": f["phone"].to_numpy(dtype=object) if "phone" in f else None,
-        "label": label,
-        "score": f["score"].to_numpy(dtype=float) if "score" in f else np.nan,
-        "wait_days": f["wait_days"].to_numpy(dtype=np.int64),
-        "owner": [by[x]["owner_short"] for x in label],
-        "channel": [by[x]["channel"] for x in label] if view != "evening" else "短信/微信（书面）",
-        "task": np.where(contacted, np.array([notes[x] for x in label], dtype=object), "首次联系")
+    out["channel"] = [by[x]["channel"] for x in label] if view != "evening" else "短信/微信（书面）"
+    out["task"] = np.where(contacted, np.array([notes[x] for x in label], dtype=object), "首次联系") \
         if view == "due" else ("16:00–18:00 电话沟通进展" if view == "calls"
-                               else f"晚间书面进展更新（等待 ≥{evening_min_days} 天）"),
-        "due": np.where(contacted, cad_text, first_text),
-        "due_kind": np.where(contacted, "cadence", "first"),
-        "is_due": is_due,
-        "overdue": overdue,
-        "status": [cadence_status(int(ld)) if c else first_status(float(h))
-                   for c, ld, h in zip(contacted.tolist(), late_days.tolist(), hours_left.tolist(), strict=True)],
-        "last_contact": _iso_each(last_at),
-        "tier_rank": np.array([rank[x] for x in label], dtype=np.int64),
-    })
-    # sort keys, all numeric: owner (by its most urgent tier), overdue first, tier, deadline
-    due_ns = np.where(contacted, (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
-                      first_due.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
-                      .astype(np.int64) if len(out) else np.zeros(0, dtype=np.int64))
-    owner_codes, owners = pd.factorize(out["owner"])
-    owner_rank = out.groupby(owner_codes)["tier_rank"].transform("min").to_numpy() if len(out) else owner_codes
-    order = np.lexsort((due_ns, out["tier_rank"].to_numpy(), ~overdue.astype(bool), owner_codes, owner_rank))
-    return out.iloc[order].reset_index(drop=True)
+                               else f"晚间书面进展更新（等待 ≥{evening_min_days} 天）")
+    out["due"] = np.where(contacted, np.datetime_as_string(due_day).astype(object), _iso_each(tasks["first_due"]))
+    out["due_kind"] = np.where(contacted, "cadence", "first")
+    out["status"] = [cadence_status(int(ld)) if c else first_status(float(h))
+                     for c, ld, h in zip(contacted.tolist(), late_days.tolist(), tasks["hours_left"].tolist(),
+                                         strict=True)]
+    out["last_contact"] = _iso_each(tasks["last_at"])
+    return out
 
 
 TASK_FIELDS = ("customer_key", "customer_id", "name", "phone", "label", "score", "wait_days", "task", "channel",

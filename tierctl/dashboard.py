@@ -334,12 +334,12 @@ def _tasks(store: Store, info: SnapshotInfo, model: Any | None, day: dt.date, no
     # no phone numbers: the page never shows them
     rows, stale = task_rows(store, info, day, generic=("customer_key", "customer_id", "name", "label", "score"))
     cal = daily.WorkCalendar(working_days)
-    tasks = daily.compute_tasks(rows, tiers, store.last_contacts(SHORTAGE), day, now, cal, view="due")
-    # compute_tasks sorts by owner (most urgent owner first): keep that order
+    tasks = daily.order_tasks(rows, tiers, store.last_contacts(SHORTAGE), day, now, cal, view="due")
+    # order_tasks sorts by owner (most urgent owner first): keep that order
     owners = list(dict.fromkeys(tasks["owner"].tolist()))
     count = tasks.groupby("owner", sort=False).size()
     overdue = tasks.groupby("owner", sort=False)["overdue"].sum()
-    head = tasks.groupby("owner", sort=False).head(lim.tasks_per_owner)
+    head = daily.describe_tasks(tasks.groupby("owner", sort=False).head(lim.tasks_per_owner), tiers, day)
     listed = {g["owner"]: g["tasks"] for g in daily.task_records(head)} if len(head) else {}
     groups = []
     for o in owners:

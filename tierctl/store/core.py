@@ -33,6 +33,7 @@ from tierctl.store import columnar, migrations
 from tierctl.store.payload import column_type, decode_payloads, decode_values, json_key
 from tierctl.store.schema import (
     alerts,
+    contact_latest,
     contacts,
     overrides,
     snapshot_data,
@@ -566,14 +567,28 @@ class Store:
     # -- contacts ------------------------------------------------------------------------
     def add_contact(self, kind: str, **values: Any) -> int:
         with self.transaction() as conn:
-            return int(conn.execute(sa.insert(contacts).values(kind=kind, **values)).inserted_primary_key[0])
+            cid = int(conn.execute(sa.insert(contacts).values(kind=kind, **values)).inserted_primary_key[0])
+            _refresh_latest(conn, kind, [str(values["customer_key"])])
+            return cid
+
+    def add_contacts(self, kind: str, columns: dict[str, list[Any]]) -> int:
+        """Many contacts in one transaction (bulk insert; ``at`` and ``logged_at`` aware
+        datetimes or their stored text).  Returns how many."""
+        n = len(columns["customer_key"])
+        if not n:
+            return 0
+        stamped = {k: ([_utc(v) if isinstance(v, dt.datetime) else v for v in vals]
+                       if k in ("at", "logged_at", "done_at") else vals) for k, vals in columns.items()}
+        with self.transaction() as conn:
+            _executemany(conn, contacts, {"kind": [kind] * n, **stamped})
+            _refresh_latest(conn, kind, sorted({str(k) for k in columns["customer_key"]}))
+        return n
 
     def last_contacts(self, kind: str) -> pd.DataFrame:
-        """Per customer, the time of the latest contact (``customer_key``, ``last_at``)."""
-        c = contacts.c
-        # the stored UTC texts sort like the times they are: max() of the text is the latest
-        stmt = sa.select(c.customer_key, sa.func.max(sa.type_coerce(c.at, sa.String)).label("last_at")) \
-            .where(c.kind == kind).group_by(c.customer_key)
+        """Per customer, the time of the latest contact (``customer_key``, ``last_at``),
+        from ``contact_latest`` (kept with the log)."""
+        c = contact_latest.c
+        stmt = sa.select(c.customer_key, sa.type_coerce(c.last_at, sa.String).label("last_at")).where(c.kind == kind)
         with self.reading() as conn:
             rows = _fetch_raw(conn, stmt)
         keys = pd.Series([r[0] for r in rows], dtype=object)
@@ -649,6 +664,19 @@ def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
         # half-way when another process writes
         write = conn.get_execution_options().get("tierctl_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _refresh_latest(conn: sa.Connection, kind: str, keys: list[str]) -> None:
+    """``contact_latest`` for ``keys`` worked out again from the contact log (the stored
+    UTC texts sort like the times they are: the greatest is the latest)."""
+    c, latest = contacts.c, contact_latest.c
+    for cond in _key_chunks(conn, latest.customer_key, keys):
+        conn.execute(sa.delete(contact_latest).where(latest.kind == kind, cond))
+    for cond in _key_chunks(conn, c.customer_key, keys):
+        conn.execute(sa.insert(contact_latest).from_select(
+            ["kind", "customer_key", "last_at"],
+            sa.select(c.kind, c.customer_key, sa.func.max(sa.type_coerce(c.at, sa.String)))
+            .where(c.kind == kind, cond).group_by(c.kind, c.customer_key)))
 
 
 def _key_chunks(conn: sa.Connection, column: Any, keys: list[str]) -> list[Any]:

@@ -391,14 +391,15 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
     tiers = _tiers(info)
     rows, stale = task_rows(store, info, day)
     last = store.last_contacts(KIND)
-    tasks = daily.compute_tasks(rows, tiers, last, day, now, cal, view=view)
+    tasks = daily.order_tasks(rows, tiers, last, day, now, cal, view=view)
+    listed = daily.describe_tasks(tasks.head(limit) if limit else tasks, tiers, day, view=view)
     warnings = list(cal.warnings)
     if stale > 0:
         warnings.insert(0, f"最近一次评分是 {info.as_of}（{stale} 天前）：等待天数已顺延，分级可能已过时，请先运行 tierctl score")
     return {"date": day.isoformat(), "view": view, "now": now.isoformat(), "snapshot": info.to_json(),
             "count": int(len(tasks)), "overdue": int(tasks["overdue"].sum()) if view == "due" else int(
                 (tasks["overdue"] & tasks["is_due"]).sum()),
-            "groups": daily.task_records(tasks.head(limit) if limit else tasks), "warnings": warnings}
+            "groups": daily.task_records(listed), "warnings": warnings}
 
 
 # -- alerts ----------------------------------------------------------------------------------

@@ -177,11 +177,31 @@ def _v4_columnar_snapshots(conn: sa.Connection) -> None:
     md.tables["snapshot_data"].create(conn)
 
 
+def _v5_contact_latest(conn: sa.Connection) -> None:
+    """Each customer's latest contact in a table of its own, filled from the log: the task
+    list reads one row per customer instead of grouping every contact ever logged."""
+    md = sa.MetaData()
+    log = sa.Table("contacts", md, sa.Column("kind", sa.String(40)), sa.Column("customer_key", sa.String(200)),
+                   sa.Column("at", sa.String(40)))
+    latest = sa.Table(
+        "contact_latest", md,
+        sa.Column("kind", sa.String(40), primary_key=True),
+        sa.Column("customer_key", sa.String(200), primary_key=True),
+        sa.Column("last_at", sa.String(40), nullable=False),
+    )
+    latest.create(conn)
+    # stored times are UTC ISO text: the greatest text is the latest time
+    conn.execute(sa.insert(latest).from_select(
+        ["kind", "customer_key", "last_at"],
+        sa.select(log.c.kind, log.c.customer_key, sa.func.max(log.c.at)).group_by(log.c.kind, log.c.customer_key)))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "snapshots and per-customer rows", _v1_snapshots),
     Migration(2, "alerts, contacts, overrides; payload layout", _v2_daily_loop),
     Migration(3, "contact action and cost; scheduled follow-ups", _v3_followups),
     Migration(4, "snapshots stored column-wise (Arrow IPC blobs)", _v4_columnar_snapshots),
+    Migration(5, "each customer's latest contact", _v5_contact_latest),
 ]
 CURRENT_VERSION = MIGRATIONS[-1].version
 

@@ -145,6 +145,15 @@ contacts = sa.Table(
     sa.Index("ix_contacts_kind_key_at", "kind", "customer_key", "at"),
 )
 
+# v5: each customer's latest contact, kept with every contact logged (the task list reads
+# this instead of grouping the whole log each morning)
+contact_latest = sa.Table(
+    "contact_latest", metadata,
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("customer_key", sa.String(200), primary_key=True),
+    sa.Column("last_at", AwareDateTime, nullable=False),
+)
+
 overrides = sa.Table(
     "overrides", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
