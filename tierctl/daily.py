@@ -121,7 +121,7 @@ def carry_forward(cur: pd.DataFrame, prev: pd.DataFrame | None, episode_start: d
     ``first_due`` (their first-contact deadline: the earliest any run has set).  A
     customer absent from the previous snapshot starts a new stay.  (A previous snapshot
     without these columns tells nothing about deadlines: every stay starts today.)"""
-    out = cur.copy()
+    out = cur.copy(deep=False)  # copy-on-write: the new columns never reach ``cur``
     respond = pd.to_datetime(out["respond_by"])
     tz = respond.dt.tz
     fd = _utc_ns(respond)

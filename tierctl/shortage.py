@@ -647,7 +647,7 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                                   factorized=ctx.factorized(f, rule.field) if ctx else None)
             fired = codes >= 0
             if previous is not None and len(previous) and rule.field in previous:
-                prev = previous.drop_duplicates("key")
+                prev = previous  # a key listed twice: its first row counts (key_positions)
                 prev_hit = keyword_codes(prev[rule.field], list(rule.keywords), model.negations) >= 0
                 pos = key_positions(f["key"], prev["key"])
                 seen = np.where(pos >= 0, prev_hit[np.maximum(pos, 0)], False)
@@ -664,7 +664,7 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
             if rule.previous_field and rule.previous_field in f:
                 prev_c = f[rule.previous_field].to_numpy(dtype=float, na_value=np.nan)
             if week_ago is not None and len(week_ago) and rule.field in week_ago:
-                wk = week_ago.drop_duplicates("key")
+                wk = week_ago  # a key listed twice: its first row counts (key_positions)
                 pos = key_positions(f["key"], wk["key"])
                 counts = pd.to_numeric(wk[rule.field], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                 from_store = np.where(pos >= 0, counts[np.maximum(pos, 0)], np.nan)

@@ -158,6 +158,16 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         meta = daily.model_meta(model)
         meta.update({"crisis": crisis.to_json(), "counts": result.counts(), "generated_at": now.isoformat(),
                      "warnings": list(result.warnings), "overrides_applied": applied, **(extra_meta or {})})
+        # the run whose alerts are known to be open (see _alerts_known): today's earlier run
+        # when the day is scored again, else the previous run — read before the snapshot
+        # replaces the former
+        ref: tuple[SnapshotInfo, pd.DataFrame, np.ndarray, np.ndarray] | None = None
+        if newest and replaced is not None:
+            earlier = store.snapshot_rows(replaced.id, fields=["wait_days"], generic=("customer_key",))
+            ref = (replaced, earlier, daily.key_positions(rows["customer_key"], earlier["customer_key"]),
+                   daily.key_positions(earlier["customer_key"], rows["customer_key"]) < 0)
+        elif newest and prev_info is not None and prev is not None and mv is not None:
+            ref = (prev_info, prev, mv["pos"], mv["resolved"])
         sid = None
         if not dry_run:
             sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, rows, meta, now=now)
@@ -170,21 +180,21 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
             red = result.customers["red_list"].to_numpy(dtype=bool) if "red_list" in result.customers else None
             if red is not None and red.any():
                 cur["redlist_complaint"] = red & complaint_mask(result.customers, model)
-            known = _alerts_known(prev_info, prev, mv, cur, meta["alerts"]) if replaced is None else None
-            if known is None:  # the first run, a re-run of the day, or changed alert rules: ask the store
+            known = _alerts_known(ref[0], ref[1], ref[2], cur, meta["alerts"]) if ref is not None else None
+            if known is None:  # the first run, an old snapshot, or changed alert rules: ask the store
                 active = store.active_alert_keys(KIND)
                 gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
             else:
+                assert ref is not None
                 todo = np.zeros(len(cur), dtype=bool)
                 for r in meta["alerts"]:
                     todo |= (cur["wait_days"].to_numpy() >= int(r["min_days"])) & ~known[r["id"]]
                 if "redlist_complaint" in cur:
                     todo |= cur["redlist_complaint"].to_numpy(dtype=bool)
                 active = store.active_alert_keys(KIND, keys=cur["customer_key"][todo].tolist())
-                # every open alert belongs to a customer of the previous run (that run closed the
-                # others): those who left are exactly the previous run's customers missing today
-                assert prev is not None and mv is not None
-                gone = sorted(set(prev["customer_key"][mv["resolved"]].astype(str).tolist()))
+                # every open alert belongs to a customer of that run (it closed the others): those
+                # who left are exactly its customers missing today
+                gone = sorted(set(ref[1]["customer_key"][ref[3]].astype(str).tolist()))
             new = daily.alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active, known=known)
             ovr_gone = _not_listed(ovr["customer_key"], rows["customer_key"]) if len(ovr) else []
             if dry_run:
@@ -222,21 +232,21 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
             "overrides_applied": applied}
 
 
-def _alerts_known(prev_info: SnapshotInfo | None, prev: pd.DataFrame | None, mv: dict[str, np.ndarray] | None,
-                  cur: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str, np.ndarray] | None:
+def _alerts_known(prev_info: SnapshotInfo, prev: pd.DataFrame, pos: np.ndarray, cur: pd.DataFrame,
+                  rules: list[dict[str, Any]]) -> dict[str, np.ndarray] | None:
     """Per wait rule, the customers of today's run whose alert is certainly open or
-    acknowledged already, without reading the alerts table: listed in the previous run
-    and already past the rule's threshold then, under the same rules.
+    acknowledged already, without reading the alerts table: listed in the reference run
+    ``prev`` (``pos``: where each of today's customers is in it, -1 if not) and already
+    past the rule's threshold then, under the same rules.
 
-    Why it holds: the previous snapshot was the newest when it was stored (nothing after
-    it yet, and today has no earlier run), so that run fired every such alert or found it
-    open; alerts close only when a run finds the customer gone, and no run came between.
-    None when this cannot be relied on (no previous run, or the alert rules changed)."""
-    if prev_info is None or prev is None or mv is None or "wait_days" not in prev:
+    The reference run is the previous run when today has none yet, or today's earlier
+    run when the day is scored again.  Why it holds: that snapshot was the newest when it
+    was stored and nothing came after it, so its run fired every such alert or found it
+    open; alerts close only when a run finds the customer gone (acknowledged ones still
+    count), and no run came between.  None when this cannot be relied on (the alert
+    rules changed, or the snapshot holds no wait)."""
+    if "wait_days" not in prev or (prev_info.meta or {}).get("alerts") != rules:
         return None
-    if (prev_info.meta or {}).get("alerts") != rules:
-        return None
-    pos = mv["pos"]
     before = pd.to_numeric(prev["wait_days"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     was = np.where(pos >= 0, before[np.maximum(pos, 0)], np.nan)
     with np.errstate(invalid="ignore"):
