@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tierctl import daily, shortage
 from tierctl.errors import NotFoundError, UsageError
@@ -514,3 +516,26 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
                 start[k] -= dt.timedelta(days=int(rng.integers(1, 20)))
     for s in stores.values():
         s.close()
+
+
+RULES = [{"id": "A6.1", "min_days": 14}, {"id": "A6.2", "min_days": 21}, {"id": "A6.3", "min_days": 28}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from(["A6.1", "A6.2", "A6.3", "A6.4"]),
+                          st.sampled_from(["2026-11-23T01:00:00+00:00", "2026-11-22T01:00:00+00:00", ""])),
+                min_size=1, max_size=25), st.randoms())
+def test_alerts_are_listed_customer_by_customer_the_most_severe_first(alerts, rnd):
+    """The order of the alert lists, against the rule written out plainly: each customer
+    ranks by their most severe alert (then the earliest, then the lowest id), and a
+    customer's alerts follow one another by the same key."""
+    ids = list(range(1, len(alerts) + 1))
+    rnd.shuffle(ids)
+    f = pd.DataFrame({"customer_key": [a[0] for a in alerts], "rule_id": [a[1] for a in alerts],
+                      "fired_at": [a[2] for a in alerts], "id": ids})
+    key = [(loop.alert_severity(r, RULES), at, i) for (_, r, at), i in zip(alerts, ids, strict=True)]
+    lead = {}
+    for (c, _, _), k in zip(alerts, key, strict=True):
+        lead[c] = min(lead.get(c, k), k)
+    want = sorted(range(len(alerts)), key=lambda j: (lead[alerts[j][0]], key[j]))
+    assert loop._severity_order(f, RULES).tolist() == want

@@ -734,6 +734,8 @@ def _pylist(s: pd.Series, *, number: bool = False) -> list[Any]:
         if np.isnan(arr).any():
             out = [None if x != x else x for x in out]
         return out
+    if isinstance(s.dtype, pd.StringDtype):  # text already: only the missing values to replace
+        return s.to_numpy(dtype=object, na_value=None).tolist()
     vals = s.astype(object).to_numpy(dtype=object)
     missing = pd.isna(vals)
     if missing.any():

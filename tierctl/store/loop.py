@@ -303,14 +303,22 @@ def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[s
 
 def _severity_order(f: pd.DataFrame, rules: list[dict[str, Any]]) -> np.ndarray:
     """Positions of the alerts in ``f``: by customer, the customer with the most severe
-    alert first (then the earliest, the lowest id); a customer's alerts by severity."""
-    sev = f["rule_id"].map({r: alert_severity(r, rules) for r in f["rule_id"].unique()})
-    o = f.assign(_sev=sev, _at=f["fired_at"].astype(str), _id=f["id"].astype("int64")).sort_values(
-        ["_sev", "_at", "_id"], kind="mergesort")
-    first = o.groupby("customer_key", sort=False).cumcount().eq(0)
-    pos = pd.Series(np.arange(len(o)), index=o.index).where(first).groupby(o["customer_key"]).transform("min")
-    o = o.assign(_pos=pos).sort_values("_pos", kind="mergesort")
-    return o.index.to_numpy()
+    alert first (then the earliest, the lowest id); a customer's alerts by severity.
+    Sorted on integer codes (a first run may fire a million and a half)."""
+    n = len(f)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    rule_codes, rule_uniq = pd.factorize(f["rule_id"].astype(str))
+    sev = np.array([alert_severity(r, rules) for r in rule_uniq], dtype=np.int64)[rule_codes]
+    at_rank, _ = pd.factorize(f["fired_at"].astype(str), sort=True)  # ISO UTC text sorts as time
+    ids = f["id"].to_numpy(dtype=np.int64)
+    by_alert = np.lexsort((ids, at_rank, sev))  # every alert, the most severe (earliest, lowest id) first
+    cust, _ = pd.factorize(f["customer_key"])
+    lead = np.empty(int(cust.max()) + 1, dtype=np.int64)  # each customer's first place in that order
+    lead[cust[by_alert[::-1]]] = np.arange(n - 1, -1, -1)
+    place = np.empty(n, dtype=np.int64)
+    place[by_alert] = np.arange(n)
+    return np.lexsort((place, lead[cust]))
 
 
 def load_result(store: Store, as_of: dt.date | None) -> ShortageResult:
