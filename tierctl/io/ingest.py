@@ -284,6 +284,10 @@ _MULT = {"万": 10000, "w": 10000, "W": 10000, "千": 1000, "k": 1000, "K": 1000
 def convert(col: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[tuple[int, str, str]]]:
     """Convert one text column to ``spec.kind``; return it and (position, value, message)
     for every cell that could not be read."""
+    if spec.kind == "text":
+        fast = _arrow_text(col)
+        if fast is not None:
+            return fast, []
     stripped = col.str.strip()
     empty = (stripped == "") | stripped.isna()
     if spec.kind == "text":
@@ -322,6 +326,22 @@ def convert(col: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[tuple[int
         errs = [(int(i), col.iloc[i], "应为 是/否") for i in np.flatnonzero(bad.to_numpy())]
         return res, errs
     raise AssertionError(spec.kind)
+
+
+def _arrow_text(col: pd.Series) -> pd.Series | None:
+    """A text column read by Arrow, trimmed and with blanks as missing, without leaving
+    Arrow (what the pandas path below does, about three times faster); None for any
+    other column."""
+    arr = getattr(col.array, "_pa_array", None)
+    if arr is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(arr)  # what pandas' str.strip() runs on Arrow text
+    blank = pc.equal(trimmed, "")
+    return pd.Series(pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed), index=col.index,
+                     dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _fmt(v: float | None) -> str:
