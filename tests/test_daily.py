@@ -500,7 +500,11 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
         repeat = step in (3, 4)  # the same day three times, each with another file
         for name, store in stores.items():
             monkeypatch.setattr(loop, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
-            run_day(store, path, day)
+            _, preview = run_day(store, path, day, dry_run=True)
+            _, rec = run_day(store, path, day)
+            # the dry run announces what the run then does
+            for k in ("alerts_closed", "alerts_fired", "alerts_fired_customers"):
+                assert preview["snapshot"][k] == rec["snapshot"][k], (name, step, k)
             if step in (2, 4):  # the manager acknowledges some alerts
                 ids = store.alerts_list(loop.KIND)["id"].tolist()[::3]
                 store.ack_alerts([int(i) for i in ids], at(day, 10), "王经理", None)

@@ -32,6 +32,7 @@ from tierctl.errors import NotFoundError, StoreError
 from tierctl.store import columnar, migrations
 from tierctl.store.payload import column_type, decode_payloads, decode_values, json_key
 from tierctl.store.schema import (
+    AwareDateTime,
     alerts,
     contact_latest,
     contacts,
@@ -566,9 +567,10 @@ class Store:
 
     # -- contacts ------------------------------------------------------------------------
     def add_contact(self, kind: str, **values: Any) -> int:
+        values = {**values, "customer_key": str(values["customer_key"])}
         with self.transaction() as conn:
             cid = int(conn.execute(sa.insert(contacts).values(kind=kind, **values)).inserted_primary_key[0])
-            _refresh_latest(conn, kind, [str(values["customer_key"])])
+            _refresh_latest(conn, kind, [values["customer_key"]])
             return cid
 
     def add_contacts(self, kind: str, columns: dict[str, list[Any]]) -> int:
@@ -577,11 +579,13 @@ class Store:
         n = len(columns["customer_key"])
         if not n:
             return 0
-        stamped = {k: ([_utc(v) if isinstance(v, dt.datetime) else v for v in vals]
-                       if k in ("at", "logged_at", "done_at") else vals) for k, vals in columns.items()}
+        stamp = AwareDateTime().process_bind_param  # aware datetimes or ISO text → UTC text
+        stamped = {k: ([stamp(v, None) for v in vals] if k in ("at", "logged_at", "done_at") else vals)
+                   for k, vals in columns.items()}
+        stamped["customer_key"] = [str(k) for k in columns["customer_key"]]
         with self.transaction() as conn:
             _executemany(conn, contacts, {"kind": [kind] * n, **stamped})
-            _refresh_latest(conn, kind, sorted({str(k) for k in columns["customer_key"]}))
+            _refresh_latest(conn, kind, sorted(set(stamped["customer_key"])))
         return n
 
     def last_contacts(self, kind: str) -> pd.DataFrame:

@@ -205,7 +205,7 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                     {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
                      "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
                 fired_total, fired_customers = len(fired), len({a["customer_key"] for a in fired})
-                closed = len(gone)
+                closed = len(store.active_alert_keys(KIND, keys=gone)) if gone else 0  # what a run would close
             else:
                 # in key order: the index on the customer key then mostly grows at its end
                 new = new.sort_values("customer_key", kind="mergesort").reset_index(drop=True)
