@@ -307,15 +307,18 @@ def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | 
     return [dict(zip(names, vals, strict=True)) for vals in zip(*data, strict=True)] if n else []
 
 
-def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str]) -> dict[str, np.ndarray]:
+def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str],
+               pos: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Masks of ``cur`` (new, upgraded, downgraded) and of ``prev`` (resolved), and for
-    each ``cur`` row its position in ``prev`` (−1 when new)."""
+    each ``cur`` row its position in ``prev`` (−1 when new; ``pos`` when the caller
+    has worked it out already)."""
     rank = {t: i for i, t in enumerate(tier_names)}
     if prev is None or not len(prev):
         n = len(cur)
         return {"pos": np.full(n, -1), "new": np.ones(n, dtype=bool), "up": np.zeros(n, dtype=bool),
                 "down": np.zeros(n, dtype=bool), "resolved": np.zeros(0 if prev is None else len(prev), dtype=bool)}
-    pos = key_positions(cur["customer_key"], prev["customer_key"])
+    if pos is None:
+        pos = key_positions(cur["customer_key"], prev["customer_key"])
     resolved = np.ones(len(prev), dtype=bool)  # keys are unique on both sides: the rows nobody matched
     resolved[pos[pos >= 0]] = False
     r_now, r_prev_all = _ranks(cur["label"], rank), _ranks(prev["label"], rank)

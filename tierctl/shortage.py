@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierctl import background
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.frames import key_positions
 from tierctl.io.ingest import ColumnSet
@@ -260,6 +261,11 @@ class ShortageResult:
     frame: pd.DataFrame  # in the export's row order
     order: np.ndarray  # positions in ``frame``, most urgent first
     warnings: list[str]
+    # each row of ``frame``: its position in the ``previous`` frame scoring compared with
+    # (−1: not there), and that frame's ``attrs["snapshot"]`` — the store's morning run
+    # reuses the join instead of hashing a million keys again
+    previous_positions: np.ndarray | None = None
+    previous_ident: Any = None
 
     @classmethod
     def from_sorted(cls, *, as_of: dt.date, now: dt.datetime, model: ShortageModel, customers: pd.DataFrame,
@@ -285,6 +291,13 @@ class ShortageResult:
         if "customers" in self.__dict__:
             return self.customers[names]
         return self.frame[names].take(self.order).reset_index(drop=True)
+
+    def positions_in_previous(self, ident: Any) -> np.ndarray | None:
+        """For ``customers`` (most urgent first), each one's position in the previous
+        frame scoring compared with — when that frame was the one ``ident`` names."""
+        if self.previous_positions is None or ident is None or self.previous_ident != ident:
+            return None
+        return self.previous_positions[self.order]
 
     def counts(self) -> dict[str, int]:
         vc = self.unordered["tier"].value_counts()
@@ -493,14 +506,22 @@ def score(
     names = list(model.tier_names)
     cols["model_tier"] = pd.Categorical.from_codes(tier_idx, categories=names)
     view = view.assign(key=key)
-    final_idx, esc = escalate(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx)
+    # the history joins (A4.4 with the previous run, A4.5 with a week ago) run side by side
+    prev_job = background.start(key_positions, key, previous["key"], name="tierctl-join") \
+        if previous is not None and len(previous) else None
+    week_pos = key_positions(key, week_ago["key"]) if week_ago is not None and len(week_ago) else None
+    prev_pos = prev_job() if prev_job is not None else None
+    final_idx, esc = escalate(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx,
+                              previous_positions=prev_pos, week_ago_positions=week_pos)
     cols["tier"] = pd.Categorical.from_codes(final_idx, categories=names)
     cols["escalations"] = esc
     cols.update(_policy(final_idx, model, now))
     cols["alerts"] = _alerts(view.assign(red_list=cols["red_list"]), model)
     out = f.drop(columns=[c for c in cols if c in f]).assign(**cols)
     order = _urgency_order(final_idx, total, days, key)
-    return ShortageResult(as_of=as_of, now=now, model=model, frame=out, order=order, warnings=warnings)
+    return ShortageResult(as_of=as_of, now=now, model=model, frame=out, order=order, warnings=warnings,
+                          previous_positions=prev_pos,
+                          previous_ident=previous.attrs.get("snapshot") if previous is not None else None)
 
 
 def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, key: pd.Series) -> np.ndarray:
@@ -599,9 +620,13 @@ def tier_for(total: Decimal | float | str, model: ShortageModel) -> str:
 def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
              previous: pd.DataFrame | None = None,
              week_ago: pd.DataFrame | None = None,
-             ctx: Context | None = None) -> tuple[np.ndarray, pd.Categorical]:
+             ctx: Context | None = None,
+             previous_positions: np.ndarray | None = None,
+             week_ago_positions: np.ndarray | None = None) -> tuple[np.ndarray, pd.Categorical]:
     """Apply SPEC A4.  Returns the final tier index (0 = most urgent) and, per row, the
     fired rules' reasons joined by newlines.  A rule never lowers a tier.
+    ``previous_positions`` / ``week_ago_positions``: each row's position in ``previous`` /
+    ``week_ago`` when the caller has worked it out.
 
     The wait rules (A4.1–A4.3) look at the model tier, each setting a floor; the
     relative rules (A4.4 new complaint words, A4.5 contact spike) then raise one step
@@ -649,7 +674,7 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
             if previous is not None and len(previous) and rule.field in previous:
                 prev = previous  # a key listed twice: its first row counts (key_positions)
                 prev_hit = keyword_codes(prev[rule.field], list(rule.keywords), model.negations) >= 0
-                pos = key_positions(f["key"], prev["key"])
+                pos = previous_positions if previous_positions is not None else key_positions(f["key"], prev["key"])
                 seen = np.where(pos >= 0, prev_hit[np.maximum(pos, 0)], False)
                 fired = fired & ~seen
             m = fired & (final > 0)
@@ -665,7 +690,7 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                 prev_c = f[rule.previous_field].to_numpy(dtype=float, na_value=np.nan)
             if week_ago is not None and len(week_ago) and rule.field in week_ago:
                 wk = week_ago  # a key listed twice: its first row counts (key_positions)
-                pos = key_positions(f["key"], wk["key"])
+                pos = week_ago_positions if week_ago_positions is not None else key_positions(f["key"], wk["key"])
                 counts = pd.to_numeric(wk[rule.field], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                 from_store = np.where(pos >= 0, counts[np.maximum(pos, 0)], np.nan)
                 prev_c = np.where(np.isnan(prev_c), from_store, prev_c)

@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="tierctl")
+        try:
+            app(args=args, prog_name="tierctl")
+        finally:
+            _wait_for_stores()
     except TierctlError as err:
         _report(err, err.exit_code)
         sys.exit(err.exit_code)
@@ -73,6 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"tierctl 内部错误：{type(exc).__name__}: {exc}\n"
                          "请加 --debug 重新运行并把输出发给维护者。\n")
         sys.exit(1)
+
+
+def _wait_for_stores() -> None:
+    """A store closed in the background (its checkpoint overlapping the output) is
+    closed before the command returns, so the file is whole when the command is done."""
+    core = sys.modules.get("tierctl.store.core")  # loaded only by commands that use the store
+    if core is not None:
+        core.wait_closed()
 
 
 def _report(err: Exception, code: int) -> None:

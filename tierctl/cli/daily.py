@@ -9,6 +9,7 @@ tables on stdout, messages on stderr, ``--format json`` for machines).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -147,25 +148,28 @@ def previous_for(store: Store, model: Any, as_of: dt.date):
 
 
 def after_score(store: Store, result: ShortageResult, export: Any, crisis: Any, *, dry_run: bool = False,
-                detail_limit: int | None = None) -> dict[str, Any]:
+                detail_limit: int | None = None, source_hash: Callable[[], str | None] | None = None
+                ) -> dict[str, Any]:
     """Store the run (unless ``dry_run``) and return what the morning output shows:
     ``changes``, ``alerts_fired``, ``snapshot`` (into the JSON), ``crisis`` (re-computed
     when manual overrides changed tiers), and ``changes_text``/``alerts_text`` (printed
     under the table).  ``detail_limit``: see :func:`tierctl.store.loop.record_run` (the
-    text needs a screenful, the JSON everyone)."""
+    text needs a screenful, the JSON everyone).  ``source_hash``: the call that gives the
+    export's SHA-256 when it was started earlier (:func:`loop.sha256_in_background`)."""
     from tierctl.store import loop
 
     source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
               "headers": dict(export.headers)}
     try:
         rec = loop.record_run(store, result, crisis, source_name=Path(export.path).name,
-                              source_hash=loop.sha256_file(export.path), dry_run=dry_run,
+                              source_hash=source_hash() if source_hash else loop.sha256_file(export.path),
+                              dry_run=dry_run,
                               extra_meta={"source": source}, detail_limit=detail_limit)
         rec["snapshot"]["path"] = getattr(store, "display_path", store.path)
         if not dry_run:
             rec["snapshot"]["alerts_open"] = store.count_alerts(loop.KIND)
     finally:
-        store.close()
+        store.close(background=True)  # the checkpoint runs while the morning output is printed
     return {"changes": rec["changes"], "alerts_fired": rec["alerts_fired"], "snapshot": rec["snapshot"],
             "crisis": rec["crisis"], "changes_text": changes_text(rec["changes"], rec["snapshot"]),
             "alerts_text": alerts_text(rec["alerts_fired"], rec["snapshot"])}

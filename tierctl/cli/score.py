@@ -72,12 +72,16 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     ``score``, ``render`` and ``allocate``.  The changes and alerts of the day are listed
     for the first ``detail_limit`` customers of each kind (None: all, for JSON)."""
     from tierctl import shortage
-
-    model, export = load_inputs(file, model_name, sheet, encoding, mapping)
-    as_of_d, now_dt = clock(as_of, now)
     from tierctl.cli import daily as history_hooks
 
     history = None if no_store else history_hooks
+    digest = None
+    if history is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
+        from tierctl.store.loop import sha256_in_background
+
+        digest = sha256_in_background(file)
+    model, export = load_inputs(file, model_name, sheet, encoding, mapping)
+    as_of_d, now_dt = clock(as_of, now)
     previous = week_ago = None
     store = None
     if history is not None:
@@ -89,7 +93,8 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
     extra: dict[str, Any] = {}
     if history is not None and store is not None:
-        extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit)
+        extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit,
+                                    source_hash=digest)
     return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
 
 

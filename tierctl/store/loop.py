@@ -9,12 +9,13 @@ dumps it with ``--format json``); the logic itself lives in :mod:`tierctl.daily`
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tierctl import daily
+from tierctl import background, daily
 from tierctl.daily import KIND, WorkCalendar
 from tierctl.errors import ModelError, NotFoundError, UsageError
 from tierctl.shortage import (
@@ -25,7 +26,7 @@ from tierctl.shortage import (
     crisis_level,
     load_model,
 )
-from tierctl.store.core import SnapshotInfo, Store
+from tierctl.store.core import SnapshotInfo, Store, encode_snapshot
 
 NOT_LISTED = "客户已不在名单中"
 
@@ -73,6 +74,7 @@ def _prev_rows(store: Store, info: SnapshotInfo, fields: list[str]) -> pd.DataFr
         return hit[1]
     want = list(dict.fromkeys([*fields, *PREV_FIELDS]))
     frame = store.snapshot_rows(info.id, fields=want, generic=("customer_key", "label"))
+    frame.attrs["snapshot"] = ident  # scoring remembers the join with it (ShortageResult.positions_in_previous)
     cache.clear()
     cache[ident] = (set(want), frame)
     return frame
@@ -141,7 +143,9 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         prev = details = mv = None
         if prev_info is not None:
             prev = _prev_rows(store, prev_info, [])
-            mv = daily.tier_moves(prev, rows, model.tier_names)
+            # the join scoring made with this run (A4.4) serves again, unless overrides re-sorted the rows
+            pos = None if applied else result.positions_in_previous(prev.attrs.get("snapshot"))
+            mv = daily.tier_moves(prev, rows, model.tier_names, pos=pos)
             lim = detail_limit  # the why is worked out for the customers the lists will hold
             few = [*rows["customer_key"][daily.first_n(mv["up"], lim) | daily.first_n(mv["down"], lim)].tolist(),
                    *prev["customer_key"][daily.first_n(mv["resolved"], lim)].tolist()]
@@ -151,6 +155,8 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                                               generic=("customer_key", "customer_id", "name", "score"))
         start = dt.datetime.combine(as_of, dt.time(0), tzinfo=tz)
         rows = daily.carry_forward(rows, prev, start, pos=mv["pos"] if mv is not None else None)
+        # the snapshot compresses on a thread while the changes and alerts are worked out
+        encoded = None if dry_run else background.start(encode_snapshot, rows, name="tierctl-encode")
         changes = daily.diff_snapshots(prev, rows, model.tier_names, dims,
                                        prev_info.as_of if prev_info else None, details=details, moves=mv,
                                        limit=detail_limit)
@@ -168,10 +174,6 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                    daily.key_positions(earlier["customer_key"], rows["customer_key"]) < 0)
         elif newest and prev_info is not None and prev is not None and mv is not None:
             ref = (prev_info, prev, mv["pos"], mv["resolved"])
-        sid = None
-        if not dry_run:
-            sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, rows, meta, now=now)
-
         fired: list[dict[str, Any]] = []
         fired_total = fired_customers = 0
         closed = 0
@@ -224,6 +226,9 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                     fired_total = len(today)
                     fired_customers = int(today["customer_key"].nunique()) if len(today) else 0
                 fired = _alert_records(today, tz, meta["alerts"], customers=detail_limit)
+        sid = None
+        if encoded is not None:
+            sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, encoded(), meta, now=now)
     snapshot = {"id": sid, "as_of": as_of.isoformat(), "stored": not dry_run, "replaced": replaced is not None,
                 "path": store.path, "previous_as_of": prev_info.as_of.isoformat() if prev_info else None,
                 "latest": newest, "alerts_closed": closed, "overrides_applied": len(applied),
@@ -603,6 +608,7 @@ def _fact(v: Any) -> Any:
 
 
 def sha256_file(path: Any) -> str | None:
+    """The SHA-256 of a file (hex), None when it cannot be read."""
     import hashlib
 
     try:
@@ -615,6 +621,14 @@ def sha256_file(path: Any) -> str | None:
         return None
 
 
+def sha256_in_background(path: Any) -> Callable[[], str | None]:
+    """Start :func:`sha256_file` on a thread and return the call that waits for it.
+    ``hashlib`` lets go of the interpreter while it reads and hashes a megabyte, so the
+    hash of a large export runs beside ingest and scoring on the second core instead of
+    adding its time to the run."""
+    return background.start(sha256_file, path, name="tierctl-sha256")
+
+
 __all__ = ["NOT_LISTED", "ack_alerts", "alerts_report", "clear_override", "contacts_record", "history_report",
            "load_result", "log_contact", "previous_frames", "record_run", "resolve_customer", "set_override",
-           "sha256_file", "tasks_report", "why_report"]
+           "sha256_file", "sha256_in_background", "tasks_report", "why_report"]
