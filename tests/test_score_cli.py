@@ -137,3 +137,21 @@ def test_input_untouched_by_cli(tmp_path):
     before = copy.read_bytes()
     assert run("score", str(copy), "--dry-run").returncode == 0
     assert copy.read_bytes() == before
+
+
+def test_the_program_returns_with_its_store_closed_and_the_log_folded_in(tmp_path):
+    """The program leaves without tearing the interpreter down, and the store it wrote is
+    closed in the background while the table prints: by the time it returns, the
+    write-ahead log is folded into the database and the snapshot is there."""
+    import sqlite3
+
+    db = tmp_path / "fold.db"
+    p = run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--db", str(db))
+    assert p.returncode == 0, p.stderr
+    assert db.exists() and not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM snapshots WHERE kind = 'shortage'").fetchone() == (1,)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        con.close()

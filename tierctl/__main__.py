@@ -1,3 +1,3 @@
-from tierctl.cli import main
+from tierctl.cli import entry
 
-main()
+entry()
