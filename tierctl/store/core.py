@@ -699,8 +699,9 @@ def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             # the log is folded into the file when the last connection closes (see close),
-            # not inside a run's commit, where it would add its time to the run
-            cur.execute("PRAGMA wal_autocheckpoint = 0")
+            # not inside a morning run's commit, where it would add its time to the run; a
+            # connection kept open for many writes still folds it in past 100,000 pages
+            cur.execute("PRAGMA wal_autocheckpoint = 100000")
         cur.execute("PRAGMA cache_size = -65536")
         cur.execute("PRAGMA mmap_size = 4294967296")
         cur.close()
