@@ -340,8 +340,9 @@ def _arrow_text(col: pd.Series) -> pd.Series | None:
 
     trimmed = pc.utf8_trim_whitespace(arr)  # what pandas' str.strip() runs on Arrow text
     blank = pc.equal(trimmed, "")
-    return pd.Series(pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed), index=col.index,
-                     dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    if pc.any(blank).as_py():  # (an id column seldom has blanks: then no second copy of its text)
+        trimmed = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed)
+    return pd.Series(trimmed, index=col.index, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _fmt(v: float | None) -> str:
