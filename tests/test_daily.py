@@ -592,3 +592,26 @@ def test_the_morning_run_reuses_the_join_scoring_made_with_the_previous_run(tmp_
     assert any(reused)  # the join really was reused on the days after the first
     for s in stores.values():
         s.close()
+
+
+def test_a_previous_frame_reordered_by_the_caller_is_joined_afresh(tmp_path):
+    """A library caller may hand scoring the previous run's rows in another order (or a
+    filtered copy): the morning run then must not reuse scoring's positions for its own
+    rows of that run — who left, deadlines and alerts come from a fresh join."""
+    rows = [[k, f"客户{k}", f"139{k[1:]:0>8}", (D0 - dt.timedelta(days=20)).isoformat(), "通勤", 1, ""]
+            for k in ("K001", "K002", "K003")]
+    store = Store.open(":memory:")
+    run_day(store, write(tmp_path / "a.csv", rows), D1)
+    model = shortage.load_model("rite")
+    export = read_export(write(tmp_path / "b.csv", [rows[0], rows[1], ["K004", *rows[2][1:]]]), model.columns)
+    prev, week = loop.previous_frames(store, model, D2)
+    shuffled = prev.sort_values("key", ascending=False)
+    result = shortage.score(export.frame, model, D2, at(D2), previous=shuffled, week_ago=week)
+    assert result.previous_positions is not None
+    rec = loop.record_run(store, result, shortage.crisis_level(result), source_name="b.csv", source_hash="h")
+    assert [x["customer_id"] for x in rec["changes"]["resolved"]] == ["K003"]
+    assert [x["customer_id"] for x in rec["changes"]["new"]] == ["K004"]
+    assert rec["snapshot"]["alerts_closed"] == len(store.alerts_list(loop.KIND, statuses=("resolved",)))
+    closed = store.alerts_list(loop.KIND, statuses=("resolved",))["customer_key"].unique().tolist()
+    assert closed == ["K003"]
+    store.close()

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -141,13 +142,31 @@ def test_input_untouched_by_cli(tmp_path):
 
 def test_the_program_returns_with_its_store_closed_and_the_log_folded_in(tmp_path):
     """The program leaves without tearing the interpreter down, and the store it wrote is
-    closed in the background while the table prints: by the time it returns, the
-    write-ahead log is folded into the database and the snapshot is there."""
+    closed on a thread while the table prints: it must wait for that close before it
+    leaves.  Here the close is made slow (and leaves a mark when done): the mark is there
+    when the process has returned, and so is the snapshot, with the log folded in."""
     import sqlite3
 
-    db = tmp_path / "fold.db"
-    p = run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--db", str(db))
+    db, mark = tmp_path / "fold.db", tmp_path / "closed"
+    code = textwrap.dedent("""
+        import pathlib, sys, time
+        import sqlalchemy as sa
+        dispose, mark = sa.Engine.dispose, pathlib.Path(sys.argv[1])
+        def slow(self, *a, **k):
+            time.sleep(0.5)
+            dispose(self, *a, **k)
+            mark.write_text("closed")
+        sa.Engine.dispose = slow
+        sys.argv = ["tierctl", *sys.argv[2:]]
+        from tierctl.cli import entry
+        entry()
+    """)
+    e = {**os.environ, "COLUMNS": "200"}
+    e.pop("TIERCTL_DB", None)
+    p = subprocess.run([sys.executable, "-c", code, str(mark), "score", str(SAMPLE), "--as-of", AS_OF.isoformat(),
+                        "--db", str(db)], capture_output=True, text=True, env=e, timeout=120)
     assert p.returncode == 0, p.stderr
+    assert mark.exists()
     assert db.exists() and not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
     con = sqlite3.connect(db)
     try:
@@ -155,3 +174,15 @@ def test_the_program_returns_with_its_store_closed_and_the_log_folded_in(tmp_pat
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         con.close()
+
+
+def test_a_failed_run_still_closes_its_store(tmp_path):
+    """A run that fails after opening the store (a red list that cannot be read) exits 1
+    and leaves no write-ahead log behind."""
+    db = tmp_path / "fail.db"
+    assert run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--db", str(db)).returncode == 0
+    bad = tmp_path / "red.xlsx"
+    bad.write_bytes(b"not a workbook")
+    p = run("score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--db", str(db), "--red-list", str(bad))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()

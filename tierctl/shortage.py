@@ -22,7 +22,7 @@ import pandas as pd
 
 from tierctl import background
 from tierctl.errors import InputError, ModelError, Problem
-from tierctl.frames import key_positions
+from tierctl.frames import key_positions, same_keys
 from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
 from tierctl.models.rules import Context, Rule, build_rule, num
@@ -262,10 +262,10 @@ class ShortageResult:
     order: np.ndarray  # positions in ``frame``, most urgent first
     warnings: list[str]
     # each row of ``frame``: its position in the ``previous`` frame scoring compared with
-    # (−1: not there), and that frame's ``attrs["snapshot"]`` — the store's morning run
-    # reuses the join instead of hashing a million keys again
+    # (−1: not there), and that frame's keys — the store's morning run reuses the join
+    # instead of hashing a million keys again
     previous_positions: np.ndarray | None = None
-    previous_ident: Any = None
+    previous_keys: pd.Series | None = None
 
     @classmethod
     def from_sorted(cls, *, as_of: dt.date, now: dt.datetime, model: ShortageModel, customers: pd.DataFrame,
@@ -292,10 +292,12 @@ class ShortageResult:
             return self.customers[names]
         return self.frame[names].take(self.order).reset_index(drop=True)
 
-    def positions_in_previous(self, ident: Any) -> np.ndarray | None:
+    def positions_in_previous(self, keys: pd.Series) -> np.ndarray | None:
         """For ``customers`` (most urgent first), each one's position in the previous
-        frame scoring compared with — when that frame was the one ``ident`` names."""
-        if self.previous_positions is None or ident is None or self.previous_ident != ident:
+        run's rows whose keys are ``keys`` — when scoring joined with exactly those keys
+        in that order (checked key by key); None otherwise."""
+        if self.previous_positions is None or self.previous_keys is None \
+                or not same_keys(self.previous_keys, keys):
             return None
         return self.previous_positions[self.order]
 
@@ -508,8 +510,9 @@ def score(
     view = view.assign(key=key)
     # the history joins (A4.4 with the previous run, A4.5 with a week ago) run side by side
     prev_job = background.start(key_positions, key, previous["key"], name="tierctl-join") \
-        if previous is not None and len(previous) else None
-    week_pos = key_positions(key, week_ago["key"]) if week_ago is not None and len(week_ago) else None
+        if previous is not None and len(previous) and "key" in previous else None
+    week_pos = key_positions(key, week_ago["key"]) \
+        if week_ago is not None and len(week_ago) and "key" in week_ago else None
     prev_pos = prev_job() if prev_job is not None else None
     final_idx, esc = escalate(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx,
                               previous_positions=prev_pos, week_ago_positions=week_pos)
@@ -521,7 +524,7 @@ def score(
     order = _urgency_order(final_idx, total, days, key)
     return ShortageResult(as_of=as_of, now=now, model=model, frame=out, order=order, warnings=warnings,
                           previous_positions=prev_pos,
-                          previous_ident=previous.attrs.get("snapshot") if previous is not None else None)
+                          previous_keys=previous["key"] if prev_pos is not None and previous is not None else None)
 
 
 def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, key: pd.Series) -> np.ndarray:

@@ -97,8 +97,10 @@ def entry() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (tierctl … | head): nothing more to say
+        except BrokenPipeError:  # tierctl … | head: the reader has all it wanted
             pass
+        except (OSError, ValueError):  # output lost (a full disk): never report success
+            status = status or 120  # the code Python itself gives when the final flush fails
     os._exit(status)
 
 

@@ -86,11 +86,17 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     store = None
     if history is not None:
         store = history.open_for_score(db, dry_run)
-        previous, week_ago = history.previous_for(store, model, as_of_d)
-    result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
-                            red_list=red_list(red), headers=export.headers, path=export.path)
-    eta = eta_weeks if eta_weeks is not None else STATE.config.get("parts.eta_weeks")
-    crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
+    try:
+        if history is not None and store is not None:
+            previous, week_ago = history.previous_for(store, model, as_of_d)
+        result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
+                                red_list=red_list(red), headers=export.headers, path=export.path)
+        eta = eta_weeks if eta_weeks is not None else STATE.config.get("parts.eta_weeks")
+        crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
+    except BaseException:
+        if store is not None:  # (after_score closes it on the way that succeeds)
+            store.close()
+        raise
     extra: dict[str, Any] = {}
     if history is not None and store is not None:
         extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit,

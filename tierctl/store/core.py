@@ -703,7 +703,7 @@ def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
             # connection kept open for many writes still folds it in past 100,000 pages
             cur.execute("PRAGMA wal_autocheckpoint = 100000")
         cur.execute("PRAGMA cache_size = -65536")
-        cur.execute("PRAGMA mmap_size = 4294967296")
+        cur.execute("PRAGMA mmap_size = 2147418112")  # reads map the file (SQLite's ceiling, ~2 GB)
         cur.close()
 
     @event.listens_for(engine, "begin")

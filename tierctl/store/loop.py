@@ -74,7 +74,6 @@ def _prev_rows(store: Store, info: SnapshotInfo, fields: list[str]) -> pd.DataFr
         return hit[1]
     want = list(dict.fromkeys([*fields, *PREV_FIELDS]))
     frame = store.snapshot_rows(info.id, fields=want, generic=("customer_key", "label"))
-    frame.attrs["snapshot"] = ident  # scoring remembers the join with it (ShortageResult.positions_in_previous)
     cache.clear()
     cache[ident] = (set(want), frame)
     return frame
@@ -144,7 +143,7 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         if prev_info is not None:
             prev = _prev_rows(store, prev_info, [])
             # the join scoring made with this run (A4.4) serves again, unless overrides re-sorted the rows
-            pos = None if applied else result.positions_in_previous(prev.attrs.get("snapshot"))
+            pos = None if applied else result.positions_in_previous(prev["customer_key"])
             mv = daily.tier_moves(prev, rows, model.tier_names, pos=pos)
             lim = detail_limit  # the why is worked out for the customers the lists will hold
             few = [*rows["customer_key"][daily.first_n(mv["up"], lim) | daily.first_n(mv["down"], lim)].tolist(),
