@@ -297,3 +297,46 @@ def test_text_read_by_arrow_is_trimmed_exactly_as_the_pandas_path_trims_it(cells
     assert fast.isna().tolist() == slow.isna().tolist()
     assert fast.dropna().tolist() == slow.dropna().tolist()
     assert not any(v == "" or v != v.strip() for v in fast.dropna())
+
+
+def test_a_large_export_is_typed_column_by_column_side_by_side_with_the_same_result(tmp_path, rite, monkeypatch):
+    """From 50,000 rows the columns are typed on threads: the typed frame, and the bad
+    cells reported (file row, column, value, in column order), equal typing them one
+    after another."""
+    import csv
+
+    from tierctl.io import ingest
+
+    head = ["客户编号", "客户姓名", "手机号", "登记日期", "用车场景", "近7天联系次数", "沟通记录"]
+    rows = [[f"C{i:06d}", f"客户{i}", f"139{i:08d}", "2026-11-01", "通勤", i % 5, " 催问 " if i % 7 else ""]
+            for i in range(60_000)]
+    path = tmp_path / "big.csv"
+
+    def write(rs):
+        with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+            w = csv.writer(fh)
+            w.writerow(head)
+            w.writerows(rs)
+
+    def both():
+        out = []
+        for threshold in (10**12, ingest.PARALLEL_ROWS):
+            monkeypatch.setattr(ingest, "PARALLEL_ROWS", threshold)
+            try:
+                out.append(read_export(path, rite.columns).frame)
+            except InputError as err:
+                out.append([(p.row, p.column, p.value, p.message) for p in err.problems] + [err.total])
+        return out
+
+    write(rows)
+    seq, par = both()
+    pd.testing.assert_frame_equal(seq, par)
+    assert par["notes"].isna().sum() == len([r for r in rows if not r[6]])
+    rows[100][3] = "2026-13-45"
+    rows[59_000][5] = "很多次"
+    rows[30_000][3] = "昨天"
+    write(rows)
+    seq, par = both()
+    assert seq == par
+    assert [p[:3] for p in par[:-1]] == [(102, "登记日期", "2026-13-45"), (30_002, "登记日期", "昨天"),
+                                        (59_002, "近7天联系次数", "很多次")]
