@@ -402,3 +402,12 @@ def test_two_score_runs_at_once(env):
                       "GROUP BY customer_key, rule_id HAVING count(*) > 1)").fetchone()[0]
     assert dup == 0  # an alert fires once, even with two runs racing
     con.close()
+
+
+def test_tasks_names_the_churn_kind_as_the_churn_loop_does():
+    """`tasks` checks for a stored churn run under its own copy of the kind's name (so it
+    need not import job B); the two must agree or churn follow-ups would never be listed."""
+    from tierctl import churn_loop
+    from tierctl.cli import daily as daily_cli
+
+    assert daily_cli.CHURN_KIND == churn_loop.KIND

@@ -48,6 +48,7 @@ ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名（写�
 TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2": "black on yellow",
               "P3": "black on green"}
 LIST_LIMIT = 10  # changes/alerts lines printed under the morning table, per kind
+CHURN_KIND = "churn"  # tierctl.churn_loop.KIND, named here so that `tasks` need not import job B
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -516,13 +517,18 @@ def tasks(
 def _with_churn_followups(store: Store, day: dt.date, view: str, shortage: Any) -> dict[str, Any]:
     """The shortage tasks plus the churn follow-ups due (``due`` view only).  A store
     holding churn history but no shortage run lists the churn follow-ups alone."""
-    from tierctl import churn_loop
+    # follow-ups are scheduled by `churn log` against a stored churn run: without one there
+    # are none to list, and job B's modules need not load (a few hundredths of a second)
+    churn_run = store.latest_snapshot(CHURN_KIND) is not None
+    follow: list[dict[str, Any]] = []
+    if churn_run and view == "due":
+        from tierctl import churn_loop
 
-    follow = churn_loop.followup_records(churn_loop.followups_due(store, day), day) if view == "due" else []
+        follow = churn_loop.followup_records(churn_loop.followups_due(store, day), day)
     try:
         data = shortage()
     except NotFoundError:
-        if not follow and store.latest_snapshot(churn_loop.KIND) is None:
+        if not follow and not churn_run:
             raise
         data = {"date": day.isoformat(), "view": view, "count": 0, "overdue": 0, "groups": [],
                 "warnings": ["还没有保存过配件短缺评分：只列出流失回访"]}
