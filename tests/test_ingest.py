@@ -340,3 +340,32 @@ def test_a_large_export_is_typed_column_by_column_side_by_side_with_the_same_res
     assert seq == par
     assert [p[:3] for p in par[:-1]] == [(102, "登记日期", "2026-13-45"), (30_002, "登记日期", "昨天"),
                                         (59_002, "近7天联系次数", "很多次")]
+
+
+def test_typing_on_threads_leaves_the_warnings_machinery_as_it_found_it(tmp_path, rite, monkeypatch):
+    """pandas swaps the process-wide warnings state inside the steps the threads run; after
+    an ingest the filters and the function that shows a warning must be as before (else a
+    later warning may vanish).  Thread switches are made very frequent to provoke the race."""
+    import csv
+    import sys
+    import warnings
+
+    from tierctl.io import ingest
+
+    head = ["客户编号", "客户姓名", "手机号", "登记日期", "用车场景", "近7天联系次数", "沟通记录"]
+    path = tmp_path / "w.csv"
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows([[f"C{i:05d}", f"客户{i}", f"139{i:08d}", "2026-11-01" if i % 3 else "2026/11/01", "通勤",
+                      f"{i % 5}次", " 催问 " if i % 7 else ""] for i in range(2000)])
+    monkeypatch.setattr(ingest, "PARALLEL_ROWS", 0)
+    before_filters, before_show = list(warnings.filters), warnings._showwarnmsg_impl
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(40):
+            read_export(path, rite.columns)
+            assert warnings.filters == before_filters and warnings._showwarnmsg_impl is before_show
+    finally:
+        sys.setswitchinterval(interval)

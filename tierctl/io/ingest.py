@@ -243,9 +243,13 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     # lock, so a second core halves the time on a large export; results keep column order
     items = list(chosen.items())
     if len(frame) >= PARALLEL_ROWS and len(items) > 1:
+        import warnings
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(len(items), os.cpu_count() or 1, 4)) as pool:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        # pandas enters warnings.catch_warnings() inside these steps, which swaps process-wide
+        # state and is not thread-safe: whatever the threads leave behind is put back here
+        with warnings.catch_warnings(), ThreadPoolExecutor(min(len(items), cores, 4)) as pool:
             converted = list(pool.map(typed_column, items))
     else:
         converted = [typed_column(it) for it in items]
