@@ -509,8 +509,8 @@ def score(
     cols["model_tier"] = pd.Categorical.from_codes(tier_idx, categories=names)
     view = view.assign(key=key)
     # the history joins (A4.4 with the previous run, A4.5 with a week ago) run side by side
-    prev_job = background.start(key_positions, key, previous["key"], name="tierctl-join") \
-        if previous is not None and len(previous) and "key" in previous else None
+    prev_keys = previous["key"] if previous is not None and len(previous) and "key" in previous else None
+    prev_job = background.start(key_positions, key, prev_keys, name="tierctl-join") if prev_keys is not None else None
     week_pos = key_positions(key, week_ago["key"]) \
         if week_ago is not None and len(week_ago) and "key" in week_ago else None
     prev_pos = prev_job() if prev_job is not None else None
@@ -524,7 +524,7 @@ def score(
     order = _urgency_order(final_idx, total, days, key)
     return ShortageResult(as_of=as_of, now=now, model=model, frame=out, order=order, warnings=warnings,
                           previous_positions=prev_pos,
-                          previous_keys=previous["key"] if prev_pos is not None and previous is not None else None)
+                          previous_keys=prev_keys)
 
 
 def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, key: pd.Series) -> np.ndarray:

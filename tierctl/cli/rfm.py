@@ -209,6 +209,11 @@ def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = Non
         _check_unit(model, info)
         edges, frozen_from = _edges_of(info), info.as_of
 
+    digest = None
+    if not dry_run:  # a visit history runs to hundreds of MB: hashed beside ingest, on the second core
+        from tierctl.store.loop import sha256_in_background
+
+        digest = sha256_in_background(file)
     export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
                          mapping_path=mapping)
     result = compute_rfm(export.frame, model, as_of_d, edges=edges)
@@ -217,7 +222,6 @@ def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = Non
                            "snapshot": None, "workbook": None}
     if not dry_run:
         from tierctl.cli.daily import open_for_score
-        from tierctl.store.loop import sha256_file
 
         source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
                   "headers": dict(export.headers)}
@@ -227,7 +231,7 @@ def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = Non
         try:
             replaced = store.snapshot_on(KIND, as_of_d) is not None
             sid = store.save_snapshot(KIND, as_of_d, model.name, Path(export.path).name,
-                                      sha256_file(export.path), snapshot_rows(result), meta)
+                                      digest() if digest else None, snapshot_rows(result), meta)
             run["snapshot"] = {"id": sid, "as_of": as_of_d.isoformat(), "customers": len(result.customers),
                                "replaced": replaced, "path": _where(store)}
         finally:

@@ -87,7 +87,7 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     if history is not None:
         store = history.open_for_score(db, dry_run)
     try:
-        if history is not None and store is not None:
+        if history is not None and store is not None:  # (the one implies the other)
             previous, week_ago = history.previous_for(store, model, as_of_d)
         result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
                                 red_list=red_list(red), headers=export.headers, path=export.path)
