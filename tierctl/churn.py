@@ -24,7 +24,12 @@ Decisions where the playbook is silent (the model file repeats the tunable ones)
 * Overdue needs both ratio (≥ 1.25 × usual interval) and lateness (≥ 30 days), so a
   customer on a 20-day rhythm is not "wavering" after 25 days.
 * 高价值 is annual spend strictly above 8,000; an empty spend counts as ordinary.  The
-  value matrix only ever raises the level's own owner.
+  value matrix only ever raises the level's own owner; so does a churn reason with an
+  ``owner`` (服务 → 店长) when its plan is part of the customer's plan.
+* Every plan text is said to the customer's final owner: ``{owner}`` in an action or
+  plan is that owner's label, ``actions.<owner>`` gives an owner a sentence of its own,
+  and a text that would name another owner than the one it is said to is refused when
+  the model loads (an owner of 店长 is never told "SA 3日内电话关怀").
 * Plan: 低 gets upkeep only; 中 gets the incentive of its customer type, else the plan
   of its churn reason(s), else "ask first"; 高/极高 get the plan of every churn reason
   found.  Reasons come from the 流失原因 column, else are inferred from 备注 keywords.
@@ -60,8 +65,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from tierctl.errors import InputError, Problem, UsageError
-from tierctl.festivals import UpkeepRules
+from tierctl.errors import InputError, ModelError, Problem, UsageError
+from tierctl.festivals import UpkeepRules, check_fields
 from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
 from tierctl.textmatch import keyword_hits
@@ -139,11 +144,18 @@ class Level:
     benchmark: tuple[Decimal, Decimal]
     action: str
     followups: tuple[FollowupStep, ...] = ()
+    # owner key → action text for that owner; else ``action`` with {owner} filled in
+    actions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def at_risk(self) -> bool:
         """A level with a response deadline is an alert (低 runs on the upkeep calendar)."""
         return self.respond_hours is not None or self.respond_days is not None
+
+    def action_for(self, owner_key: str, owner_label: str) -> str:
+        """The standard action as said to this owner: ``actions[owner]`` when the model
+        has one, else ``action``; ``{owner}`` becomes the owner's label."""
+        return self.actions.get(owner_key, self.action).format(owner=owner_label)
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,7 @@ class Reason:
     labels: tuple[str, ...]
     keywords: tuple[str, ...]
     plan: str
+    owner: str | None = None  # the plan needs at least this owner (e.g. 服务 → 店长)
 
 
 @dataclass(frozen=True)
@@ -611,9 +624,19 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
             raise ls.error("benchmark", "应为 [\"0.60\", \"0.70\"] 这样的两个比例") from exc
         if len(bm) != 2 or not Decimal(0) <= bm_d[0] <= bm_d[1] <= Decimal(1):
             raise ls.error("benchmark", "应为两个 0–1 之间的比例，且前者 ≤ 后者")
+        action = ls.str("action")
+        check_fields(ls, "action", action, {"owner"})
+        actions: dict[str, str] = {}
+        if "actions" in ls:
+            asec = ls.section("actions")
+            for k in asec.keys():
+                if k not in owners:
+                    raise asec.error(k, f"未知的负责人「{k}」", hint=f"可选：{', '.join(owners)}")
+                actions[k] = asec.str(k)
+                check_fields(asec, k, actions[k], {"owner"})
         levels.append(Level(ls.str("key"), ls.str("label"), ls.str("state", ""), lo, hi, owner,
                             hours, days, ls.str("respond_label", ""), (budget[0], budget[1]), fdays, bm_d,
-                            ls.str("action"), steps))
+                            action, steps, actions))
     if not levels:
         raise sec.error("levels", "至少要有一个等级")
     if levels[-1].max != score_max:
@@ -641,8 +664,16 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
     rsec = sec.section("reasons")
     for k in rsec.keys():
         r = rsec.section(k)
+        plan = r.str("plan")
+        check_fields(r, "plan", plan, {"owner"})
+        r_owner = r.str("owner", "") or None
+        if r_owner is not None and r_owner not in owners:
+            raise r.error("owner", f"未知的负责人「{r_owner}」", hint=f"可选：{', '.join(owners)}")
         reasons.append(Reason(k, r.str("label"), tuple(r.list("labels", [], of=str)),
-                              tuple(r.list("keywords", [], of=str)), r.str("plan")))
+                              tuple(r.list("keywords", [], of=str)), plan, r_owner))
+    unknown_plan = sec.section("plans").str("unknown")
+    check_fields(sec.section("plans"), "unknown", unknown_plan, {"owner"})
+    _check_owner_texts(sec, owners, levels, matrix, reasons, unknown_plan)
     types = []
     tsec = sec.section("customer_types")
     for k in tsec.keys():
@@ -695,7 +726,7 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
         high_value_annual_spend=sec.section("value").decimal("high_value_annual_spend", min=0),
         owner_matrix=matrix,
         must_levels=must,
-        unknown_plan=sec.section("plans").str("unknown"),
+        unknown_plan=unknown_plan,
         reasons=tuple(reasons),
         customer_types=tuple(types),
         effect_within_days=effect.int("within_days", min=1),
@@ -710,6 +741,69 @@ def load_churn_model(name_or_path: str | Path = "churn") -> ChurnModel:
         outcomes=tuple(outcomes),
         followup_close_early_days=close_early,
     )
+
+
+def _check_owner_texts(sec: Section, owners: Mapping[str, tuple[int, str]], levels: Sequence[Level],
+                       matrix: Mapping[tuple[str, str], str], reasons: Sequence[Reason], unknown_plan: str) -> None:
+    """Every text a plan is made of must speak of the owner the plan names.
+
+    A level's customers may get a more senior owner than the level's own (the value
+    matrix; a churn reason whose plan needs, say, the store manager).  For every owner a
+    level can actually end with, its action, the reason plans, the "ask first" plan and
+    the follow-ups it says itself are rendered and may not name another owner: an owner
+    of 店长 is never told "SA 3日内电话关怀".  The fix is data: ``{owner}`` in the text,
+    or ``actions.<owner key>`` for a sentence of its own.
+    """
+    labels = {k: lab for k, (_, lab) in owners.items()}
+    by_rank = sorted(owners, key=lambda k: owners[k][0])
+
+    def other_owner(text: str, owner: str) -> str | None:
+        mine = labels[owner]
+        named = [lab for lab in labels.values() if lab in text and lab not in mine]
+        return max(named, key=len) if named else None
+
+    def fail(at: Section, key: str, text: str, other: str, owner: str, why: str) -> ModelError:
+        return at.error(key, f"「{text}」说的是「{other}」，但{why}的负责人是「{labels[owner]}」",
+                        hint=f"把负责人写成 {{owner}}（自动填入每位客户的实际负责人），"
+                             f"或在 [[levels]] 的 actions 里为 {owner} 单独写一句")
+
+    level_secs = sec.sections("levels")
+    reason_secs = sec.section("reasons")
+    raise_by = [r for r in reasons if r.owner is not None]
+    for i, (lv, ls) in enumerate(zip(levels, level_secs, strict=True)):
+        base = owners[lv.owner][0]
+        by_value = {max(base, owners[matrix[(seg, lv.key)]][0]) if (seg, lv.key) in matrix else base
+                    for seg in VALUE_SEGMENTS}
+        reachable = set(by_value)
+        if i > 0:  # the lowest level gets upkeep, never a reason plan
+            reachable |= {max(r_, owners[x.owner][0]) for r_ in by_value for x in raise_by if x.owner}
+        for rank in sorted(reachable):
+            owner = by_rank[rank]
+            text = lv.action_for(owner, labels[owner])
+            other = other_owner(text, owner)
+            if other:
+                key = f"actions.{owner}" if owner in lv.actions else "action"
+                raise fail(ls, key, text, other, owner, f"「{lv.label}」等级的部分客户（按客户价值或流失原因上调）")
+            for j, (step, fs) in enumerate(zip(lv.followups, ls.sections("followups", []), strict=False)):
+                who = step.owner or owner
+                other = other_owner(step.detail, who)
+                if other:
+                    raise fail(fs, "detail", step.detail, other, who, "这次回访")
+        if i == 0:
+            continue
+        for x in reasons:
+            for rank in sorted({max(r_, owners[x.owner][0]) if x.owner else r_ for r_ in by_value}):
+                owner = by_rank[rank]
+                text = x.plan.format(owner=labels[owner])
+                other = other_owner(text, owner)
+                if other:
+                    raise fail(reason_secs.section(x.key), "plan", text, other, owner,
+                               f"「{lv.label}」等级、流失原因为{x.label}的客户")
+        for rank in sorted(by_value):
+            owner = by_rank[rank]
+            other = other_owner(unknown_plan.format(owner=labels[owner]), owner)
+            if other:
+                raise fail(sec.section("plans"), "unknown", unknown_plan, other, owner, f"「{lv.label}」等级的客户")
 
 
 def _followup_steps(ls: Section, owners: Mapping[str, tuple[int, str]]) -> tuple[FollowupStep, ...]:
@@ -1039,10 +1133,7 @@ def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: dateti
             base = rank_of[lv.owner]
             floor = model.owner_matrix.get((seg, lv.key))
             table[s_i, l_i] = max(base, rank_of[floor]) if floor else base
-    owner_rank = table[seg_idx, li]
-    by_rank = sorted(owner_keys, key=lambda k: rank_of[k])
-    owner_key_arr = np.array(by_rank, dtype=object)[owner_rank]
-    owner_label_arr = np.array([model.owners[k][1] for k in by_rank], dtype=object)[owner_rank]
+    value_rank = table[seg_idx, li]
 
     # --- deadlines, budgets, follow-ups (per level, computed once) --------------------
     estimated = False
@@ -1064,7 +1155,12 @@ def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: dateti
     # --- plans: by reason, by type for mid; computed per distinct combination ----------
     reason_mask, reason_basis = _reason_masks(ctx, model)
     type_idx = _type_index(ctx, model)
-    plan, basis = _plans(model, li, type_idx, reason_mask, reason_basis)
+    # a reason whose plan needs a more senior owner (服务 → 店长) raises the owner too,
+    # and every plan text is said to the owner it ends with
+    plan, basis, owner_rank = _plans(model, li, value_rank, type_idx, reason_mask, reason_basis)
+    by_rank = sorted(owner_keys, key=lambda k: rank_of[k])
+    owner_key_arr = np.array(by_rank, dtype=object)[owner_rank]
+    owner_label_arr = np.array([model.owners[k][1] for k in by_rank], dtype=object)[owner_rank]
     reason_keys = np.array([r.key for r in model.reasons], dtype=object)
     reason_lists = _mask_lists(reason_mask, reason_keys)
     type_keys = np.array([t.key for t in model.customer_types] + [None], dtype=object)
@@ -1157,18 +1253,25 @@ def _mask_lists(mask: np.ndarray, keys: np.ndarray) -> pd.Series:
     return pd.Series([lists[i] for i in inv], dtype=object)
 
 
-def _plans(model: ChurnModel, li: np.ndarray, type_idx: np.ndarray, reason_mask: np.ndarray,
-           reason_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plan text and its basis per row; built once per distinct (level, type, reasons)."""
+def _plans(model: ChurnModel, li: np.ndarray, value_rank: np.ndarray, type_idx: np.ndarray,
+           reason_mask: np.ndarray, reason_source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plan text, its basis and the final owner rank per row; built once per distinct
+    (level, owner by value, type, reasons).
+
+    The owner by value (``value_rank``) is raised to a reason's ``owner`` when that
+    reason's plan is part of the plan; the level's action and the reason plans are then
+    said to that final owner (``{owner}``, or the level's ``actions.<owner>``).
+    """
     n = len(li)
     nr = reason_mask.shape[1]
     rcode = reason_mask.astype(np.int64) @ (1 << np.arange(nr, dtype=np.int64)) if nr else np.zeros(n, np.int64)
     src = np.select([reason_source == "column", reason_source == "notes"], [1, 2], 0)
-    combo = np.column_stack([li, type_idx, rcode, src])
+    combo = np.column_stack([li, value_rank, type_idx, rcode, src])
     uniq, inv = np.unique(combo, axis=0, return_inverse=True)
-    plans, bases = [], []
+    by_rank = sorted(model.owners, key=lambda k: model.owners[k][0])
+    plans, bases, ranks = [], [], []
     src_label = {1: "导出表", 2: "备注推断"}
-    for lvl_i, t_i, code, s in uniq.tolist():
+    for lvl_i, v_rank, t_i, code, s in uniq.tolist():
         lv = model.levels[lvl_i]
         rs = [model.reasons[j] for j in range(nr) if code >> j & 1]
         ct = model.customer_types[t_i] if t_i < len(model.customer_types) else None
@@ -1177,18 +1280,39 @@ def _plans(model: ChurnModel, li: np.ndarray, type_idx: np.ndarray, reason_mask:
             basis.append(f"流失原因：{'、'.join(x.label for x in rs)}（{src_label.get(s, '')}）")
         if ct:
             basis.append(f"客户类型：{ct.label}")
-        by_reason = "；".join(f"{x.label}→{x.plan}" for x in rs)
         if lvl_i == 0:
-            detail = ""  # the lowest level is routine upkeep, no win-back plan
+            kind = "upkeep"  # the lowest level is routine upkeep, no win-back plan
         elif lv.key == "mid" and ct is not None:
-            detail = f"激励（{ct.label}）：{ct.incentive}（约{ct.cost}元）"
+            kind = "incentive"
         elif rs:
-            detail = by_reason
+            kind = "reasons"
         else:
-            detail = model.unknown_plan
-        plans.append(lv.action + ("；" + detail if detail else ""))
+            kind = "unknown"
+        rank = v_rank
+        if kind == "reasons":
+            raisers = [x for x in rs if x.owner is not None and model.owners[x.owner][0] > rank]
+            if raisers:
+                rank = max(model.owners[x.owner][0] for x in raisers)
+                basis.append(f"负责人按流失原因（{'、'.join(x.label for x in raisers)}）上调为"
+                             f"{model.owners[by_rank[rank]][1]}")
+        key = by_rank[rank]
+        label = model.owners[key][1]
+        if kind == "incentive":
+            assert ct is not None
+            detail = f"激励（{ct.label}）：{ct.incentive}（约{ct.cost}元）"
+        elif kind == "reasons":
+            detail = "；".join(f"{x.label}→{x.plan.format(owner=label)}" for x in rs)
+        elif kind == "unknown":
+            detail = model.unknown_plan.format(owner=label)
+        else:
+            detail = ""
+        action = lv.action_for(key, label)
+        plans.append(action + ("；" + detail if detail else ""))
         bases.append("；".join(basis))
-    return np.array(plans, dtype=object)[inv.ravel()], np.array(bases, dtype=object)[inv.ravel()]
+        ranks.append(rank)
+    idx = inv.ravel()
+    return (np.array(plans, dtype=object)[idx], np.array(bases, dtype=object)[idx],
+            np.array(ranks, dtype=np.int64)[idx])
 
 
 def _unknown_label_warnings(ctx: _Ctx, model: ChurnModel, rows: np.ndarray,

@@ -104,7 +104,7 @@ class UpkeepRules:
                                   f.int("lead_days", 0, min=0, max=60), f.str("detail")))
         mileage = sec.section("mileage")
         detail = mileage.str("detail")
-        _check_fields(mileage, "detail", detail, {"km"})
+        check_fields(mileage, "detail", detail, {"km"})
         return cls(
             feb29_birthday=sec.choice("feb29_birthday", FEB29_POLICIES, "feb28"),
             birthday_detail=sec.section("birthday").str("detail"),
@@ -117,7 +117,8 @@ class UpkeepRules:
         )
 
 
-def _check_fields(sec: Section, name: str, template: str, allowed: set[str]) -> None:
+def check_fields(sec: Section, name: str, template: str, allowed: set[str]) -> None:
+    """A ``{field}`` template in a model file uses only ``allowed`` fields (else ModelError at ``name``)."""
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:

@@ -159,7 +159,7 @@ def churn_score(
     limit: LimitOpt = 100,
     now: NowOpt = None,
 ) -> None:
-    """流失风险评分：每位客户 0–100 分及原因，等级（低/中/高/极高）、负责人（按客户价值上调）、响应时限、预算和按原因定的方案。"""
+    """流失风险评分：每位客户 0–100 分及原因，等级（低/中/高/极高）、负责人（按客户价值和流失原因上调）、响应时限、预算和按原因定的方案。"""
     fmt = check_format(fmt)
     run = run_churn(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, db=db, dry_run=dry_run)
