@@ -293,13 +293,14 @@ def test_touches_from_a_file_are_drafted(config):
 
 def test_touches_from_the_latest_snapshot_with_a_lunar_festival(config):
     assert run("churn", str(SAMPLE), "--as-of", "2026-11-24", "--now", NOW).returncode == 0
-    p = run("touches", "--date", "2027-02-05", "--days", "3", "--now", "2027-02-05T09:00:00+08:00", "-f", "json")
+    p = run("touches", "--date", "2027-02-03", "--days", "3", "--now", "2027-02-03T09:00:00+08:00", "-f", "json")
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["source"] == {"snapshot": "2026-11-24"} and "已过时" in p.stderr
     spring = [t for t in doc["touches"] if t["kind"] == "festival"]
-    assert spring and all(t["date"] == "2027-02-06" and "新春" in t["message"] for t in spring)
-    table = run("touches", "--date", "2027-02-05", "--days", "3", "--now", "2027-02-05T09:00:00+08:00")
+    # 春节 2027 is 6 February: the greeting goes out 3 days before (lead_days in churn.toml)
+    assert spring and all(t["date"] == "2027-02-03" and "新春将至" in t["message"] for t in spring)
+    table = run("touches", "--date", "2027-02-03", "--days", "3", "--now", "2027-02-03T09:00:00+08:00")
     assert table.returncode == 0 and "节日问候" in table.stdout
 
 

@@ -393,12 +393,12 @@ def upkeep_frame() -> pd.DataFrame:
 
 def test_touches_are_drafted_from_templates_and_checked(model, config):
     f = upkeep_frame()
-    tt = touches(f, dt.date(2027, 2, 5), 4, model)  # 春节 2027 is 6 February
+    tt = touches(f, dt.date(2027, 2, 3), 6, model)  # 春节 2027 is 6 February, greeted 3 days early
     d = churn_loop.draft_touches(tt, f, model, config)
     t = d.touches
     assert set(t["customer_id"]) == {"001", "002"}  # 李女士 is high risk: her own plan
     fest = t[(t["kind"] == "festival") & (t["customer_id"] == "001")].iloc[0]
-    assert fest["date"] == dt.date(2027, 2, 6) and fest["message"].startswith("张先生您好")
+    assert fest["date"] == dt.date(2027, 2, 3) and fest["message"].startswith("张先生您好")
     assert "新春" in fest["message"] and "浦东服务中心" in fest["message"]
     bday = t[t["kind"] == "birthday"].iloc[0]
     assert bday["date"] == dt.date(2027, 2, 8) and "生日" in bday["message"]
@@ -410,7 +410,7 @@ def test_touches_are_drafted_from_templates_and_checked(model, config):
 
 def test_english_touches(model, config):
     f = upkeep_frame()
-    tt = touches(f, dt.date(2027, 2, 6), 1, model)
+    tt = touches(f, dt.date(2027, 2, 3), 1, model)
     t = churn_loop.draft_touches(tt, f, model, config, lang="en").touches
     assert t.iloc[0]["message"].startswith("Dear 张先生") and "Spring Festival" in t.iloc[0]["message"]
 

@@ -54,10 +54,11 @@ def test_festival_dates(model, year, expected):
 def test_a_year_of_festival_touches(model):
     t = touches(customers(customer_id=["001", "002"]), date(2026, 1, 1), 365, model)
     fest = t[t["kind"] == "festival"]
-    assert sorted(set(fest["date"].dt.date)) == [date(2026, 2, 17), date(2026, 6, 19),
-                                                 date(2026, 9, 25), date(2026, 10, 1)]
+    # sent lead_days before each festival (3, 2, 2, 3 in the packaged model)
+    assert sorted(set(fest["date"].dt.date)) == [date(2026, 2, 14), date(2026, 6, 17),
+                                                 date(2026, 9, 23), date(2026, 9, 28)]
     assert len(fest) == 8 and set(fest["customer_id"]) == {"001", "002"}
-    assert fest.iloc[0]["detail"].startswith("春节")
+    assert fest.iloc[0]["detail"].startswith("春节（2026-02-17）")
 
 
 def test_festival_lead_days_send_early(model):
@@ -132,7 +133,9 @@ def test_quarterly_gift_and_monthly_invitation(model):
 
 
 def test_window_is_inclusive_and_sorted(model):
-    t = touches(customers(customer_id=["b", "a"]), date(2026, 10, 1), 1, model)
+    on_the_day = dataclasses.replace(model.upkeep, festivals=tuple(
+        dataclasses.replace(f, lead_days=0) for f in model.upkeep.festivals))
+    t = touches(customers(customer_id=["b", "a"]), date(2026, 10, 1), 1, on_the_day)
     assert list(t["customer_id"]) == ["a", "a", "b", "b"]
     assert list(t["kind"]) == ["festival", "quarterly_gift"] * 2
     assert touches(customers(customer_id=["a"]), date(2026, 10, 2), 0, model).empty

@@ -211,11 +211,11 @@ def test_drafted_greeting_names_the_festival_date(churn_model):
     assert "2月6日" in msg and "将至" in msg
     en = draft_touches(tt, f, churn_model, cfg, lang="en").touches
     msg_en = en[en["kind"] == "festival"].iloc[0]["message"]
-    assert "6 February" in msg_en and "Spring Festival" in msg_en
+    assert "6 Feb 2027" in msg_en and "Spring Festival" in msg_en
 
 
 def test_birthday_lead_days_are_data(tmp_path, churn_model):
-    p = _copy(tmp_path, '[upkeep.birthday]\n', '[upkeep.birthday]\nlead_days = 2\n')
+    p = _copy(tmp_path, '[upkeep.birthday]\nlead_days = 0\n', '[upkeep.birthday]\nlead_days = 2\n')
     m = load_churn_model(p)
     df = pd.DataFrame({"customer_id": pd.array(["b"], dtype="string"),
                        "birthday": pd.to_datetime(["1980-03-15"])})

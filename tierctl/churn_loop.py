@@ -1100,10 +1100,12 @@ def draft_touches(tt: pd.DataFrame, customers: pd.DataFrame, model: ChurnModel, 
     festivals = model.upkeep.festivals
     dates = pd.to_datetime(tt["date"]).dt.date
 
-    def festival_of(detail: str) -> dict[str, Any] | None:
+    def festival_of(detail: str, sent: dt.date) -> dict[str, Any] | None:
+        # the touch is dated the day it is sent, lead_days before the festival itself
         for f in festivals:
             if detail.startswith(f.label):
-                return {"key": f.key, "label": f.label, "calendar": f.calendar}
+                return {"key": f.key, "label": f.label, "calendar": f.calendar, "lead_days": f.lead_days,
+                        "date": sent + dt.timedelta(days=f.lead_days)}
         return None
 
     shape = pd.DataFrame({"kind": tt["kind"].to_numpy(), "date": dates.to_numpy(), "detail": tt["detail"].to_numpy(),
@@ -1116,9 +1118,11 @@ def draft_touches(tt: pd.DataFrame, customers: pd.DataFrame, model: ChurnModel, 
     for kind, day, detail, named, k in uniques:
         name = touch_template(str(kind), lang)
         used.add(name)
+        fest = festival_of(str(detail), day) if kind == "festival" else None
+        lead = fest["lead_days"] if fest else (model.upkeep.birthday_lead_days if kind == "birthday" else 0)
         ctx = {"c": {"name": _NAME if named else None}, "centre": centre, "as_of": day,
                "touch": {"kind": kind, "date": day, "detail": detail, "km": None if k == -1 else k,
-                         "festival": festival_of(str(detail)) if kind == "festival" else None}}
+                         "festival": fest, "days_before": lead, "occasion_date": day + dt.timedelta(days=lead)}}
         text = render_template(env, name, ctx).strip()
         texts.append(text)
         hits += docs.find_taboo(text.replace(_NAME, ""), phrases, name)

@@ -16,6 +16,10 @@ Decisions the playbook leaves open (also in the model file's comments):
   (``feb29_birthday = "feb28"``), so the greeting and the "birthday-month coupon" stay
   in the customer's own month; ``"mar1"`` is the alternative.
 * The window is ``start`` … ``start + days - 1`` inclusive (``days=1`` is just ``start``).
+* A greeting goes out ``lead_days`` before its day (per festival, and for birthdays):
+  a 春节 greeting on 春节 itself reaches people already on the road, so the packaged
+  model sends festival greetings a few days early and birthdays on the day.  The touch
+  is dated the day it is sent; its detail names the festival's own date.
 * The mileage reminder is a state, not a date: a customer at or above the threshold gets
   one reminder on the first day of the window.
 * A monthly invitation day beyond a month's length (e.g. 31) falls on its last day.
@@ -75,6 +79,7 @@ class UpkeepRules:
 
     feb29_birthday: str
     birthday_detail: str
+    birthday_lead_days: int
     festivals: tuple[Festival, ...]
     mileage_km: float
     mileage_detail: str
@@ -108,6 +113,7 @@ class UpkeepRules:
         return cls(
             feb29_birthday=sec.choice("feb29_birthday", FEB29_POLICIES, "feb28"),
             birthday_detail=sec.section("birthday").str("detail"),
+            birthday_lead_days=sec.section("birthday").int("lead_days", 0, min=0, max=60),
             festivals=tuple(fests),
             mileage_km=mileage.number("threshold_km", min=0),
             mileage_detail=detail,
@@ -239,7 +245,8 @@ def touches(customers_frame: pd.DataFrame, start: date, days: int, model: Any, *
     years = range(start.year, end.year + 1)
     parts: list[pd.DataFrame] = []
 
-    # Birthdays: each customer's month/day in every year the window touches.
+    # Birthdays: each customer's month/day in every year the window touches (sent
+    # lead_days early, so a January birthday may be greeted in the December before).
     if "birthday" in frame.columns:
         bd = _as_dates(frame, "birthday", "生日")
         has = bd.notna().to_numpy()
@@ -248,8 +255,9 @@ def touches(customers_frame: pd.DataFrame, start: date, days: int, model: Any, *
             mdays = bd.dt.day.to_numpy()[has].astype(np.int64)
             bids = ids[has]
             lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
-            for y in years:
-                when = _birthday_dates(months, mdays, y, rules.feb29_birthday)
+            lead = np.timedelta64(rules.birthday_lead_days, "D")
+            for y in range(start.year, end.year + (2 if rules.birthday_lead_days else 1)):
+                when = _birthday_dates(months, mdays, y, rules.feb29_birthday) - lead
                 inside = (when >= lo) & (when <= hi)
                 if inside.any():
                     parts.append(pd.DataFrame({"date": when[inside], "customer_id": bids[inside],
