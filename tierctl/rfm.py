@@ -230,6 +230,9 @@ class RfmModel:
     key_flows: tuple[KeyFlow, ...]
     new_owner_touch_days: tuple[int, ...]
     dormant_after_unanswered: int
+    # fewer scored customers than this: quantile scores are unreliable, say so and
+    # suggest the fixed thresholds
+    quantile_min_customers: int = 100
     # index = r_high*4 + f_high*2 + m_high → type number (built in __post_init__)
     _lookup: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -257,6 +260,13 @@ class RfmModel:
                  for k, v in self.columns.specs.items()}
         return replace(self, unit=unit, columns=ColumnSet(specs, list(self.columns.require_one_of)))
 
+    def with_binning(self, binning: str) -> RfmModel:
+        """The same model scoring by quantiles (``"quantile"``) or by its fixed
+        ``[thresholds]`` (``"thresholds"``)."""
+        if binning not in ("quantile", "thresholds"):
+            raise UsageError(f"分箱方式「{binning}」无效", hint="可选：quantile（分位数）| thresholds（固定阈值）")
+        return self if binning == self.binning else replace(self, binning=binning)
+
     def type_by_no(self, no: int) -> RfmType:
         for t in self.types:
             if t.no == no:
@@ -275,12 +285,13 @@ def load_rfm_model(name_or_path: str | Path = "rfm") -> RfmModel:
                             "alerts", "migration", "care", "types"})
 
     settings = root.section("settings", {})
-    _no_unknown_keys(settings, {"window_days", "unit", "monetary", "binning", "high_min"})
+    _no_unknown_keys(settings, {"window_days", "unit", "monetary", "binning", "high_min", "quantile_min_customers"})
     window_days = settings.int("window_days", 365, min=1, max=36500)
     unit = settings.choice("unit", ("owner", "vin"), "owner")
     monetary = settings.choice("monetary", ("sum", "mean"), "sum")
     binning = settings.choice("binning", ("quantile", "thresholds"), "quantile")
     high_min = settings.int("high_min", 4, min=2, max=N_SCORES)
+    quantile_min = settings.int("quantile_min_customers", 100, min=0)
 
     columns = _load_columns(root, unit)
     thresholds = _load_thresholds(root.section("thresholds"), monetary)
@@ -341,6 +352,7 @@ def load_rfm_model(name_or_path: str | Path = "rfm") -> RfmModel:
         key_flows=tuple(flows),
         new_owner_touch_days=tuple(touch_days),
         dormant_after_unanswered=dormant,
+        quantile_min_customers=quantile_min,
     )
 
 
@@ -589,6 +601,11 @@ class RfmResult:
     monetary_basis: str  # sum | mean
     quality: list[dict[str, Any]]
     model_name: str = "rfm"
+    # Quantile scores on fewer customers than the model's quantile_min_customers: how
+    # many, the minimum, the model's fixed thresholds and the customers per type they
+    # would give on this very data (plain JSON); None when the population is big enough
+    # or the scores did not come from quantiles.
+    small_population: dict[str, Any] | None = None
 
     @property
     def unit_column(self) -> str:
@@ -629,6 +646,7 @@ class RfmResult:
             "window_days": self.window_days,
             "unit": self.unit,
             "binning": self.binning,
+            "small_population": self.small_population,
             "frequency_basis": self.frequency_basis,
             "monetary_basis": self.monetary_basis,
             "edges": self.edges.to_dict(),
@@ -927,6 +945,7 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
 
     # --- scores --------------------------------------------------------------------------
     values = {"recency_days": recency, "frequency": frequency, "monetary": monetary}
+    small: dict[str, Any] | None = None
     if edges is not None:
         used, binning = edges, "frozen"
         scores = {dim: edges.score(dim, values[dim]) for dim in DIMENSIONS}
@@ -939,7 +958,9 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
         used = Edges(**{dim: _edges_from_scores(values[dim], scores[dim], _HIGHER_IS_BETTER[dim])
                         for dim in DIMENSIONS},
                      source="quantile", monetary_basis=model.monetary)
-        _note_quantile_limits(values, scores, n, q)
+        _note_quantile_limits(values, scores, n, q, model.quantile_min_customers)
+        if 0 < n < model.quantile_min_customers:
+            small = _small_population(values, n, model)
 
     r, f, m = scores["recency_days"], scores["frequency"], scores["monetary"]
     type_no = rfm_types(r, f, m, model)
@@ -966,7 +987,7 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
         as_of=as_of, window_start=window_start, window_days=model.window_days, unit=model.unit,
         customers=customers, summary=summary, edges=used, binning=binning,
         frequency_basis=basis, monetary_basis=model.monetary, quality=q.sorted(),
-        model_name=model.name,
+        model_name=model.name, small_population=small,
     )
 
 
@@ -1201,12 +1222,13 @@ def _note_name_conflicts(names: pd.Series, latest: pd.api.extensions.ExtensionAr
 
 
 def _note_quantile_limits(values: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int,
-                          q: _Quality) -> None:
-    if 0 < n < N_SCORES:
-        q.one("small_sample", f"只有 {n} 个客户，分位数评分意义不大（最高分达不到 5）；"
-                              "建议在模型里改用 binning = \"thresholds\"")
-        return
-    if n == 0:
+                          q: _Quality, min_customers: int = N_SCORES) -> None:
+    if 0 < n < max(min_customers, N_SCORES):
+        top = "，最高分达不到 5" if n < N_SCORES else ""
+        q.one("small_sample", f"只有 {n} 位客户（少于 {max(min_customers, N_SCORES)} 位），按本次数据的分位数打分不可靠"
+                              f"（一位客户的变化就会挪动别人的分数{top}）；建议改用固定阈值"
+                              "（模型 [thresholds]，binning = \"thresholds\"）")
+    if n < N_SCORES:
         return
     for dim in DIMENSIONS:
         present = np.bincount(scores[dim], minlength=N_SCORES + 1)[1:]
@@ -1218,6 +1240,22 @@ def _note_quantile_limits(values: dict[str, np.ndarray], scores: dict[str, np.nd
         q.one("ties", f"{_DIM_LABEL[dim]}：{counts[top] / n:.0%} 的客户数值相同"
                       f"（{_fmt_number(vals[top])}{_DIM_UNIT[dim]}），并列同分，"
                       f"{'、'.join(empty)} 分无人")
+
+
+def _small_population(values: dict[str, np.ndarray], n: int, model: RfmModel) -> dict[str, Any]:
+    """What a small run should be told: the model's fixed thresholds and what they give
+    on this data (customers per type), so the suggestion can be judged before use."""
+    th = model.thresholds
+    sc = {dim: th.score(dim, values[dim]) for dim in DIMENSIONS}
+    got = rfm_types(sc["recency_days"], sc["frequency"], sc["monetary"], model)
+    counts = np.bincount(np.asarray(got, dtype=np.int64), minlength=max(t.no for t in model.types) + 1)
+    return {
+        "customers": int(n),
+        "min_customers": int(model.quantile_min_customers),
+        "thresholds": th.to_dict(),
+        "with_thresholds": [{"type": t.no, "type_name": t.name_zh, "customers": int(counts[t.no])}
+                            for t in model.types],
+    }
 
 
 def _customers_frame(model: RfmModel, unit_col: str, unit_ids: pd.Index, latest: dict,

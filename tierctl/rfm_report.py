@@ -40,8 +40,8 @@ from tierctl.errors import RenderError
 from tierctl.io.writers import atomic_path
 from tierctl.rfm import DIMENSIONS, Edges, Migration, RfmModel, RfmResult
 
-__all__ = ["BASIS_TEXT", "QUALITY_LABELS", "migration_path", "weekly_path", "write_migration",
-           "write_weekly"]
+__all__ = ["BASIS_TEXT", "QUALITY_LABELS", "edges_lines", "migration_path", "small_population_lines",
+           "weekly_path", "write_migration", "write_weekly"]
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 EXCEL_MAX_ROWS = 1_048_576
@@ -74,6 +74,50 @@ BINNING_TEXT = {
     "thresholds": "固定业务阈值（模型文件 [thresholds]）",
     "frozen": "冻结：沿用之前一次运行的边界，与那次同一尺度",
 }
+
+
+def edges_lines(edges: Edges) -> list[str]:
+    """One short line per dimension: what each score takes (the bounds never overlap, so
+    "≥ the bound of k" is the whole rule; a skipped score is said to be empty)."""
+    raw = edges.to_dict()
+    out = []
+    for dim, label, unit, op in (("recency_days", "R 距今天数", "天", "≤"), ("frequency", "F 到店次数", "次", "≥"),
+                                 ("monetary", "M 消费金额", "元", "≥")):
+        bounds = raw[dim]
+        parts = []
+        for k in range(5, 1, -1):
+            b = bounds[k - 2]
+            if b is None:
+                parts.append(f"{k} 分无人")
+            elif k < 5 and bounds[k - 1] == b:
+                parts.append(f"{k} 分空缺")
+            else:
+                parts.append(f"{k} 分 {op}{b:,}{unit}")
+        parts.append("其余 1 分")
+        out.append(f"{label}：" + " · ".join(parts))
+    return out
+
+
+def small_population_lines(result: RfmResult, source: str | None = None) -> list[str]:
+    """What a run on too few customers must say first (terminal and workbook): the
+    quantiles are unreliable, the option that uses the model's fixed thresholds, those
+    thresholds, and what they would give on this data.  Empty when nothing to say."""
+    sp = result.small_population
+    if not sp:
+        return []
+    import shlex
+
+    target = shlex.quote(source) if source else "到店记录.csv"
+    thresholds = Edges.from_dict(sp["thresholds"])
+    types = " · ".join(f"{t['type_name']} {t['customers']}" for t in sp["with_thresholds"] if t["customers"])
+    return [
+        f"⚠ 只有 {sp['customers']:,} 位客户（少于 {sp['min_customers']:,} 位）：按本次数据的分位数打分不可靠，"
+        "一位客户的变化就会挪动别人的分数，各类人数和占比仅供参考。",
+        f"建议改用固定阈值：tierctl rfm run {target} --binning thresholds"
+        "（阈值在模型文件 [thresholds]，可复制 rfm.toml 修改后用 --model 传入）。模型的固定阈值：",
+        *("  " + line for line in edges_lines(thresholds)),
+        f"  按这些阈值，本次客户将分为：{types or '（无）'}",
+    ]
 
 
 def weekly_path(out_dir: Path, as_of: dt.date) -> Path:
@@ -298,7 +342,11 @@ def _summary_sheet(book: _Book, result: RfmResult, model: RfmModel, source: str 
     ws = book.sheet("汇总")
     f = book.f
     ws.write_string(0, 0, f"RFM 客户分层周报 · 评估日 {result.as_of.isoformat()}", f["title"])
-    row = 2
+    # too few customers for quantiles: the first thing the reader sees
+    warn = small_population_lines(result, source)
+    for i, line in enumerate(warn):
+        ws.write_string(1 + i, 0, line, f["flag"] if i == 0 else f["text"])
+    row = 2 + len(warn)
     for label, value in _info_rows(result, model, source, frozen_from):
         ws.write_string(row, 0, label, f["label"])
         ws.write_string(row, 1, value)

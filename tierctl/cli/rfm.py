@@ -68,6 +68,9 @@ FreezeOpt = Annotated[str | None, typer.Option(
     "--freeze-edges", metavar="FROM_DATE",
     help="沿用某次已保存的 RFM 快照的分箱边界（YYYY-MM-DD；latest = 评估日之前最近一次），与那次同一尺度")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
+BinningOpt = Annotated[str | None, typer.Option(
+    "--binning", help="打分方式：quantile（按本次数据的分位数，模型默认）| thresholds（模型文件中的固定阈值；"
+                      "客户少时更可靠）")]
 OutDirOpt = Annotated[Path | None, typer.Option(
     "--out", help="输出文件夹：周报写入 DIR/<评估日期>/rfm_weekly.xlsx（已存在时需 --force）")]
 
@@ -84,10 +87,12 @@ BINNING_LINE = {"quantile": "分位数（本次数据，并列同分）", "thres
 # =====================================================================================
 # helpers
 # =====================================================================================
-def load_model(name: str | None, unit: str | None) -> RfmModel:
+def load_model(name: str | None, unit: str | None, binning: str | None = None) -> RfmModel:
     from tierctl.rfm import load_rfm_model
 
     model = load_rfm_model(name or STATE.config.get("rfm.model", "rfm") or "rfm")
+    if binning:
+        model = model.with_binning(binning.strip().lower())
     return model.with_unit(unit.lower()) if unit else model
 
 
@@ -184,7 +189,8 @@ def _money(v: Any) -> str:
 def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = None, as_of: str | None = None,
             now: str | None = None, freeze: str | None = None, sheet: str | None = None,
             encoding: str | None = None, mapping: Path | None = None, db: Path | None = None,
-            dry_run: bool = False, out: Path | None = None, force: bool = False) -> dict[str, Any]:
+            dry_run: bool = False, out: Path | None = None, force: bool = False,
+            binning: str | None = None) -> dict[str, Any]:
     """Ingest, score, store the snapshot (unless ``dry_run``), write the workbook (with
     ``out``); returns what the display needs."""
     from tierctl.io.ingest import load_mapping, read_export
@@ -193,7 +199,7 @@ def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = Non
     from tierctl.rfm_report import weekly_path, write_weekly
 
     _no_huge_pages()
-    model = load_model(model_name, unit)
+    model = load_model(model_name, unit, binning)
     as_of_d, _now = clock(as_of, now)
     workbook = weekly_path(out, as_of_d) if out is not None else None
     if workbook is not None and not dry_run:
@@ -249,6 +255,7 @@ def run_cmd(
     model: ModelOpt = None,
     unit: UnitOpt = None,
     freeze_edges: FreezeOpt = None,
+    binning: BinningOpt = None,
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
     mapping: MappingOpt = None,
@@ -263,7 +270,8 @@ def run_cmd(
     """给到店记录里的每位客户打 R、F、M 分（1–5），分成 8 类，列出红色预警客户；保存快照，可写周报工作簿。"""
     fmt = check_format(fmt, ("table", "json"))
     run = run_rfm(file, model_name=model, unit=unit, as_of=as_of, now=now, freeze=freeze_edges, sheet=sheet,
-                  encoding=encoding, mapping=mapping, db=db, dry_run=dry_run, out=out, force=force)
+                  encoding=encoding, mapping=mapping, db=db, dry_run=dry_run, out=out, force=force,
+                  binning=binning)
     result = run["result"]
     if fmt == "json":
         _write_stdout(result.to_json_bytes())
@@ -271,28 +279,6 @@ def run_cmd(
         show_run(run, limit)
     _after_run(run, dry_run, out)
     warn(list(run["export"].warnings))
-
-
-def edges_lines(edges: Edges) -> list[str]:
-    """One short line per dimension: what each score takes (the bounds never overlap, so
-    "≥ the bound of k" is the whole rule; a skipped score is said to be empty)."""
-    raw = edges.to_dict()
-    out = []
-    for dim, label, unit, op in (("recency_days", "R 距今天数", "天", "≤"), ("frequency", "F 到店次数", "次", "≥"),
-                                 ("monetary", "M 消费金额", "元", "≥")):
-        bounds = raw[dim]
-        parts = []
-        for k in range(5, 1, -1):
-            b = bounds[k - 2]
-            if b is None:
-                parts.append(f"{k} 分无人")
-            elif k < 5 and bounds[k - 1] == b:
-                parts.append(f"{k} 分空缺")
-            else:
-                parts.append(f"{k} 分 {op}{b:,}{unit}")
-        parts.append("其余 1 分")
-        out.append(f"{label}：" + " · ".join(parts))
-    return out
 
 
 def _write_stdout(data: bytes) -> None:
@@ -328,6 +314,11 @@ def show_run(run: dict[str, Any], limit: int) -> None:
     con.print(Text.assemble(
         ("RFM 客户分层 ", "bold"), f"评估日 {result.as_of.isoformat()} · 窗口 {result.window_start.isoformat()} 至 "
         f"{result.as_of.isoformat()}（{result.window_days} 天）· 按{_unit_zh(result.unit)} · {n:,} 位客户"))
+    # too few customers for quantiles: said first, with the option that fixes it
+    from tierctl.rfm_report import edges_lines, small_population_lines
+
+    for i, line in enumerate(small_population_lines(result, str(run["export"].path))):
+        con.print(Text(line, style="bold yellow" if i == 0 else "yellow"))
 
     t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
     for name, just in (("类型", "left"), ("R·F·M", "left"), ("客户数", "right"), ("占比", "right"),
