@@ -321,7 +321,7 @@ def test_grade_share_gap_is_explained_in_the_first_lines(capsys):
     # what the option would give on this very file, so the manager can judge it
     assert "休眠 17.0%" in head and "VIP 4.0%" in head
     # before the customer table, and said once (not again at the end on stderr)
-    assert out.index("--normalise thresholds") < out.index("综合分")
+    assert out.index("--normalise thresholds") < out.index("客户编号")
     assert "--normalise thresholds" not in err
 
 

@@ -39,8 +39,10 @@ Chinese, for the user who copies it):
   default and carries calibrated bands for every indicator, so thresholds are one switch
   away.  Percentile composites bunch around 50 (the mean of several ranks), so the
   usual shares (VIP ~5 %, 休眠 ~15 %) are not met — on the sample VIP ≈ 2 %, 休眠 ≈ 42 %.
-  That is reported as one warning that says how far off the shares are, why, and what
-  to do; a share is "far off" beyond ``share_tolerance_pct`` points *or* outside
+  That is reported as one explanation (:attr:`GradeResult.share_gap`, also one warning)
+  that says how far off the shares are, why, and what to do — with the shares
+  ``--normalise thresholds`` would give on the same file — and the CLI shows it before
+  anything else (issue 14); a share is "far off" beyond ``share_tolerance_pct`` points *or* outside
   ``usual ÷ ratio … usual × ratio`` (so VIP at 1 % against 5 % is flagged although only
   4 points apart).
 * **Exact composite.** Each indicator score is rounded half-up to 2 decimals (the
@@ -550,6 +552,11 @@ class GradeResult:
     distribution: pd.DataFrame  # grade, count, share_pct, usual_share_pct, diff_pct, flagged, computed_count
     warnings: list[str]
     audit: list[dict[str, Any]]  # one entry per override in force (plain JSON types)
+    # Grade shares far from the usual ones, explained (plain JSON; None when they are
+    # near): ``text`` (also in ``warnings``) and the same as ``lines``, ``flagged`` and ``usual`` (grade → %),
+    # ``option`` and ``with_option`` (grade → % the computed grades would have with that
+    # option on this same file; None when it cannot be said).
+    share_gap: dict[str, Any] | None = None
     _sources: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _reasons: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -611,6 +618,7 @@ class GradeResult:
             "model": self.model.name,
             "as_of": self.as_of.isoformat(),
             "count": len(c),
+            "share_gap": self.share_gap,
             "weights": {k: float(w) for k, w in self.weights.items()},
             "missing_indicators": list(self.missing_indicators),
             "distribution": _records(self.distribution),
@@ -790,9 +798,9 @@ def grade_customers(
         warnings.append("缺少指标：" + "；".join(_missing_text(i, model) for i in missing)
                         + f"。其余指标按比例重新分配权重：{used}")
     distribution = _distribution(model, final, computed)
-    note = _share_note(model, present, distribution, cents)
-    if note:
-        warnings.append(note)
+    gap = _share_gap(model, present, distribution, cents, raw)
+    if gap:
+        warnings.append(gap["text"])
 
     return GradeResult(
         customers=customers,
@@ -803,6 +811,7 @@ def grade_customers(
         distribution=distribution,
         warnings=warnings,
         audit=audit,
+        share_gap=gap,
         _sources=sources,
     )
 
@@ -1051,36 +1060,77 @@ def _some(ids: pd.Series, k: int = 10) -> str:
     return "、".join(vals[:k]) + more
 
 
-def _share_note(model: GradeModel, present: list[Indicator], dist: pd.DataFrame, cents: np.ndarray) -> str | None:
-    """One warning about grade shares far from the usual ones, saying why and what to do.
+def _share_gap(model: GradeModel, present: list[Indicator], dist: pd.DataFrame, cents: np.ndarray,
+               raw: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """Grade shares far from the usual ones: how far, why, and the option that changes it.
 
-    Why this matters (issue 7): percentile scores are ranks against the other customers,
-    and the mean of several ranks bunches around 50 — only customers near the top in
-    nearly every indicator reach 90, and everyone a little below the middle lands under
-    45.  That is arithmetic, not bad data, and a manager reading "VIP 1%, 休眠 40%" needs
-    to be told so, together with the two ways out (absolute thresholds, or other grade
-    bounds).
+    Why this matters (issues 7 and 14): percentile scores are ranks against the other
+    customers, and the mean of several ranks bunches around 50 — only customers near the
+    top in nearly every indicator reach 90, and everyone a little below the middle lands
+    under 45.  That is arithmetic, not bad data, and a manager reading "VIP 1%, 休眠 40%"
+    needs to be told so first, with the way out (``--normalise thresholds``) and what
+    it would give on this very file (the same composite, each percentile indicator
+    scored by its bands instead; overrides left out).
     """
     flagged = dist[dist["flagged"]]
     if flagged.empty:
         return None
     parts = "、".join(f"{r.grade} {r.share_pct:.1f}%（通常约 {r.usual_share_pct:g}%）"
                       for r in flagged.itertuples(index=False))
-    text = f"等级占比与通常占比相差较大：{parts}。"
+    lines = [f"等级占比与通常占比相差较大：{parts}。"]
     top, bottom = dist.iloc[0], dist.iloc[-1]
     narrow = (top["usual_share_pct"] is not None and bottom["usual_share_pct"] is not None
               and top["share_pct"] < top["usual_share_pct"] and bottom["share_pct"] > bottom["usual_share_pct"])
     pct_weight = sum(i.weight_units for i in present if i.normalise == "percentile")
+    option = None
+    with_option = None
     if narrow and pct_weight * 2 >= sum(i.weight_units for i in present):
         q1, med, q3 = (np.percentile(cents, [25, 50, 75]) / 100).tolist()
-        text += (f"原因：百分位得分是与本次其他客户相比的相对名次，几项平均后综合分集中在 50 分附近"
-                 f"（本次中位数 {med:.1f} 分，一半客户在 {q1:.1f}–{q3:.1f} 分之间），所以达到 "
-                 f"{_fmt_num(float(model.grades[0].min))} 分的少、低于 {_fmt_num(float(model.grades[-2].min))} 分的多；"
-                 "这不是数据错误。若希望等级代表绝对水平、占比接近通常水平，可加 --normalise thresholds "
-                 "按模型文件中的阈值分档评分（请先按本店价位核对各指标的 bands），或在模型文件中调整各等级的 min。")
+        option = "--normalise thresholds"
+        with_option = _shares_with_thresholds(model, present, raw)
+        lines.append(f"原因：百分位得分是与本次其他客户相比的相对名次，几项平均后综合分集中在 50 分附近"
+                     f"（本次中位数 {med:.1f} 分，一半客户在 {q1:.1f}–{q3:.1f} 分之间），所以达到 "
+                     f"{_fmt_num(float(model.grades[0].min))} 分的少、低于 {_fmt_num(float(model.grades[-2].min))} "
+                     "分的多；这不是数据错误。")
+        remedy = (f"若希望等级代表绝对水平、占比接近通常水平，可加 {option} 按模型文件中的阈值分档评分"
+                  "（请先按本店价位核对各指标的 bands）")
+        if with_option:
+            remedy += "，本文件按阈值分档将是：" + "、".join(f"{g} {v:.1f}%" for g, v in with_option.items())
+        lines.append(remedy + "；或在模型文件中调整各等级的 min。")
     else:
-        text += "请核对模型文件中各指标的阈值分档（bands）是否符合本店的价位和评分量纲，或调整各等级的 min。"
-    return text
+        lines.append("请核对模型文件中各指标的阈值分档（bands）是否符合本店的价位和评分量纲，或调整各等级的 min。")
+    return {
+        "text": "".join(lines),
+        "lines": lines,
+        "flagged": {r.grade: float(r.share_pct) for r in flagged.itertuples(index=False)},
+        "usual": {str(r.grade): (None if r.usual_share_pct is None else float(r.usual_share_pct))
+                  for r in dist.itertuples(index=False)},
+        "option": option,
+        "with_option": with_option,
+    }
+
+
+def _shares_with_thresholds(model: GradeModel, present: list[Indicator],
+                            raw: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """Share of each grade (highest first, percent) if every percentile indicator were
+    scored by its bands: the composite and the grade bounds as in the run itself."""
+    if any(i.normalise == "percentile" and not i.bands for i in present):
+        return None
+    n = len(next(iter(raw.values())))
+    num = np.zeros(n, dtype=np.int64)
+    wsum = np.zeros(n, dtype=np.int64)
+    for ind in present:
+        h = _thresholds_h(ind, raw[ind.key])
+        counted = h >= 0
+        num += np.where(counted, h * ind.weight_units, 0)
+        wsum += np.where(counted, ind.weight_units, 0)
+    ok = wsum > 0
+    cents = (2 * num[ok] + wsum[ok]) // (2 * wsum[ok])
+    mins_low = np.array([g.min_h for g in model.grades[::-1]], dtype=np.int64)
+    grade = np.searchsorted(mins_low, cents, side="right") - 1
+    counts = np.bincount(grade, minlength=len(model.grades))[::-1]
+    total = max(int(ok.sum()), 1)
+    return {g.name: round(100 * int(c) / total, 2) for g, c in zip(model.grades, counts.tolist(), strict=True)}
 
 
 def _distribution(model: GradeModel, final: np.ndarray, computed: np.ndarray) -> pd.DataFrame:

@@ -220,7 +220,10 @@ def run(
     else:
         show_run(r, limit)
     _report_store(r)
-    warn(r["warnings"])
+    gap = r["result"].share_gap
+    # the table shows the share gap first; it is not repeated at the end
+    first = gap["text"] if gap and fmt == "table" else None
+    warn([w for w in r["warnings"] if w != first])
 
 
 def run_json(r: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +261,13 @@ def show_run(r: dict[str, Any], limit: int) -> None:
         for frame, arrow in ((ch.upgrades, "↑"), (ch.downgrades, "↓")):
             for cid, pg in zip(frame["customer_id"].astype(str), frame["prev_grade"].astype(str), strict=True):
                 moved[cid] = f"{arrow} 原{pg}"
+
+    # shares far from the usual ones: explained before anything else is read
+    gap = result.share_gap
+    if gap:
+        for i, line in enumerate(gap["lines"]):
+            con.print(Text(("⚠ " if i == 0 else "  ") + line, style="bold yellow" if i == 0 else "yellow"))
+        con.print()
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
