@@ -105,16 +105,23 @@ def test_high_value_mid_risk_is_not_told_sa(churn_model):
     assert "SA" not in r["plan"] and r["plan"].startswith("店长")
 
 
-def test_service_reason_plan_is_owned_by_the_store_manager(churn_model):
-    # the playbook's remedy for poor service is the store manager's own service: an
-    # ordinary mid-risk customer who left over service is the store manager's, not SA's
-    df = pd.DataFrame({"customer_id": pd.array(["s", "p"], dtype="string"), "risk_score": [50.0, 50.0],
-                       "churn_reason": ["服务", "价格"], "_row": [2, 3]})
+def test_service_reason_plan_is_said_to_its_owner(churn_model, tmp_path):
+    # the playbook's worked mid-risk case (rating 9 → 7, "等待时间长") is the SA's: the
+    # service plan is said to the SA, not "店长专属接待"; at 高 it is the store manager's
+    df = pd.DataFrame({"customer_id": pd.array(["mid", "high"], dtype="string"), "risk_score": [50.0, 70.0],
+                       "churn_reason": ["服务", "服务"], "_row": [2, 3]})
     c = score_churn(df, churn_model, AS_OF, NOW).customers
-    s, p = c.iloc[0], c.iloc[1]
-    assert s["owner"] == "店长" and "店长专属接待" in s["plan"] and "SA" not in s["plan"]
-    assert "负责人" in s["plan_basis"] and "店长" in s["plan_basis"]
-    assert p["owner"] == "SA" and "店长" not in p["plan"]
+    mid, high = c.iloc[0], c.iloc[1]
+    assert mid["owner"] == "SA" and "SA专属接待" in mid["plan"] and "店长" not in mid["plan"]
+    assert high["owner"] == "店长" and "店长专属接待" in high["plan"] and "SA" not in high["plan"]
+    # a reason may require an owner (data): then the owner is raised, and said why
+    p = _copy(tmp_path, 'plan = "{owner}专属接待', 'owner = "store_manager"\nplan = "{owner}专属接待')
+    m = load_churn_model(p)
+    r = score_churn(df, m, AS_OF, NOW).customers.iloc[0]
+    assert r["owner"] == "店长" and "店长专属接待" in r["plan"] and "SA" not in r["plan"]
+    assert "负责人按流失原因（服务）上调为店长" in r["plan_basis"]
+    price = score_churn(df.assign(churn_reason=["价格", "价格"]), m, AS_OF, NOW).customers.iloc[0]
+    assert price["owner"] == "SA"
 
 
 def test_sample_churn_run_plans_name_their_owner(capsys):

@@ -25,7 +25,7 @@ Decisions where the playbook is silent (the model file repeats the tunable ones)
   customer on a 20-day rhythm is not "wavering" after 25 days.
 * 高价值 is annual spend strictly above 8,000; an empty spend counts as ordinary.  The
   value matrix only ever raises the level's own owner; so does a churn reason with an
-  ``owner`` (服务 → 店长) when its plan is part of the customer's plan.
+  ``owner`` (none in the packaged model) when its plan is part of the customer's plan.
 * Every plan text is said to the customer's final owner: ``{owner}`` in an action or
   plan is that owner's label, ``actions.<owner>`` gives an owner a sentence of its own,
   and a text that would name another owner than the one it is said to is refused when
@@ -167,7 +167,7 @@ class Reason:
     labels: tuple[str, ...]
     keywords: tuple[str, ...]
     plan: str
-    owner: str | None = None  # the plan needs at least this owner (e.g. 服务 → 店长)
+    owner: str | None = None  # the plan needs at least this owner (optional, data)
 
 
 @dataclass(frozen=True)
@@ -1155,8 +1155,8 @@ def score_churn(frame: pd.DataFrame, model: ChurnModel, as_of: date, now: dateti
     # --- plans: by reason, by type for mid; computed per distinct combination ----------
     reason_mask, reason_basis = _reason_masks(ctx, model)
     type_idx = _type_index(ctx, model)
-    # a reason whose plan needs a more senior owner (服务 → 店长) raises the owner too,
-    # and every plan text is said to the owner it ends with
+    # a reason whose plan needs a more senior owner (its optional ``owner``) raises the
+    # owner too, and every plan text is said to the owner it ends with
     plan, basis, owner_rank = _plans(model, li, value_rank, type_idx, reason_mask, reason_basis)
     by_rank = sorted(owner_keys, key=lambda k: rank_of[k])
     owner_key_arr = np.array(by_rank, dtype=object)[owner_rank]
