@@ -783,8 +783,9 @@ def _check_owner_texts(sec: Section, owners: Mapping[str, tuple[int, str]], leve
             other = other_owner(text, owner)
             if other:
                 key = f"actions.{owner}" if owner in lv.actions else "action"
-                raise fail(ls, key, text, other, owner, f"「{lv.label}」等级的部分客户（按客户价值或流失原因上调）")
-            for j, (step, fs) in enumerate(zip(lv.followups, ls.sections("followups", []), strict=False)):
+                who = f"「{lv.label}」等级" if rank == base else f"「{lv.label}」等级的部分客户（按客户价值或流失原因上调）"
+                raise fail(ls, key, text, other, owner, who)
+            for step, fs in zip(lv.followups, ls.sections("followups", []), strict=False):
                 who = step.owner or owner
                 other = other_owner(step.detail, who)
                 if other:
@@ -1292,7 +1293,7 @@ def _plans(model: ChurnModel, li: np.ndarray, value_rank: np.ndarray, type_idx: 
         if kind == "reasons":
             raisers = [x for x in rs if x.owner is not None and model.owners[x.owner][0] > rank]
             if raisers:
-                rank = max(model.owners[x.owner][0] for x in raisers)
+                rank = max(model.owners[x.owner][0] for x in raisers if x.owner)
                 basis.append(f"负责人按流失原因（{'、'.join(x.label for x in raisers)}）上调为"
                              f"{model.owners[by_rank[rank]][1]}")
         key = by_rank[rank]

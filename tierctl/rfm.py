@@ -1224,9 +1224,9 @@ def _note_name_conflicts(names: pd.Series, latest: pd.api.extensions.ExtensionAr
 def _note_quantile_limits(values: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int,
                           q: _Quality, min_customers: int = N_SCORES) -> None:
     if 0 < n < max(min_customers, N_SCORES):
-        top = "，最高分达不到 5" if n < N_SCORES else ""
+        unreachable = "，最高分达不到 5" if n < N_SCORES else ""
         q.one("small_sample", f"只有 {n} 位客户（少于 {max(min_customers, N_SCORES)} 位），按本次数据的分位数打分不可靠"
-                              f"（一位客户的变化就会挪动别人的分数{top}）；建议改用固定阈值"
+                              f"（一位客户的变化就会挪动别人的分数{unreachable}）；建议改用固定阈值"
                               "（模型 [thresholds]，binning = \"thresholds\"）")
     if n < N_SCORES:
         return
