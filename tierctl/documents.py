@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.errors import ConfigError
-from tierctl.shortage import ShortageResult, complaint_mask
+from tierctl.shortage import ShortageResult, complaint_mask, media_mask
 from tierctl.textmatch import keyword_hits
 
 # English wording for what the model files only say in Chinese (tier labels, owners).
@@ -226,6 +226,7 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
     ride = keyword_hits(usage, ride_kw, negations).notna().to_numpy() if ride_kw else np.zeros(n, bool)
     legal = keyword_hits(notes, legal_kw, negations).notna().to_numpy() if legal_kw else np.zeros(n, bool)
     complained = complaint_mask(c, model) if n else np.zeros(0, bool)
+    media = media_mask(c, model)  # SPEC A4.6: flagged for the PR plan
     angry_from = float(config.get("calls.angry_from", 0.7))
     anxious_from = float(config.get("calls.anxious_from", 0.45))
     edim = next((d for d in model.dimensions if d.key == "E"), None)
@@ -292,6 +293,7 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
             "ride_hailing": bool(ride[i]),
             "legal": bool(legal[i]),
             "complained": bool(complained[i]),
+            "media_attention": bool(media[i]),
         })
     if missing_eta:
         names = sorted(set(missing_eta))

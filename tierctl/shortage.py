@@ -400,7 +400,7 @@ def customer_record(r: dict[str, Any], model: ShortageModel) -> dict[str, Any]:
 
 def _flag(v: Any) -> bool:
     v = _plain(v)
-    return bool(v) if v is not None else False
+    return bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else False
 
 
 # -- scoring -----------------------------------------------------------------------------
@@ -964,10 +964,47 @@ class Crisis:
     criteria: list[dict[str, Any]]
     label_en: str = ""
     response_en: str = ""
+    # media attention (SPEC A4.6): how many customers, the first of them (most urgent
+    # first), and whether the crisis is flagged for the PR plan
+    media_attention: int = 0
+    media_customers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pr_plan(self) -> bool:
+        return self.media_attention > 0
 
     def to_json(self) -> dict[str, Any]:
         return {"level": self.level, "color": self.color, "label": self.label,
-                "response": self.response, "criteria": self.criteria}
+                "response": self.response, "criteria": self.criteria,
+                "pr_plan": self.pr_plan, "media_attention": self.media_attention,
+                "media_customers": list(self.media_customers)}
+
+
+MEDIA_LISTED = 20  # customers named with the PR-plan flag (the count covers everyone)
+
+
+def media_mask(f: pd.DataFrame, model: ShortageModel) -> np.ndarray:
+    """Customers flagged for media attention (the model's ``[pr_plan] field``)."""
+    col = model.pr_plan_field
+    if not col or col not in f:
+        return np.zeros(len(f), dtype=bool)
+    return f[col].to_numpy(dtype=bool, na_value=False)
+
+
+def _media_customers(result: ShortageResult, limit: int = MEDIA_LISTED) -> tuple[int, list[dict[str, Any]]]:
+    """How many customers have media attention, and the first ``limit`` of them, most
+    urgent first (only those rows are put in order)."""
+    if "customers" in result.__dict__:  # already in order (overrides re-sorted it, or read from the store)
+        src = result.customers
+        idx = np.flatnonzero(media_mask(src, result.model))
+    else:
+        src = result.frame
+        flagged = media_mask(src, result.model)
+        idx = result.order[np.flatnonzero(flagged[result.order])] if flagged.any() else np.zeros(0, dtype=np.int64)
+    rows = src.take(idx[:limit])
+    people = [{"customer_id": _plain(r.get("customer_id")), "name": _plain(r.get("name"))}
+              for r in rows.to_dict("records")]
+    return int(len(idx)), people
 
 
 def _level_by(value: float, bounds: list[float]) -> int:
@@ -1005,6 +1042,8 @@ def crisis_level(result: ShortageResult, eta_weeks: float | None = None) -> Cris
     spec = next((lv for lv in c.levels if int(lv.get("level", 0)) == level), None)
     if spec is None:
         raise ModelError(f"危机等级 {level} 没有定义", path=model.path, key="crisis.levels")
+    media, media_who = _media_customers(result) if len(f) else (0, [])
     return Crisis(level=level, color=str(spec.get("color", "")), label=str(spec.get("label", "")),
                   response=str(spec.get("response", "")), criteria=crit,
-                  label_en=str(spec.get("label_en", "")), response_en=str(spec.get("response_en", "")))
+                  label_en=str(spec.get("label_en", "")), response_en=str(spec.get("response_en", "")),
+                  media_attention=media, media_customers=media_who)
