@@ -91,8 +91,12 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
             previous, week_ago = history.previous_for(store, model, as_of_d)
         result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
                                 red_list=red_list(red), headers=export.headers, path=export.path)
-        eta = eta_weeks if eta_weeks is not None else STATE.config.get("parts.eta_weeks")
-        crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
+        from tierctl.documents import crisis_eta_weeks
+
+        # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
+        eta, eta_warnings = crisis_eta_weeks(result, STATE.config, eta_weeks)
+        result.warnings.extend(eta_warnings)
+        crisis = shortage.crisis_level(result, eta)
     except BaseException:
         if store is not None:  # (after_score closes it on the way that succeeds)
             store.close()
