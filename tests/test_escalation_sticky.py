@@ -189,3 +189,22 @@ def test_a_hold_never_lowers_a_tier():
     assert final.tolist() == [0, 3]  # already P0: nothing to raise; b has no hold
     final, text = escalate(f, np.array([2, 2]), model, previous=previous, as_of=D2)
     assert final.tolist() == [1, 2] and "A4.4" in text[0] and not text[1]
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda t: t.replace('text = "自 {since} 起保持：{reason}"', 'text = "自 {day} 起"'), "holds.text"),
+    (lambda t: t.replace('[pr_plan]\nfield = "media_attention"', '[pr_plan]\nfield = "press"'), "pr_plan.field"),
+    (lambda t: t.replace('reason = "社交媒体出现负面发帖，立即升为 P0"\nholds = true',
+                         'reason = "社交媒体出现负面发帖，立即升为 P0"\nholds = "yes"'), "escalation[5].holds"),
+])
+def test_the_model_file_is_checked_at_load(tmp_path, edit, key):
+    from tierctl.errors import ModelError
+
+    text = (Path(__file__).resolve().parents[1] / "tierctl" / "models" / "rite.toml").read_text(encoding="utf-8")
+    bad = edit(text)
+    assert bad != text
+    p = tmp_path / "bad.toml"
+    p.write_text(bad, encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        load_model(p)
+    assert key in str(exc.value) and "bad.toml" in str(exc.value)
