@@ -63,13 +63,12 @@ def score_rowwise(frame: pd.DataFrame, model: ShortageModel, as_of: dt.date,
             total += v * d.weight
         model_tier = next(t.name for t in model.tiers if total >= t.min)
         idx = names.index(model_tier)
-        floor = idx
+        final = idx  # the rules in the model file's order, each on the tier the ones before left
         for e in model.escalation:
-            if e.type == "wait_floor" and wait > e.over_days and (not e.when_tiers or model_tier in e.when_tiers):
-                floor = min(floor, names.index(e.to))
-        final = floor
-        for e in model.escalation:
-            if e.type == "new_keywords" and isinstance(row.get(e.field), str):
+            if e.type == "wait_floor":
+                if wait > e.over_days and (not e.when_tiers or names[final] in e.when_tiers):
+                    final = min(final, names.index(e.to))
+            elif e.type == "new_keywords" and isinstance(row.get(e.field), str):
                 if fires(row[e.field], e.keywords, model.negations) and final > 0:
                     final = max(0, final - e.steps)
             elif e.type == "contact_spike":

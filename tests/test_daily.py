@@ -253,9 +253,10 @@ def test_multi_day_scenario(tmp_path):
     v_alerts = {x["rule_id"] for x in rec1["alerts_fired"] if x["customer_id"] == "C005"}
     assert v_alerts == {"wait14"}  # 18 days
 
-    # D2 — A's mention is no longer new (no A4.4); B's is (律师): only B escalates
+    # D2 — A's mention is no longer new, but yesterday's raise holds (issue 14); B's is new (律师)
     r2, rec2 = run_day(store, files[D2], D2)
-    assert esc_ids(r2, "C001") == [] and "A4.4" in esc_ids(r2, "C002")
+    assert esc_ids(r2, "C001") == ["A4.4"] and "自 2026-11-21 起保持" in row(r2, "C001")["escalations"]
+    assert row(r2, "C001")["tier"] == "P1" and "A4.4" in esc_ids(r2, "C002")
     ch = rec2["changes"]
     assert ch["previous_as_of"] == "2026-11-21"
     assert [x["customer_id"] for x in ch["new"]] == ["C006"]
@@ -263,8 +264,7 @@ def test_multi_day_scenario(tmp_path):
     down = {x["customer_id"]: x for x in ch["downgraded"]}
     assert up["C002"]["from"] == "P3" and up["C002"]["to"] == "P1"
     assert any(w.startswith("A4.4") for w in up["C002"]["why"]) and any(w.startswith("E 2→10") for w in up["C002"]["why"])
-    assert down["C001"]["from"] == "P1" and down["C001"]["to"] == "P2"
-    assert down["C001"]["why"][0].startswith("A4.4 不再适用")
+    assert "C001" not in down  # the raise holds: no "A4.4 不再适用"
     # W reaches 14 days today: its alert fires now, once
     fired2 = [(x["customer_id"], x["rule_id"]) for x in rec2["alerts_fired"]]
     assert fired2 == [("C004", "wait14")]
@@ -282,13 +282,13 @@ def test_multi_day_scenario(tmp_path):
     o = loop.set_override(store, "丙", "p0", reason="区域经理要求重点关注", by="王经理", now=at(D2, 17))
     assert o["from"] == "P3" and o["to"] == "P0"
 
-    # D3 — A's contacts jump from 1 (the week-ago snapshot D0) to 4: A4.5.  Y's go 2 → 6 since
-    # yesterday but 5 → 6 on the week: no A4.5.  V left the list.
+    # D3 — A's contacts jump from 1 (the week-ago snapshot D0) to 4: A4.5 on top of the held
+    # A4.4.  Y's go 2 → 6 since yesterday but 5 → 6 on the week: no A4.5.  V left the list.
     r3, rec3 = run_day(store, files[D3], D3)
-    assert esc_ids(r3, "C001") == ["A4.5"]
+    assert esc_ids(r3, "C001") == ["A4.4", "A4.5"] and row(r3, "C001")["tier"] == "P0"
     assert "上周 1 次" in row(r3, "C001")["escalations"]
     assert "A4.5" not in esc_ids(r3, "C003")
-    assert "A4.4" not in esc_ids(r3, "C002")
+    assert esc_ids(r3, "C002") == ["A4.4"] and row(r3, "C002")["tier"] == "P1"  # held from D2
     ch3 = rec3["changes"]
     assert [x["customer_id"] for x in ch3["resolved"]] == ["C005"] and ch3["resolved"][0]["name"] == "戊"
     assert {x["customer_id"] for x in ch3["upgraded"]} >= {"C001", "C003"}
@@ -300,25 +300,26 @@ def test_multi_day_scenario(tmp_path):
     statuses = store.alerts_list("shortage", statuses=None).set_index("customer_id")["status"]
     assert statuses["C005"] == "resolved" and statuses["C004"] == "open"
 
-    # tasks on D3 at 10:00: A never contacted → due (first contact); a contact clears it
+    # tasks on D3 at 10:00: B (P1) never contacted → due (first contact); a contact clears it
     cal = daily.WorkCalendar(False)
     t = loop.tasks_report(store, D3, at(D3, 10), cal)
     due = {x["customer_id"]: x for g in t["groups"] for x in g["tasks"]}
-    assert due["C001"]["due_kind"] == "first" and due["C001"]["tier"] == "P1"
-    assert t["groups"][0]["owner"] == "服务经理"  # C003 (P0 by override) first
-    c = loop.log_contact(store, "C001", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
+    assert due["C002"]["due_kind"] == "first" and due["C002"]["tier"] == "P1"
+    assert due["C001"]["tier"] == "P0"
+    assert t["groups"][0]["owner"] == "服务经理"  # C003 (P0 by override) and C001 (P0) first
+    c = loop.log_contact(store, "C002", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
                          cal=cal, by="李主管")
     assert c["next_due"] == "2026-11-28" and c["tier"] == "P1"
     t = loop.tasks_report(store, D3, at(D3, 11), cal)
-    assert "C001" not in {x["customer_id"] for g in t["groups"] for x in g["tasks"]}
+    assert "C002" not in {x["customer_id"] for g in t["groups"] for x in g["tasks"]}
     # … and it is due again when the cadence (P1: 5 days) has run out
     later = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), cal)
     again = {x["customer_id"]: x for g in later["groups"] for x in g["tasks"]}
-    assert again["C001"]["due_kind"] == "cadence" and again["C001"]["status"] == "今天到期"
+    assert again["C002"]["due_kind"] == "cadence" and again["C002"]["status"] == "今天到期"
     assert later["warnings"][0].startswith("最近一次评分是 2026-11-23")
     # with working days, the 5 days of a P1 end on Monday 11-30 (11-28 is a Saturday)
     wd = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), daily.WorkCalendar(True))
-    assert "C001" not in {x["customer_id"] for g in wd["groups"] for x in g["tasks"]}
+    assert "C002" not in {x["customer_id"] for g in wd["groups"] for x in g["tasks"]}
 
     # alerts: acknowledge W's, it stays closed on later runs
     open_ = loop.alerts_report(store, TZ)
@@ -340,13 +341,15 @@ def test_multi_day_scenario(tmp_path):
     assert not hv["listed"]
     ha = loop.history_report(store, "C001", TZ)
     assert [(e["type"], e["to"]) for e in ha["events"]] == [
-        ("listed", "P3"), ("upgraded", "P1"), ("downgraded", "P2"), ("upgraded", "P1")]
+        ("listed", "P3"), ("upgraded", "P1"), ("upgraded", "P0")]  # the A4.4 raise held on D2
     assert ha["events"][1]["date"] == "2026-11-21" and ha["events"][1]["at"] == at(D1).isoformat()
-    assert [t["tier"] for t in ha["trajectory"]] == ["P3", "P1", "P2", "P1"]
+    assert [t["tier"] for t in ha["trajectory"]] == ["P3", "P1", "P1", "P0"]
 
     # why: the stored score, rule by rule
     why = loop.why_report(store, "C001", D3, TZ)
-    assert why["escalations"][0].startswith("A4.5") and why["model_tier"] == "P2" and why["tier"] == "P1"
+    assert why["escalations"][0].startswith("A4.4") and why["escalations"][1].startswith("A4.5")
+    assert why["model_tier"] == "P2" and why["tier"] == "P0"
+    assert [(h["rule"], h["since"]) for h in why["holds"]] == [("A4.4", "2026-11-21"), ("A4.5", "2026-11-23")]
     assert why["total"] == f"{row(r3, 'C001')['total_scaled'] / 100:.2f}"
     old = loop.why_report(store, "甲", D1, TZ)
     assert old["as_of"] == "2026-11-21" and old["escalations"][0].startswith("A4.4")

@@ -217,7 +217,7 @@ def test_sheet_columns_fills_and_print_setup(rendered):
     s = wb["汇总"]
     cells = [c.value for row in s.iter_rows() for c in row]
     assert "危机等级" in cells and "4 极度" in cells
-    assert [r[2].value for r in s.iter_rows() if r[0].value in ("P0", "P1", "P2", "P3")] == [8, 13, 11, 8]
+    assert [r[2].value for r in s.iter_rows() if r[0].value in ("P0", "P1", "P2", "P3")] == [8, 14, 10, 8]  # issue 14: a P3 waiting 26 days is P1 (A4.1 then A4.2)
 
 
 def test_sheet_plan_hook_adds_a_sheet(sample_result, tmp_path):

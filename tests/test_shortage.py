@@ -195,8 +195,8 @@ def test_a4_2_p2_over_21_and_a4_3_over_28(rite, tmp_path):
     res = by_name(score_rows(rows, rite, tmp_path))
     assert (res["p2_21"]["model_tier"], res["p2_21"]["tier"]) == ("P2", "P2")
     assert (res["p2_22"]["model_tier"], res["p2_22"]["tier"]) == ("P2", "P1")
-    # P3 at 28 days: A4.1 only (rules look at the model tier) → P2
-    assert (res["p3_28"]["model_tier"], res["p3_28"]["tier"]) == ("P3", "P2")
+    # P3 at 28 days: A4.1 makes it P2, then A4.2 (waited > 21 days, now P2) P1 — issue 14
+    assert (res["p3_28"]["model_tier"], res["p3_28"]["tier"]) == ("P3", "P1")
     assert res["p3_29"]["tier"] == "P1"
 
 

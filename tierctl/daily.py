@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.frames import key_positions
-from tierctl.shortage import ShortageModel, ShortageResult
+from tierctl.shortage import ShortageModel, ShortageResult, parse_holds
 
 KIND = "shortage"
 # columns of ShortageResult.customers that follow from the tier (re-derived on reading)
@@ -165,7 +165,7 @@ def result_from_rows(rows: pd.DataFrame, model: ShortageModel, as_of: dt.date, n
     tiers = [{"name": t.name, "owner": t.owner, "owner_role": t.owner_role, "channel": t.channel,
               "action": t.action, "cadence_days": t.cadence_days} for t in model.tiers]
     f = attach_policy(f, tiers)
-    for col in ("escalations", "alerts"):
+    for col in ("escalations", "alerts", "holds"):
         if col in f:
             f[col] = f[col].fillna("")
     if "respond_by" in f:
@@ -190,7 +190,9 @@ def override_line(row: dict[str, Any], before: str, tz: dt.tzinfo | None = None)
 def apply_overrides(customers: pd.DataFrame, active: pd.DataFrame, model: ShortageModel,
                     now: dt.datetime) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Set the tier of every customer with an active manual override (which holds until
-    it is cleared or the customer leaves the list) and say so in ``escalations``."""
+    it is cleared or the customer leaves the list) and say so in ``escalations``.  An
+    override that lowers the tier releases the customer's held raises (``holds``: the
+    run stores none for them, so clearing the override later goes back to the model)."""
     if active is None or not len(active) or not len(customers):
         return customers, []
     ovr = {r["customer_key"]: r for r in active.to_dict("records") if r["label"] in model.tier_names}
@@ -202,16 +204,24 @@ def apply_overrides(customers: pd.DataFrame, active: pd.DataFrame, model: Shorta
     tz = now.tzinfo
     esc = f["escalations"].to_numpy(dtype=object).copy()
     tier = f["tier"].to_numpy(dtype=object).copy()
+    holds = f["holds"].to_numpy(dtype=object).copy() if "holds" in f else None
+    rank_of = {t: i for i, t in enumerate(model.tier_names)}
     for i in np.flatnonzero(hit):
         o = ovr[f["key"].iat[i]]
         line = override_line(o, str(tier[i]), tz)
-        applied.append({"customer_key": o["customer_key"], "customer_id": o.get("customer_id"),
-                        "name": o.get("name"), "from": str(tier[i]), "to": o["label"], "reason": o["reason"]})
+        rec = {"customer_key": o["customer_key"], "customer_id": o.get("customer_id"),
+               "name": o.get("name"), "from": str(tier[i]), "to": o["label"], "reason": o["reason"]}
+        if holds is not None and holds[i] and rank_of[o["label"]] > rank_of.get(str(tier[i]), -1):
+            rec["released"] = [h["rule"] for h in parse_holds(holds[i])]
+            holds[i] = ""
+        applied.append(rec)
         tier[i] = o["label"]
         esc[i] = line if not esc[i] else f"{esc[i]}\n{line}"
     # the same types the scorer gives (categories), so every consumer reads them one way
     f["tier"] = pd.Categorical(tier, categories=model.tier_names)
     f["escalations"] = pd.Series(esc, index=f.index, dtype=object).fillna("").astype(str).astype("category")
+    if holds is not None:
+        f["holds"] = pd.Series(holds, index=f.index, dtype=object).fillna("").astype(str).astype("category")
     by = {t.name: t for t in model.tiers}
     changed = pd.Series(tier[hit], index=f.index[hit], dtype=object)
     for col, attr in (("owner", "owner"), ("owner_role", "owner_role"), ("channel", "channel"),
@@ -677,6 +687,8 @@ def explain(row: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         "thresholds": tiers,
         "model_tier": model_tier,
         "escalations": [e for e in esc if _rule_id(e) != OVERRIDE_ID],
+        # raises that hold from an earlier run: rule, since (the day it fired), reason
+        "holds": parse_holds(row.get("holds")),
         "override": next((e for e in esc if _rule_id(e) == OVERRIDE_ID), None),
         "tier": row.get("label"),
         "alerts": _lines(row.get("alerts")),

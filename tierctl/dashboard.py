@@ -222,7 +222,10 @@ def _crisis(c: dict[str, Any] | None, model: Any | None, lang: str) -> dict[str,
                      "decisive": int(x.get("level", 1)) == int(c["level"]) and int(c["level"]) > 1})
     color = c.get("color", "")
     return {"level": int(c["level"]), "color": color, "hex": CRISIS_COLORS.get(color, "#999999"),
-            "label": label, "response": response, "criteria": crit}
+            "label": label, "response": response, "criteria": crit,
+            # media attention (SPEC A4.6): the crisis is flagged for the PR plan (runs before issue 14: none)
+            "pr_plan": bool(c.get("pr_plan", False)), "media_attention": int(c.get("media_attention") or 0),
+            "media_customers": list(c.get("media_customers") or [])}
 
 
 def _wait(store: Store, info: SnapshotInfo, model: Any | None, lim: Limits, lang: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.errors import ConfigError
-from tierctl.shortage import ShortageResult, complaint_mask
+from tierctl.shortage import ShortageResult, complaint_mask, media_mask
 from tierctl.textmatch import keyword_hits
 
 # English wording for what the model files only say in Chinese (tier labels, owners).
@@ -155,9 +155,10 @@ class EtaPlan:
         return self.general, self.general_source
 
 
-def eta_plan(config: Any, as_of: dt.date, eta_weeks: float | None = None) -> EtaPlan:
+def eta_plan(config: Any, as_of: dt.date, eta_weeks: float | None = None, *, stale_ok: bool = False) -> EtaPlan:
     """Read the parts ETA.  ``--eta-weeks`` (``eta_weeks``) wins over ``parts.eta_date``,
-    which wins over ``parts.eta_weeks``.  A date before ``as_of`` is stale: an error."""
+    which wins over ``parts.eta_weeks``.  A date before ``as_of`` is stale: an error
+    (unless ``stale_ok``: the caller deals with it)."""
     general: dt.date | None = None
     source = "parts.eta_date"
     if eta_weeks is not None:
@@ -180,11 +181,63 @@ def eta_plan(config: Any, as_of: dt.date, eta_weeks: float | None = None) -> Eta
     for name, value in table.items():
         by_part[str(name)] = as_date(value, f"parts.by_part.{toml_key(str(name))}", config)
     for key, d in [(source, general), *((f"parts.by_part.{toml_key(k)}", v) for k, v in by_part.items())]:
-        if d is not None and d < as_of and key != "--eta-weeks":
+        if d is not None and d < as_of and key != "--eta-weeks" and not stale_ok:
             raise ConfigError(f"预计到货日期 {d} 早于评估日期 {as_of}（配置过期了？）",
                               path=config.path or Path("tierctl.toml"), key=key,
                               hint="更新为供应链最新给出的到货日期")
     return EtaPlan(general, source, by_part)
+
+
+def crisis_eta_weeks(result: ShortageResult, config: Any, eta_weeks: float | None = None
+                     ) -> tuple[float | None, list[str]]:
+    """The parts ETA in weeks for the crisis level (SPEC A7), read as ``render`` reads it
+    (:func:`eta_plan`): the latest arrival among the waiting customers' parts, from
+    ``[parts.by_part]``, else ``parts.eta_date``, else ``parts.eta_weeks``.  ``eta_weeks``
+    (``--eta-weeks``) replaces the general ETA and is used as given.  Used by ``score``,
+    which must not stop the morning run for a stale configuration: a date before the
+    as-of date is left out, with a warning (``render`` refuses it).  None when no ETA is
+    known."""
+    if eta_weeks is not None and eta_weeks < 0:
+        raise ConfigError("--eta-weeks 不能为负数", path=config.path or Path("tierctl.toml"), key="parts.eta_weeks")
+    plan = eta_plan(config, result.as_of, stale_ok=True)
+    warnings: list[str] = []
+    general = plan.general
+    if general is not None and general < result.as_of:
+        warnings.append(f"配置 {plan.general_source} 的预计到货日期 {general} 早于评估日期 {result.as_of}：危机等级未计入到货时间，"
+                        "请更新为供应链最新给出的日期")
+        general = None
+    by_part = {}
+    for k, d in plan.by_part.items():
+        if d < result.as_of:
+            warnings.append(f"配置 parts.by_part.{toml_key(k)} 的预计到货日期 {d} 早于评估日期 {result.as_of}：危机等级未计入该配件")
+        else:
+            by_part[k] = d
+    if eta_weeks is not None:
+        general = None  # replaced by the weeks given, used as given
+    weeks: list[float] = [float(eta_weeks)] if eta_weeks is not None else []
+    f = result.unordered
+    if not len(f):
+        return (max(weeks) if weeks else None), warnings
+    if not by_part:  # every customer's part arrives on the general date
+        if general is not None and plan.general_source == "parts.eta_weeks":
+            weeks.append(float(decimal_value(config, "parts.eta_weeks")))  # the weeks as written
+        elif general is not None:
+            weeks.append(_weeks(general, result.as_of))
+        return (max(weeks) if weeks else None), warnings
+    live = EtaPlan(general, plan.general_source, by_part)
+    cols = {k: f[k].astype(object).where(f[k].notna(), None) if k in f else pd.Series(None, index=f.index,
+                                                                                       dtype=object)
+            for k in ("part", "part_no")}
+    for part, part_no in pd.DataFrame(cols).drop_duplicates().itertuples(index=False):
+        d, _key = live.for_part(_text(part) or None, _text(part_no) or None)
+        if d is not None:
+            weeks.append(_weeks(d, result.as_of))
+    return (max(weeks) if weeks else None), warnings
+
+
+def _weeks(day: dt.date, as_of: dt.date) -> float:
+    """Days until ``day`` in weeks, to two decimals (24 days: 3.43)."""
+    return round(max((day - as_of).days, 0) / 7, 2)
 
 
 # -- customers -----------------------------------------------------------------------------
@@ -226,6 +279,7 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
     ride = keyword_hits(usage, ride_kw, negations).notna().to_numpy() if ride_kw else np.zeros(n, bool)
     legal = keyword_hits(notes, legal_kw, negations).notna().to_numpy() if legal_kw else np.zeros(n, bool)
     complained = complaint_mask(c, model) if n else np.zeros(0, bool)
+    media = media_mask(c, model)  # SPEC A4.6: flagged for the PR plan
     angry_from = float(config.get("calls.angry_from", 0.7))
     anxious_from = float(config.get("calls.anxious_from", 0.45))
     edim = next((d for d in model.dimensions if d.key == "E"), None)
@@ -292,6 +346,7 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
             "ride_hailing": bool(ride[i]),
             "legal": bool(legal[i]),
             "complained": bool(complained[i]),
+            "media_attention": bool(media[i]),
         })
     if missing_eta:
         names = sorted(set(missing_eta))

@@ -25,6 +25,11 @@ LABELS: dict[str, dict[str, str]] = {
     "total": {"zh": "合计：", "en": "Total: "},
     "count": {"zh": "{tier} {n} 位（{share}{flag}）", "en": "{tier} {n} ({share}{flag})"},
     "off_share": {"zh": " ⚠偏离常见比例", "en": " ⚠ far from the usual share"},
+    # media attention (SPEC A4.6): the mark in the table and the line under the crisis level
+    "media_mark": {"zh": "媒", "en": "M"},
+    "media_line": {"zh": "媒体关注 {n} 位（{who}）：危机已标记为需要公关预案（名单中标「媒」）",
+                   "en": "Media attention on {n} customer(s) ({who}): the crisis is flagged for the PR plan "
+                         "(marked M in the list)"},
 }
 
 

@@ -1039,7 +1039,8 @@ VARIABLES: dict[str, str] = {
     "request": "配置 [request]：recipient、items、fallback、commitments …",
     "transfer": "配置 [transfer]：promises、needed_within_hours、hq_status",
     "measures": "配置 [measures]：taken（已采取的本地措施）",
-    "crisis": "危机等级：level、color、label、response、criteria",
+    "crisis": "危机等级：level、color、label、response、criteria、pr_plan（有客户引起媒体关注，需要公关预案）、"
+              "media_attention（人数）、media_customers（customer_id、name）",
     "tiers": "每个分级：name、label、count、share、expected、first_contact_hours、cadence_days",
     "counts": "每个分级的人数 {P0: 8, …}",
     "total": "等待客户数",
@@ -1047,7 +1048,7 @@ VARIABLES: dict[str, str] = {
     "config_file": "配置文件路径",
     "customers": "客户列表（见 c）",
     "c": "一位客户：name、phone、car、part、wait_days、tier、tier_label、score、dims、reasons、escalations、"
-         "owner、action、respond_by、identity、followers、eta_date、eta_days、wait_at_eta、emotion …",
+         "owner、action、respond_by、identity、followers、eta_date、eta_days、wait_at_eta、emotion、media_attention …",
     "band": "短信档位：short（0–7 天）、standard（8–14 天）、detailed（≥15 天）",
     "messages": "每条短信：c、band、text、chars、segments",
     "short_max": "简短版的最长等待天数（sms.short_max_days）",

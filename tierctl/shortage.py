@@ -28,6 +28,7 @@ from tierctl.models.loader import Section
 from tierctl.models.rules import Context, Rule, build_rule, num
 from tierctl.textmatch import keyword_codes
 
+HOLD_TEXT = "自 {since} 起保持：{reason}"
 TIER_FIELDS_TEXT = ("label", "label_en", "mode", "owner", "owner_short", "owner_short_en", "owner_role", "cadence_note", "channel", "action")
 
 
@@ -80,6 +81,7 @@ class Escalation:
     steps: int = 1
     ratio: Decimal = Decimal(3)
     min_count: int = 0
+    holds: bool = False  # a raise by this rule holds on later runs (see ``escalate``)
 
 
 @dataclass
@@ -120,6 +122,10 @@ class ShortageModel:
     expected_share: dict[str, tuple[float, float]]
     scale: int = 1  # totals are integers in units of 1/scale
     weights_scaled: list[int] = field(default_factory=list)
+    # the escalation line of a raise held from an earlier run ({since}, {reason}, {rule})
+    hold_text: str = HOLD_TEXT
+    # the yes/no column that flags a customer (and the crisis) for the PR plan (SPEC A4.6)
+    pr_plan_field: str = ""
 
     @property
     def tier_names(self) -> list[str]:
@@ -216,7 +222,23 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
                 raise e.error("to", f"未知的分级「{t}」", hint=f"模型中的分级：{', '.join(names)}")
         if rule.field and rule.field not in columns.specs:
             raise e.error("field", f"引用了未声明的列「{rule.field}」")
+        # wait rules need no hold: the wait only grows, so they fire again every morning
+        rule.holds = e.bool("holds", etype != "wait_floor")
+        if any(ch in rule.id for ch in "\t\n:"):
+            raise e.error("id", f"规则编号「{rule.id}」不能含冒号、制表符或换行")
         esc.append(rule)
+    if len({r.id for r in esc}) != len(esc):
+        raise sec.error("escalation", "升级规则的 id 重复")
+    hold = sec.section("holds", {})
+    hold_text = hold.str("text", HOLD_TEXT)
+    try:
+        hold_text.format(since="2026-11-23", reason="x", rule="A4.4")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise hold.error("text", f"只能使用 {{since}}、{{reason}}、{{rule}}：{exc}") from None
+    pr = sec.section("pr_plan", {})
+    pr_field = pr.str("field", "")
+    if pr_field and pr_field not in columns.specs:
+        raise pr.error("field", f"引用了未声明的列「{pr_field}」", hint="在 [columns] 中声明这一列（是/否）")
 
     alerts = [AlertRule(a.str("id"), a.int("min_days", min=0), a.str("recipient"), a.str("reason", ""))
               for a in sec.sections("alerts", [])]
@@ -245,6 +267,7 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
         redlist_reason=rl.str("reason", "红名单客户投诉") if rl else "红名单客户投诉",
         complaint_keywords=tuple(rl.list("complaint_keywords", ["投诉", "曝光"], of=str)) if rl else ("投诉",),
         crisis=crisis, expected_share=share, scale=scale, weights_scaled=weights_scaled,
+        hold_text=hold_text, pr_plan_field=pr_field,
     )
 
 
@@ -368,8 +391,16 @@ def customer_record(r: dict[str, Any], model: ShortageModel) -> dict[str, Any]:
         "channel": r["channel"],
         "compensation": list(model.tier(r["tier"]).compensation),
         "alerts": [a for a in r["alerts"].split("\n")] if isinstance(r["alerts"], str) and r["alerts"] else [],
+        # the raises that hold from an earlier run (or start today): rule, since, reason
+        "holds": parse_holds(r.get("holds")),
+        "media_attention": _flag(r.get(model.pr_plan_field)) if model.pr_plan_field else False,
         "row": int(r["_row"]),
     }
+
+
+def _flag(v: Any) -> bool:
+    v = _plain(v)
+    return bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else False
 
 
 # -- scoring -----------------------------------------------------------------------------
@@ -452,7 +483,8 @@ def score(
 ) -> ShortageResult:
     """Score every customer of a typed shortage export.
 
-    ``previous`` (the last stored snapshot: ``key``, ``notes``) feeds escalation rule A4.4;
+    ``previous`` (the last stored snapshot: ``key``, ``notes``, ``holds``) feeds escalation
+    rule A4.4 and the raises that hold (see :func:`escalate_holding`);
     ``week_ago`` (``key``, ``contacts_7d``) feeds A4.5 when the export has no
     previous-week column.  ``red_list`` holds customer ids and phone numbers.
     """
@@ -514,10 +546,11 @@ def score(
     week_pos = key_positions(key, week_ago["key"]) \
         if week_ago is not None and len(week_ago) and "key" in week_ago else None
     prev_pos = prev_job() if prev_job is not None else None
-    final_idx, esc = escalate(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx,
-                              previous_positions=prev_pos, week_ago_positions=week_pos)
+    final_idx, esc, holds = escalate_holding(view, tier_idx, model, previous=previous, week_ago=week_ago, ctx=ctx,
+                                             previous_positions=prev_pos, week_ago_positions=week_pos, as_of=as_of)
     cols["tier"] = pd.Categorical.from_codes(final_idx, categories=names)
     cols["escalations"] = esc
+    cols["holds"] = holds
     cols.update(_policy(final_idx, model, now))
     cols["alerts"] = _alerts(view.assign(red_list=cols["red_list"]), model)
     out = f.drop(columns=[c for c in cols if c in f]).assign(**cols)
@@ -625,23 +658,85 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
              week_ago: pd.DataFrame | None = None,
              ctx: Context | None = None,
              previous_positions: np.ndarray | None = None,
-             week_ago_positions: np.ndarray | None = None) -> tuple[np.ndarray, pd.Categorical]:
+             week_ago_positions: np.ndarray | None = None,
+             as_of: dt.date | None = None) -> tuple[np.ndarray, pd.Categorical]:
     """Apply SPEC A4.  Returns the final tier index (0 = most urgent) and, per row, the
-    fired rules' reasons joined by newlines.  A rule never lowers a tier.
+    fired rules' reasons joined by newlines (see :func:`escalate_holding`, which also
+    returns the raises that hold)."""
+    final, text, _holds = escalate_holding(f, model_idx, model, previous=previous, week_ago=week_ago, ctx=ctx,
+                                           previous_positions=previous_positions,
+                                           week_ago_positions=week_ago_positions, as_of=as_of)
+    return final, text
+
+
+def parse_holds(text: Any) -> list[dict[str, str]]:
+    """The stored holds of one customer ("rule\\tsince\\treason" lines) as dicts."""
+    out = []
+    for line in text.split("\n") if isinstance(text, str) and text else []:
+        parts = line.split("\t", 2)
+        if len(parts) == 3:
+            out.append({"rule": parts[0], "since": parts[1], "reason": parts[2]})
+    return out
+
+
+def _previous_holds(f: pd.DataFrame, model: ShortageModel, previous: pd.DataFrame | None,
+                    positions: np.ndarray | None) -> tuple[np.ndarray, list[dict[str, tuple[str, str]]]]:
+    """Per row, a code into the distinct hold sets of the previous run (−1: none, or not
+    listed then — a customer who left the list and came back starts fresh)."""
+    n = len(f)
+    if previous is None or not len(previous) or "holds" not in previous \
+            or not any(r.holds for r in model.escalation):
+        return np.full(n, -1, dtype=np.int64), []
+    pos = positions if positions is not None else key_positions(f["key"], previous["key"])
+    text = previous["holds"].astype(object)
+    codes, uniq = pd.factorize(text.where(text.notna() & (text != ""), None))
+    sets = [{h["rule"]: (h["since"], h["reason"]) for h in parse_holds(u)} for u in uniq]
+    row = np.where(pos >= 0, np.asarray(codes, dtype=np.int64)[np.maximum(pos, 0)], -1) if len(codes) \
+        else np.full(n, -1, dtype=np.int64)
+    return row, sets
+
+
+def escalate_holding(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
+                     previous: pd.DataFrame | None = None,
+                     week_ago: pd.DataFrame | None = None,
+                     ctx: Context | None = None,
+                     previous_positions: np.ndarray | None = None,
+                     week_ago_positions: np.ndarray | None = None,
+                     as_of: dt.date | None = None) -> tuple[np.ndarray, pd.Categorical, pd.Categorical]:
+    """Apply SPEC A4: the final tier index (0 = most urgent), per row the reasons of the
+    rules that raised it (joined by newlines), and per row the raises that hold
+    ("rule\\tsince\\treason" lines, see :func:`parse_holds`).  A rule never lowers a tier.
     ``previous_positions`` / ``week_ago_positions``: each row's position in ``previous`` /
     ``week_ago`` when the caller has worked it out.
 
-    The wait rules (A4.1–A4.3) look at the model tier, each setting a floor; the
-    relative rules (A4.4 new complaint words, A4.5 contact spike) then raise one step
-    each; a negative post (A4.6) goes straight to P0."""
+    The rules apply one after the other in the order the model file lists them, each to
+    the tier the rules before it left (P3 waiting 22 days: A4.1 makes it P2, then A4.2
+    P1).  A wait rule (A4.1–A4.3) is listed whenever it applies and its tier is above the
+    model tier, even when an earlier rule got there first (P2 at 29 days: A4.2 and A4.3).
+    A relative rule (A4.4 new complaint words, A4.5 contact spike) raises by its steps;
+    a flag rule (A4.6 negative post) raises to its tier.
+
+    A rule with ``holds`` keeps applying on later runs once its condition was met
+    (``previous`` carries the ``holds`` column of the previous run): the complaint of
+    yesterday's note still counts this morning, when it is no longer new.  A hold starts
+    on ``as_of`` (none is started without it) and ends when the customer is missing from
+    the previous run (left the list) or a manual override lowered the tier (the store
+    then saves no holds for them)."""
     n = len(f)
     names = model.tier_names
     idx_of = {t: i for i, t in enumerate(names)}
+    names_arr = np.array(names, dtype=object)
     waits = f["wait_days"].to_numpy()
+    since_today = as_of.isoformat() if as_of is not None else None
     fired_codes: list[np.ndarray] = []  # per rule: code into its texts, -1 = did not fire
     fired_texts: list[list[str]] = []
+    hold_codes: list[np.ndarray] = []
+    hold_texts: list[list[str]] = []
+    prev_code, prev_sets = _previous_holds(f, model, previous, previous_positions)
 
-    def note(mask: np.ndarray, rule: Escalation, **details: np.ndarray) -> None:
+    def formatted(mask: np.ndarray, rule: Escalation, **details: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Each masked row's reason (``rule.reason`` with its values), formatted once per
+        distinct combination of values."""
         code = np.full(n, -1, dtype=np.int64)
         texts: list[str] = []
         if mask.any():
@@ -650,43 +745,49 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
             code[mask] = dcodes
             keys = list(parts)
             for u in uniq:
-                vals = dict(zip(keys, u, strict=True))
-                vals = {k: num(v) for k, v in vals.items()}
-                texts.append(f"{rule.id}: " + (rule.reason.format(**vals) if rule.reason else rule.id))
-        fired_codes.append(code)
-        fired_texts.append(texts)
+                vals = {k: num(v) for k, v in zip(keys, u, strict=True)}
+                texts.append(rule.reason.format(**vals) if rule.reason else rule.id)
+        return code, texts
 
-    floor = model_idx.copy()
-    model_names = np.array(names, dtype=object)[model_idx]
-    for rule in (r for r in model.escalation if r.type == "wait_floor"):
-        m = waits > rule.over_days
-        if rule.when_tiers:
-            m &= np.isin(model_names, rule.when_tiers)
-        target = idx_of[rule.to]
-        m &= model_idx > target  # only a rule that raises the tier fires
-        floor = np.where(m, np.minimum(floor, target), floor)
-        note(m, rule)
-    final = floor
+    def held_by(rule: Escalation) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        """Rows whose raise by ``rule`` holds from an earlier run, and a code per row into
+        the distinct (since, reason) pairs."""
+        code = np.full(n, -1, dtype=np.int64)
+        if not rule.holds or not prev_sets:
+            return np.zeros(n, dtype=bool), code, []
+        pairs: list[tuple[str, str]] = []
+        per_set = np.full(len(prev_sets) + 1, -1, dtype=np.int64)
+        for j, s in enumerate(prev_sets):
+            if rule.id in s:
+                per_set[j] = len(pairs)
+                pairs.append(s[rule.id])
+        code = per_set[np.where(prev_code >= 0, prev_code, len(prev_sets))]
+        return code >= 0, code, pairs
+
+    tier = model_idx.copy()
     for rule in model.escalation:
-        if rule.type == "new_keywords":
-            if rule.field not in f:
+        details: dict[str, np.ndarray] = {}
+        held, held_code, pairs = held_by(rule)
+        if rule.type != "wait_floor" and rule.field not in f:
+            if not held.any():
                 continue
+            today = np.zeros(n, dtype=bool)  # the column is gone today: only the holds apply
+        elif rule.type == "wait_floor":
+            today = waits > rule.over_days
+            if rule.when_tiers:
+                today = today & np.isin(names_arr[tier], rule.when_tiers)
+        elif rule.type == "new_keywords":
             codes = keyword_codes(f[rule.field], list(rule.keywords), model.negations,
                                   factorized=ctx.factorized(f, rule.field) if ctx else None)
-            fired = codes >= 0
+            today = codes >= 0
             if previous is not None and len(previous) and rule.field in previous:
                 prev = previous  # a key listed twice: its first row counts (key_positions)
                 prev_hit = keyword_codes(prev[rule.field], list(rule.keywords), model.negations) >= 0
                 pos = previous_positions if previous_positions is not None else key_positions(f["key"], prev["key"])
                 seen = np.where(pos >= 0, prev_hit[np.maximum(pos, 0)], False)
-                fired = fired & ~seen
-            m = fired & (final > 0)
-            final = np.where(m, np.maximum(final - rule.steps, 0), final)
-            kw = np.array([*rule.keywords, ""], dtype=object)[codes]
-            note(m, rule, keyword=kw)
+                today = today & ~seen
+            details["keyword"] = np.array([*rule.keywords, ""], dtype=object)[codes]
         elif rule.type == "contact_spike":
-            if rule.field not in f:
-                continue
             now_c = f[rule.field].to_numpy(dtype=float, na_value=np.nan)
             prev_c = np.full(n, np.nan)
             if rule.previous_field and rule.previous_field in f:
@@ -699,19 +800,41 @@ def escalate(f: pd.DataFrame, model_idx: np.ndarray, model: ShortageModel, *,
                 prev_c = np.where(np.isnan(prev_c), from_store, prev_c)
             ratio = float(rule.ratio)
             with np.errstate(invalid="ignore"):
-                m = (~np.isnan(now_c) & ~np.isnan(prev_c) & (now_c >= rule.min_count)
-                     & (now_c >= ratio * prev_c) & (now_c > prev_c) & (final > 0))
-            final = np.where(m, np.maximum(final - rule.steps, 0), final)
-            note(m, rule, value=now_c, previous=prev_c)
-        elif rule.type == "flag_to":
-            if rule.field not in f:
-                continue
-            flag = f[rule.field].to_numpy(dtype=bool, na_value=False)
+                today = (~np.isnan(now_c) & ~np.isnan(prev_c) & (now_c >= rule.min_count)
+                         & (now_c >= ratio * prev_c) & (now_c > prev_c))
+            details.update(value=now_c, previous=prev_c)
+        else:  # flag_to
+            today = f[rule.field].to_numpy(dtype=bool, na_value=False)
+        applies = today | held
+        # the tier after the rule, and the rows it is listed for
+        if rule.type == "wait_floor":
             target = idx_of[rule.to]
-            m = flag & (final > target)
-            final = np.where(m, target, final)
-            note(m, rule)
-    return final, _join_codes(fired_codes, fired_texts, n)
+            listed = applies & (model_idx > target)
+            tier = np.where(applies, np.minimum(tier, target), tier)
+        elif rule.type == "flag_to":
+            target = idx_of[rule.to]
+            listed = applies & (tier > target)
+            tier = np.where(listed, target, tier)
+        else:
+            listed = applies & (tier > 0)
+            tier = np.where(listed, np.maximum(tier - rule.steps, 0), tier)
+        t_code, t_texts = formatted(today, rule, **details)
+        # the escalation lines: today's reason where the condition holds today, else the held one
+        line = np.where(listed & today, t_code, -1)
+        old = listed & ~today & held
+        line = np.where(old, len(t_texts) + held_code, line)
+        fired_codes.append(line)
+        fired_texts.append([f"{rule.id}: {t}" for t in t_texts]
+                           + [f"{rule.id}: " + model.hold_text.format(since=s, reason=r, rule=rule.id)
+                              for s, r in pairs])
+        if rule.holds:  # what holds after this run: the earlier raise (its first day), else today's
+            h = np.where(held, held_code, -1)
+            if since_today is not None:
+                h = np.where(today & ~held, len(pairs) + t_code, h)
+            hold_codes.append(h)
+            hold_texts.append([f"{rule.id}\t{s}\t{r}" for s, r in pairs]
+                              + [f"{rule.id}\t{since_today}\t{t}" for t in t_texts])
+    return tier, _join_codes(fired_codes, fired_texts, n), _join_codes(hold_codes, hold_texts, n)
 
 
 def combo_factorize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[tuple]]:
@@ -841,10 +964,47 @@ class Crisis:
     criteria: list[dict[str, Any]]
     label_en: str = ""
     response_en: str = ""
+    # media attention (SPEC A4.6): how many customers, the first of them (most urgent
+    # first), and whether the crisis is flagged for the PR plan
+    media_attention: int = 0
+    media_customers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pr_plan(self) -> bool:
+        return self.media_attention > 0
 
     def to_json(self) -> dict[str, Any]:
         return {"level": self.level, "color": self.color, "label": self.label,
-                "response": self.response, "criteria": self.criteria}
+                "response": self.response, "criteria": self.criteria,
+                "pr_plan": self.pr_plan, "media_attention": self.media_attention,
+                "media_customers": list(self.media_customers)}
+
+
+MEDIA_LISTED = 20  # customers named with the PR-plan flag (the count covers everyone)
+
+
+def media_mask(f: pd.DataFrame, model: ShortageModel) -> np.ndarray:
+    """Customers flagged for media attention (the model's ``[pr_plan] field``)."""
+    col = model.pr_plan_field
+    if not col or col not in f:
+        return np.zeros(len(f), dtype=bool)
+    return f[col].to_numpy(dtype=bool, na_value=False)
+
+
+def _media_customers(result: ShortageResult, limit: int = MEDIA_LISTED) -> tuple[int, list[dict[str, Any]]]:
+    """How many customers have media attention, and the first ``limit`` of them, most
+    urgent first (only those rows are put in order)."""
+    if "customers" in result.__dict__:  # already in order (overrides re-sorted it, or read from the store)
+        src = result.customers
+        idx = np.flatnonzero(media_mask(src, result.model))
+    else:
+        src = result.frame
+        flagged = media_mask(src, result.model)
+        idx = result.order[np.flatnonzero(flagged[result.order])] if flagged.any() else np.zeros(0, dtype=np.int64)
+    rows = src.take(idx[:limit])
+    people = [{"customer_id": _plain(r.get("customer_id")), "name": _plain(r.get("name"))}
+              for r in rows.to_dict("records")]
+    return int(len(idx)), people
 
 
 def _level_by(value: float, bounds: list[float]) -> int:
@@ -882,6 +1042,8 @@ def crisis_level(result: ShortageResult, eta_weeks: float | None = None) -> Cris
     spec = next((lv for lv in c.levels if int(lv.get("level", 0)) == level), None)
     if spec is None:
         raise ModelError(f"危机等级 {level} 没有定义", path=model.path, key="crisis.levels")
+    media, media_who = _media_customers(result) if len(f) else (0, [])
     return Crisis(level=level, color=str(spec.get("color", "")), label=str(spec.get("label", "")),
                   response=str(spec.get("response", "")), criteria=crit,
-                  label_en=str(spec.get("label_en", "")), response_en=str(spec.get("response_en", "")))
+                  label_en=str(spec.get("label_en", "")), response_en=str(spec.get("response_en", "")),
+                  media_attention=media, media_customers=media_who)

@@ -371,6 +371,10 @@ def why(
     con.print(f"分级阈值：{th}  → 模型分级 [bold]{data['model_tier']}[/bold]")
     for e in data["escalations"]:
         con.print(f"  [red]↑ {_e(e)}[/red]")
+    for h in data.get("holds") or []:  # issue 14: since when and why a raise holds
+        ident = data["customer"].get("customer_id") or data["customer"]["customer_key"]
+        con.print(f"  [dim]保持 {_e(h['rule'])}：自 {h['since']} 起（{_e(h['reason'])}），直到客户离开名单，"
+                  f"或用 tierctl override {_e(ident)} 分级 --reason 原因 调低（调低即解除保持）[/dim]")
     if data["override"]:
         con.print(f"  [magenta]{_e(data['override'])}[/magenta]")
     con.print("最终分级 ", _tier(data["tier"]), f"  负责人：{_e(data['policy']['owner'])}"
@@ -420,6 +424,9 @@ def override(
             store.close()
         msg = (f"已记录人工调整：{_who(data)} {data['from']} → {data['to']}（{data['reason']}）；"
                f"{data['holds']}。tasks 立即按新分级安排，下一次 tierctl score 起名单中标注为人工调整")
+        if data.get("releases"):
+            msg += "；调低同时解除保持中的升级：" + "、".join(f"{h['rule']}（自 {h['since']} 起）"
+                                                           for h in data["releases"])
     if fmt == "json":
         emit(dump_json(data), None, False)
     else:

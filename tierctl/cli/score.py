@@ -91,8 +91,12 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
             previous, week_ago = history.previous_for(store, model, as_of_d)
         result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
                                 red_list=red_list(red), headers=export.headers, path=export.path)
-        eta = eta_weeks if eta_weeks is not None else STATE.config.get("parts.eta_weeks")
-        crisis = shortage.crisis_level(result, float(eta) if eta is not None else None)
+        from tierctl.documents import crisis_eta_weeks
+
+        # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
+        eta, eta_warnings = crisis_eta_weeks(result, STATE.config, eta_weeks)
+        result.warnings.extend(eta_warnings)
+        crisis = shortage.crisis_level(result, eta)
     except BaseException:
         if store is not None:  # (after_score closes it on the way that succeeds)
             store.close()
@@ -208,6 +212,11 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         (f" {crisis.level} {label} ", f"bold white on {colors.get(crisis.color, 'red')}"), f"  {response}"))
     con.print(Text("  " + " · ".join(f"{c['name'] if en else c['label']} {_val(c['value'])}→{c['level']}"
                                      f"{L('level_suffix', lang)}" for c in crisis.criteria), style="dim"))
+    if crisis.pr_plan:
+        who = "、".join(str(m.get("name") or m.get("customer_id") or "") for m in crisis.media_customers[:10])
+        more = " …" if crisis.media_attention > min(len(crisis.media_customers), 10) else ""
+        con.print(Text("  ⚑ " + L("media_line", lang, n=crisis.media_attention, who=who + more),
+                       style="bold magenta"))
     title = L("title", lang, as_of=result.as_of, model=model.name, n=len(result.customers))
     wide = con.width >= 140
     from rich import box
@@ -227,11 +236,16 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     t.add_column(L("reason", lang), overflow="ellipsis", no_wrap=True, min_width=10)
     c = result.customers
     shown = c if not limit else c.head(limit)
-    for r in shown.to_dict("records"):
+    from tierctl.shortage import media_mask
+
+    media = media_mask(shown, model)
+    for i, r in enumerate(shown.to_dict("records")):
         tier = r["tier"]
         tier_txt = Text(f" {tier} ", style=TIER_STYLE.get(tier, "bold"))
         if r["model_tier"] != tier:
             tier_txt.append(f"↑{r['model_tier']}", style="dim")
+        if media[i]:
+            tier_txt.append(f" {L('media_mark', lang)}", style="bold magenta")
         cells = [tier_txt, model.format_score(r["total_scaled"]), str(r.get("name") or r.get("customer_id") or "")]
         if wide:
             cells += [mask_phone(r.get("phone")), str(r.get("car") or "")]

@@ -25,6 +25,7 @@ from tierctl.shortage import (
     complaint_mask,
     crisis_level,
     load_model,
+    parse_holds,
 )
 from tierctl.store.core import SnapshotInfo, Store, encode_snapshot
 
@@ -82,9 +83,12 @@ def _prev_rows(store: Store, info: SnapshotInfo, fields: list[str]) -> pd.DataFr
 def previous_frames(store: Store, model: ShortageModel, as_of: dt.date
                     ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The history escalation rules compare with: the previous run's fields of the
-    ``new_keywords`` rules (A4.4) and, from the snapshot closest to a week before, the
+    ``new_keywords`` rules (A4.4) and its ``holds`` (the raises that hold, strictly
+    before ``as_of``: re-running a day reads the same) and, from the snapshot closest to a week before, the
     fields of the ``contact_spike`` rules (A4.5).  Frames have ``key`` + those fields."""
     kw = [e.field for e in model.escalation if e.type == "new_keywords"]
+    if any(e.holds for e in model.escalation):
+        kw.append("holds")  # the raises that hold from the previous run (issue 14)
     spike = [e.field for e in model.escalation if e.type == "contact_spike"]
     previous = week_ago = None
     prev = store.latest_snapshot(KIND, before=as_of)
@@ -506,13 +510,21 @@ def set_override(store: Store, ident: str, tier: str, *, reason: str, by: str | 
         raise UsageError(f"未知的分级「{tier}」", hint=f"可选：{'、'.join(names)}")
     if not c["listed"]:
         raise NotFoundError(f"客户「{ident}」不在最新（{c['snapshot'].as_of}）的名单中，无需调整")
+    releases: list[dict[str, str]] = []
+    if c["label"] in names and names.index(tier) > names.index(c["label"]):
+        # lowering the tier releases the raises that hold (issue 14): say which, before the next run drops them
+        held = store.snapshot_rows(c["snapshot"].id, fields=["holds"], keys=[c["customer_key"]],
+                                   generic=("customer_key",))
+        if "holds" in held and len(held):
+            releases = parse_holds(held["holds"].iat[0])
     with store.transaction():
         store.end_overrides(KIND, [c["customer_key"]], at=now, status="replaced", reason="被新的人工调整取代", by=by)
         oid = store.add_override(KIND, customer_key=c["customer_key"], customer_id=c.get("customer_id"),
                                  name=c.get("name"), label=tier, previous_label=c["label"], reason=reason.strip(),
                                  by=by, created_at=now)
     return {"id": oid, **_who(c), "from": c["label"], "to": tier, "reason": reason.strip(), "by": by,
-            "at": now.isoformat(), "holds": "直到用 --clear 取消，或客户离开名单"}
+            "at": now.isoformat(), "holds": "直到用 --clear 取消，或客户离开名单",
+            "releases": releases}
 
 
 def clear_override(store: Store, ident: str, *, reason: str | None, by: str | None, now: dt.datetime
