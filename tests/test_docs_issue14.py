@@ -375,3 +375,13 @@ def test_render_honours_todays_override_without_a_new_score(tmp_path):
     assert p.returncode == 0, p.stderr
     calls = (tmp_path / "out" / "2026-11-24" / "call_scripts.md").read_text(encoding="utf-8")
     assert re.search(r"## \d+\. 梁丽 · (P\d)", calls).group(1) == "P1"
+
+
+def test_the_plan_sheet_the_director_gets_has_no_optimiser_figures(tmp_path, sample_result):
+    plan = sample_plan(sample_result)
+    rep = render.render_documents(sample_result, Config.load(CONFIG), tmp_path, plan=plan)
+    ws = openpyxl.load_workbook(rep.out_dir / "evaluation_sheet.xlsx")["资源分配"]
+    head = [str(v) for row in ws.iter_rows(values_only=True) for v in row[:2] if v is not None]
+    text = "\n".join(head)
+    assert "加权" not in text and "覆盖风险" not in text
+    assert "再多 1 辆代步车：" in text

@@ -817,6 +817,26 @@ def _signed(x: float | int) -> str:
     return f"+{v:,f}" if v > 0 else f"{v:,f}"
 
 
+def marginal_plain(key: str, m: dict[str, Any], lang: str = "zh") -> str:
+    """What a little more of a resource would do, for a director: more customers looked
+    after, or the same number with the resources moved to higher risks, or nothing —
+    never the optimiser's weighted figures."""
+    step = int(m["step"])
+    if lang == "zh":
+        what = f"再多 {step} 辆代步车" if key == "loaners" else f"再多 {step:,} 元预算"
+        if m["gain_customers"] > 0:
+            return f"{what}：可多安排 {m['gain_customers']} 位客户"
+        if m["gain_weighted"] > 0 or m["gain_first_raw"] > 0:
+            return f"{what}：可以把资源换给风险更高的客户"
+        return f"{what}：今天的安排不会因此改变"
+    what = (f"{step} more loan car{'s' if step != 1 else ''}" if key == "loaners" else f"{step:,} CNY more budget")
+    if m["gain_customers"] > 0:
+        return f"{what}: {m['gain_customers']} more customers looked after"
+    if m["gain_weighted"] > 0 or m["gain_first_raw"] > 0:
+        return f"{what}: the resources could go to higher-risk customers"
+    return f"{what}: today's arrangement would not change"
+
+
 def plan_view(plan: dict[str, Any], result: ShortageResult, lang: str = "zh") -> dict[str, Any]:
     """The plan as the documents use it: resources used vs available, risk covered per
     tier, the packages handed out, the P0 shortfall, the marginal values, and for each
@@ -853,7 +873,7 @@ def plan_view(plan: dict[str, Any], result: ShortageResult, lang: str = "zh") ->
     marginal = {}
     for key, m in (plan.get("marginal") or {}).items():
         marginal[key] = {**m, "gain_weighted_signed": _signed(m["gain_weighted"]),
-                         "gain_first_signed": _signed(m["gain_first_raw"])}
+                         "gain_first_signed": _signed(m["gain_first_raw"]), "plain": marginal_plain(key, m, lang)}
     sf = plan.get("p0_shortfall")
     shortfall = None
     if sf:

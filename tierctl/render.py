@@ -751,17 +751,17 @@ PLAN_LABELS = {
            "days": "按到货还需（天）", "days_source": "天数来源", "resource": "资源", "used": "已用", "available": "可用",
            "loaners": "代步车（辆）", "premium": "其中高端车", "regular": "其中普通车", "budget": "补偿预算（元）",
            "tier": "级别", "covered": "覆盖", "total": "人数", "package": "方案", "count": "人数", "amount": "费用（元）",
-           "marginal": "边际价值", "shortfall": "P0 缺口", "none": "无：全部 P0 客户都已覆盖", "name": "客户姓名",
-           "id": "客户编号", "score": "总分", "why": "分配原因", "risk": "覆盖风险",
-           "risk_text": "覆盖 {c} 位（总分合计 {r}，加权 {w}）；未覆盖 {u} 位"},
+           "marginal": "多一点资源能做什么", "shortfall": "P0 缺口", "none": "无：全部 P0 客户都已覆盖", "name": "客户姓名",
+           "id": "客户编号", "score": "总分", "why": "分配原因", "risk": "安排情况",
+           "risk_text": "已安排 {c} 位客户；{u} 位没有安排"},
     "en": {"option": "Package", "cost": "Package cost (CNY)", "sheet": "Allocation", "title": "Allocation plan",
            "days": "Days to ETA", "days_source": "Days from", "resource": "Resource", "used": "Used",
            "available": "Available", "loaners": "Loan cars", "premium": "of which premium", "regular": "of which regular",
            "budget": "Budget (CNY)", "tier": "Tier", "covered": "Covered", "total": "Customers", "package": "Package",
-           "count": "Customers", "amount": "Cost (CNY)", "marginal": "Marginal value", "shortfall": "P0 shortfall",
+           "count": "Customers", "amount": "Cost (CNY)", "marginal": "What a little more would do", "shortfall": "P0 shortfall",
            "none": "none: every P0 customer is covered", "name": "Name", "id": "Customer ID", "score": "Score",
-           "why": "Why (Chinese)", "risk": "Risk covered",
-           "risk_text": "{c} customers covered (scores {r}, weighted {w}); {u} not covered"},
+           "why": "Why (Chinese)", "risk": "Looked after",
+           "risk_text": "{c} customers looked after; {u} not"},
 }
 
 
@@ -824,7 +824,7 @@ def _write_plan_sheet(wb: Any, result: ShortageResult, view: dict[str, Any], lan
     r += 1
     ws.write_string(r, 0, P["marginal"], bold)
     for m in view["marginal"].values():
-        ws.write_string(r, 1, str(m["note"]), wrap)
+        ws.write_string(r, 1, str(m["plain"]), wrap)
         r += 1
     r += 1
     ws.write_string(r, 0, P["shortfall"], bold)
@@ -1195,8 +1195,8 @@ VARIABLES: dict[str, str] = {
     "hq_status": "已向总部申请的情况（可为空）",
     "plan": "今天的资源分配方案（tierctl allocate；没有时为空）：days、loaners/premium/regular/budget（used、available）、"
             "covered、uncovered、tiers（name、covered、total）、packages、marginal.loaners/budget（step、"
-            "gain_weighted_signed、gain_customers、note）、shortfall（extra_loaners、extra_premium_loaners、"
-            "extra_budget、message …）",
+            "gain_customers、plain = 对外的说法；gain_weighted_signed、note 是给服务经理看的优化数字）、shortfall（total、"
+            "covered、uncovered_count、no_package_count、extra_loaners、extra_premium_loaners、extra_budget …）",
 }
 
 

@@ -116,7 +116,10 @@ def render(
 ) -> None:
     """生成今天的全部文件：资源申请邮件（.eml 草稿 + .md）、客户分层评估表（.xlsx）、每位客户的短信（sms.csv + sms.md）、P0/P1 通话脚本、跨区调度申请。
 
-    中心信息、进展、到货时间、单价和补偿取自配置文件（tierctl init 生成），缺项会报错并指出是哪一项。
+    中心信息、进展、到货时间、单价和补偿取自配置文件（tierctl init 生成），缺项会报错并指出是哪一项；
+    只有某个文件缺的配置项或导出列（如没有缺件列 → 没有跨区调度申请），就跳过那个文件、说明原因，其他照常生成。
+    有今天的资源分配方案（tierctl allocate）时，短信和通话脚本只写方案给每位客户的安排；
+    没有 FILE 时用今天保存的评分，并按评分之后的人工调整（tierctl override）生成。
     """
     from tierctl.render import render_documents
 
