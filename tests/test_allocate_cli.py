@@ -329,11 +329,13 @@ def test_render_with_a_plan_adds_package_and_cost_to_the_sheet_and_the_email(tmp
     email = (report.out_dir / "spec_email.md").read_text(encoding="utf-8")
     effect = email[email.index("【三、影响分析"):email.index("【四、具体请求")]
     call = email[email.index("【四、具体请求"):email.index("【五、")]
-    assert "资源分配方案" in effect and "代步车 6 辆，已派出 4 辆（其中高端车 0/2 辆）" in effect
+    assert "本店现有资源今天这样安排" in effect and "代步车 6 辆，已派出 4 辆（其中高端车 0/2 辆）" in effect
     assert "补偿预算 30,000 元，已安排 30,000 元" in effect and "P0 7/8" in effect
-    assert "缺口：现有资源不能覆盖全部 P0 客户" in effect
+    assert "缺口：P0 客户 8 位中已安排 7 位，1 位因代步车或预算不够没有安排" in effect  # plain words (issue 14)
+    assert "代步车和补偿（按今天的资源安排，小计 30,000 元）" in effect  # the costs are the plan's
     assert "还需要 1,200 元补偿预算" in call
-    assert "多 1 辆代步车" in call and "多 5,000 元预算" in call and "（多覆盖 3 位客户）" in call
+    assert "再多 1 辆代步车：可多安排 2 位客户" in call and "再多 5,000 元预算：可多安排 3 位客户" in call
+    assert "加权" not in email  # no optimiser figures for the director (issue 14)
     eml = (report.out_dir / "spec_email.eml").read_bytes()
     assert b"X-Unsent: 1" in eml
 
@@ -356,8 +358,8 @@ def test_english_documents_with_a_plan(tmp_path):
     result = sample_result()
     report = render.render_documents(result, Config.load(CONFIG), tmp_path / "out", plan=_plan(result), lang="en")
     email = (report.out_dir / "spec_email.md").read_text(encoding="utf-8")
-    assert "Today's allocation plan" in email and "Loan cars: 4 of 6 handed out (0 of 2 premium)" in email
-    assert "1,200 CNY more compensation budget" in email and "1 more loan car: weighted risk covered" in email
+    assert "How our own resources are used today" in email and "Loan cars: 4 of 6 handed out (0 of 2 premium)" in email
+    assert "1,200 CNY more compensation budget" in email and "1 more loan car: 2 more customers looked after" in email
     head = [c.value for c in openpyxl.load_workbook(report.out_dir / "evaluation_sheet.xlsx").worksheets[0][1]]
     assert "Package" in head and "Package cost (CNY)" in head
 
@@ -389,7 +391,7 @@ def test_tierctl_render_picks_up_the_stored_plan(capsys, tmp_path):
     assert "资源分配方案" in err
     day = tmp_path / "docs" / AS_OF.isoformat()
     email = (day / "spec_email.md").read_text(encoding="utf-8")
-    assert "按今天的资源分配方案" in email and "还需要 1,200 元补偿预算" in email
+    assert "按今天的资源安排" in email and "还需要 1,200 元补偿预算" in email
     head = [c.value for c in openpyxl.load_workbook(day / "evaluation_sheet.xlsx").worksheets[0][1]]
     assert "补偿方案" in head
 

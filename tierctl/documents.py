@@ -262,10 +262,41 @@ def action_text(tier: Any, lang: str) -> str:
             f"update every {tier.cadence_days} days")
 
 
+def caller_for(config: Any, tier: Any, lang: str = "zh") -> dict[str, Any]:
+    """Who makes a tier's calls, as the policy names the owner (SPEC A5): the service
+    manager himself for P0 (name and direct line from [centre]); for the other tiers the
+    owner's title (SA主管 …) and, when ``calls.callers.<tier>`` gives them, a name and phone."""
+    if tier.owner_role == "service_manager":
+        return {"manager": True, "title": tier.owner_short if lang == "zh" else "service manager",
+                "name": str(config.get("centre.manager") or ""), "phone": str(config.get("centre.manager_phone") or "")}
+    own = config.get(f"calls.callers.{tier.name}") or {}
+    if not isinstance(own, dict):
+        raise ConfigError("应为一个表：name、phone", path=config.path or Path("tierctl.toml"),
+                          key=f"calls.callers.{tier.name}")
+    title = tier.owner_short if lang == "zh" else (tier.owner_short_en or OWNER_EN.get(tier.owner_role, tier.name))
+    return {"manager": False, "title": title, "name": _text(own.get("name")), "phone": _text(own.get("phone"))}
+
+
+# the opening of a call follows the cause, most serious first (see customer_views)
+TONES = ("legal", "posted", "complained", "angry", "anxious", "trusting", "calm")
+
+
 def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str = "zh",
-                   rows: int | None = None) -> list[dict[str, Any]]:
+                   rows: int | None = None, reasons: Any = None) -> list[dict[str, Any]]:
     """One plain dict per customer (most urgent first) with everything a template may
-    show.  Raises ConfigError when a customer's part has no ETA in the configuration."""
+    show.  Raises ConfigError when a customer's part has no ETA in the configuration.
+
+    ``reasons`` (:class:`tierctl.plain_reasons.PlainReasons`, default: the one the
+    configuration names) turns the rule reasons into ``plain_reasons`` for outward
+    documents; ``reasons``/``escalations``/``main_reason`` keep the rule codes.
+    ``tone`` says how a call should open, the first that applies: ``legal`` (the notes
+    mention lawyers, suing, 12315), ``posted`` (a negative post), ``complained`` (the
+    complaint flag), ``angry`` (the E score), ``complained`` (complaint words in the
+    notes), ``anxious`` (the E score), ``trusting`` (the customer said so: a reason
+    marked ``tone = "trusting"``), else ``calm`` — never thanks without a reason to."""
+    from tierctl import plain_reasons as pr
+
+    plain = reasons if reasons is not None else pr.for_config(config)
     model = result.model
     c = result.customers if rows is None else result.customers.head(rows)
     n = len(c)
@@ -280,6 +311,10 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
     legal = keyword_hits(notes, legal_kw, negations).notna().to_numpy() if legal_kw else np.zeros(n, bool)
     complained = complaint_mask(c, model) if n else np.zeros(0, bool)
     media = media_mask(c, model)  # SPEC A4.6: flagged for the PR plan
+    posted = (c["negative_post"].to_numpy(dtype=bool, na_value=False) if "negative_post" in c
+              else np.zeros(n, bool))
+    flagged = (c["complaint"].to_numpy(dtype=bool, na_value=False) if "complaint" in c else np.zeros(n, bool))
+    callers = {t.name: caller_for(config, t, lang) for t in model.tiers}
     angry_from = float(config.get("calls.angry_from", 0.7))
     anxious_from = float(config.get("calls.anxious_from", 0.45))
     edim = next((d for d in model.dimensions if d.key == "E"), None)
@@ -310,6 +345,12 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
         escs = esc.split("\n") if isinstance(esc, str) and esc else []
         top_dim = max(zip(model.dimensions, model.weights_scaled, strict=True),
                       key=lambda dw: int(r[dw[0].key]) * dw[1])[0]
+        phrases = plain.phrases(r, model, lang)
+        esc_plain = [p.text for p in phrases if p.source in escs]
+        tone = ("legal" if legal[i] else "posted" if posted[i] else "complained" if flagged[i]
+                else "angry" if emotion == "angry" else "complained" if complained[i]
+                else emotion if emotion != "calm" else
+                "trusting" if any(p.tone == "trusting" for p in phrases) else "calm")
         out.append({
             "index": i + 1,
             "id": _text(r.get("customer_id")),
@@ -330,6 +371,14 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
             "reasons": [str(r[f"reason_{d.key}"]) for d in model.dimensions],
             "escalations": escs,
             "main_reason": escs[-1] if escs else str(r[f"reason_{top_dim.key}"]),
+            # outward documents: the same reasons in plain words, without rule codes
+            "plain_reasons": [p.text for p in phrases],
+            "main_plain": (esc_plain[-1] if esc_plain else phrases[0].text if phrases
+                           else (f"已等 {wait} 天" if lang == "zh" else f"waited {wait} days")),
+            "tone": tone,
+            "posted": bool(posted[i]),
+            "caller": callers[t.name],
+            "plan": None,  # what the day's allocation plan gave this customer (set by render.prepare)
             "owner": t.owner if lang == "zh" else OWNER_EN.get(t.owner_role, t.owner_short),
             "action": action_text(t, lang),
             "respond_by": respond_by.to_pydatetime() if hasattr(respond_by, "to_pydatetime") else respond_by,
@@ -358,45 +407,66 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
 
 
 # -- everything the packaged documents need, checked at once --------------------------------
-REQUIRED = ("centre.name", "centre.manager", "centre.manager_phone", "parts.status", "progress.date",
-            "progress.today", "progress.tomorrow", "email.to", "request.recipient", "request.items",
-            "measures.taken", "transfer.promises", "costs.lifetime_value")
+COMMON_REQUIRED = ("centre.name", "centre.manager", "centre.manager_phone", "parts.status", "progress.date",
+                   "progress.today", "progress.tomorrow")
+# what each document needs on top (a document whose keys are missing is left out, with a warning)
+DOCUMENT_REQUIRED = {
+    "email": ("email.to", "request.recipient", "request.items", "measures.taken", "costs.lifetime_value"),
+    "sms": (),
+    "calls": (),
+    "transfer": ("transfer.promises", "transfer.parts"),
+}
+REQUIRED = COMMON_REQUIRED + tuple(k for keys in DOCUMENT_REQUIRED.values() for k in keys)
 
 
-def preflight(result: ShortageResult, config: Any, eta_weeks: float | None = None) -> None:
-    """List every configuration value the documents need and the file lacks, in one
-    error, so a new user fills the file in one pass instead of one key per run."""
-    missing = [k for k in REQUIRED if _empty(config.get(k))]
+def preflight(result: ShortageResult, config: Any, eta_weeks: float | None = None, *,
+              planned: bool = False) -> dict[str, list[str]]:
+    """Every configuration value the documents need and the file lacks.
+
+    What every document needs (centre, progress, ETA) missing: one error listing *all*
+    the missing keys, so a new user fills the file in one pass.  Otherwise the keys each
+    document lacks, by document (``email``, ``sms``, ``calls``, ``transfer``): the caller
+    leaves those documents out and says why.  ``planned``: an allocation plan decides
+    the offers and the e-mail's loaner and compensation costs, so ``offer.<tier>`` and
+    those unit costs are not needed."""
+    common = [k for k in COMMON_REQUIRED if _empty(config.get(k))]
+    per: dict[str, list[str]] = {d: [k for k in keys if _empty(config.get(k))] for d, keys in DOCUMENT_REQUIRED.items()}
     c = result.customers
     present = [t for t in result.model.tier_names if (c["tier"] == t).any()]
     for t in present:
-        for sect in ("offer", "costs.loaner_per_day", "costs.compensation", "costs.churn_risk"):
+        if not planned and _empty(config.get(f"offer.{t}")):
+            per["sms"].append(f"offer.{t}")
+            per["calls"].append(f"offer.{t}")
+        for sect in (("costs.churn_risk",) if planned else ("costs.loaner_per_day", "costs.compensation",
+                                                            "costs.churn_risk")):
             if _empty(config.get(f"{sect}.{t}")):
-                missing.append(f"{sect}.{t}")
+                per["email"].append(f"{sect}.{t}")
     if eta_weeks is None and _empty(config.get("parts.eta_date")) and _empty(config.get("parts.eta_weeks")):
         by_part = config.get("parts.by_part") or {}
         covered = isinstance(by_part, dict) and len(c) and all(
             any(str(c[col].iloc[i]) in by_part for col in ("part", "part_no") if col in c and pd.notna(c[col].iloc[i]))
             for i in range(len(c)))
         if not covered:
-            missing.append("parts.eta_date")
-    if len(c) and "usage" in c and _empty(config.get("costs.income_subsidy_per_day")):
+            common.append("parts.eta_date")
+    if not planned and len(c) and "usage" in c and _empty(config.get("costs.income_subsidy_per_day")):
         tiers_ok = config.get("costs.income_subsidy_tiers") or []
         kw = config.get("render.ride_hailing_keywords") or []
         drivers = keyword_hits(c["usage"], kw, list(result.model.negations)).notna() & c["tier"].isin(tiers_ok)
         if kw and drivers.any():
-            missing.append("costs.income_subsidy_per_day")
+            per["email"].append("costs.income_subsidy_per_day")
     if len(c) and "notes" in c and _empty(config.get("costs.legal_exposure_per_case")):
         kw = config.get("render.legal_keywords") or []
         if kw and keyword_hits(c["notes"], kw, list(result.model.negations)).notna().any():
-            missing.append("costs.legal_exposure_per_case")
-    if missing:
+            per["email"].append("costs.legal_exposure_per_case")
+    if common:
+        missing = list(dict.fromkeys(common + [k for keys in per.values() for k in keys]))
         raise ConfigError(
             f"缺少 {len(missing)} 个配置项，生成文件需要它们：\n" + "\n".join(f"  - {k}" for k in missing),
             path=config.path or Path("tierctl.toml"),
             hint="在配置文件中逐项填写（tierctl init 生成的 tierctl.toml 里每项都有说明和示例）；"
                  "程序不会替您编造中心信息、进展、到货时间和金额",
         )
+    return {d: list(dict.fromkeys(keys)) for d, keys in per.items() if keys}
 
 
 # -- what we offer a customer -------------------------------------------------------------
@@ -431,6 +501,107 @@ def offer_for(config: Any, customer: dict[str, Any]) -> list[str]:
         raise ConfigError(f"没有适用于客户「{customer.get('name') or customer.get('id')}」的权益",
                           path=config.path or Path("tierctl.toml"), key=key,
                           hint="至少写一项不带 only 条件的权益")
+    return out
+
+
+def offers(config: Any, customer: dict[str, Any]) -> list[str]:
+    """What a document may tell this customer about loaners and compensation: what the
+    day's allocation plan gave them (possibly nothing) when there is a plan for them,
+    else the tier's policy (``offer.<tier>``), which the templates word as what *may* be
+    offered, not as a promise."""
+    plan = customer.get("plan")
+    if plan is not None:
+        return list(plan["offer"])
+    return offer_for(config, customer)
+
+
+def package_offers(plan: dict[str, Any], lang: str = "zh", model: Any = None) -> dict[str, list[str]]:
+    """Each package of the plan as the customer is told it: its loaner, the income
+    subsidy and its items, from the allocation model (``model``, when it is the one the
+    plan was made with); else the package's name split at its "+"s, without the notes
+    in brackets that are meant for the manager (「（高端车不够时）」)."""
+    out: dict[str, list[str]] = {}
+    rows = [r for r in plan.get("plan") or [] if r.get("covered") and r.get("option")]
+    usable = model is not None and all(
+        r["option"] in model.packages and model.packages[r["option"]].name == r["option_name"] for r in rows)
+    for r in rows:
+        key = str(r["option"])
+        if key in out:
+            continue
+        if usable:
+            pk = model.packages[key]
+            parts = []
+            if pk.loaner is not None:
+                lk = model.loaners[pk.loaner]
+                parts.append(lk.name if lang == "zh" else lk.name_en)
+            if pk.subsidy:
+                parts.append(f"{model.subsidy_name}（每天 {model.subsidy_per_day:,} 元）" if lang == "zh"
+                             else f"{model.subsidy_name_en} ({model.subsidy_per_day:,} CNY a day)")
+            parts += [model.items[i].name if lang == "zh" else model.items[i].name_en for i in pk.items]
+        else:
+            name = str(r["option_name"] if lang == "zh" else r.get("option_name_en") or r["option_name"])
+            name = re.sub(r"^[^：:+]*[：:]\s*", "", name)  # 「VIP 补偿：延长质保 + …」
+            parts = [re.sub(r"\s*[（(][^）)]*[）)]\s*$", "", x).strip() for x in re.split(r"\s*\+\s*", name)]
+        out[key] = [x for x in parts if x]
+    return out
+
+
+def customer_plans(plan: dict[str, Any], result: ShortageResult, lang: str = "zh", model: Any = None
+                   ) -> list[dict[str, Any] | None]:
+    """Per scored customer (aligned with ``result.customers``): what the plan gave them
+    (``covered``, ``status``, ``offer`` lines, ``loaner``, ``cost``), or None when the
+    plan does not list them (it was made from another list)."""
+    by_key = {str(r["customer_id"]): r for r in plan.get("plan") or []}
+    c = result.customers
+    keys = (c["key"] if "key" in c else c["customer_id"]).astype(str).tolist()
+    lines = package_offers(plan, lang, model)
+    out: list[dict[str, Any] | None] = []
+    for k in keys:
+        r = by_key.get(k)
+        if r is None:
+            out.append(None)
+            continue
+        covered = bool(r["covered"])
+        out.append({"covered": covered, "status": str(r.get("status") or ("covered" if covered else "resources")),
+                    "option": r.get("option"), "offer": lines.get(str(r.get("option")), []) if covered else [],
+                    "loaner": covered and str(r.get("loaner") or "none") != "none",
+                    "cost": int(r.get("cost") or 0) if covered else 0,
+                    "name": str(r["option_name"] if lang == "zh" else r.get("option_name_en") or r["option_name"])})
+    return out
+
+
+def transfer_parts(config: Any, customers: Sequence[dict[str, Any]], top: Sequence[str] = ("P0", "P1")
+                   ) -> list[dict[str, Any]]:
+    """What the transfer request asks peer centres for: ``transfer.parts``, each
+    ``{ part = "前保险杠总成", quantity = 6 }`` (``part_no`` optional) as the manager
+    decided, with the waiting customers of that part (matched by name or part number)
+    as the reason.  The request never makes up a quantity of its own."""
+    key = "transfer.parts"
+    items = need(config, key, hint='写出要向兄弟店借的配件和数量，例如 parts = [{ part = "前保险杠总成", quantity = 6 }]')
+    if not isinstance(items, list):
+        raise ConfigError("应为列表", path=config.path or Path("tierctl.toml"), key=key)
+    out = []
+    for i, it in enumerate(items):
+        k = f"{key}[{i}]"
+        if not isinstance(it, dict) or not isinstance(it.get("part"), str) or not it["part"].strip():
+            raise ConfigError('每一项应写成 { part = "配件名称", quantity = 件数 }（可加 part_no = "零件号"）',
+                              path=config.path or Path("tierctl.toml"), key=k)
+        unknown = set(it) - {"part", "part_no", "quantity"}
+        if unknown:
+            raise ConfigError(f"不认识的项：{'、'.join(sorted(unknown))}", path=config.path or Path("tierctl.toml"),
+                              key=f"{k}.{sorted(unknown)[0]}", hint="可用：part、part_no、quantity")
+        q = it.get("quantity")
+        if isinstance(q, bool) or not isinstance(q, int) or q < 1:
+            raise ConfigError(f"件数应为正整数，实际是「{q}」", path=config.path or Path("tierctl.toml"),
+                              key=f"{k}.quantity")
+        part, part_no = it["part"].strip(), _text(it.get("part_no"))
+        cs = [c for c in customers if (c["part"] and c["part"] == part) or (part_no and c["part_no"] == part_no)
+              or (c["part_no"] and c["part_no"] == part)]
+        etas = sorted({c["eta_date"] for c in cs if c["eta_date"] is not None})
+        out.append({"part": part, "part_no": part_no, "quantity": q, "waiting": len(cs),
+                    "urgent": sum(1 for c in cs if c["tier"] in top),
+                    "longest_wait": max((c["wait_days"] for c in cs), default=None),
+                    "eta_date": etas[-1] if etas else None, "customers": cs})
     return out
 
 
@@ -478,7 +649,7 @@ def part_summary(customers: Sequence[dict[str, Any]], long_wait: int, top: Seque
 class CostLine:
     """One traceable figure: ``count × days × unit`` (days may be None) × rate."""
 
-    kind: str  # loaner | subsidy | compensation | legal | ltv
+    kind: str  # loaner | subsidy | compensation | package (the plan's) | legal | ltv
     tier: str | None
     count: int
     days: int | None
@@ -486,6 +657,7 @@ class CostLine:
     rate: Decimal | None
     amount: Decimal
     keys: list[str] = field(default_factory=list)  # the configuration keys behind it
+    name: str = ""  # a plan package's name
 
 
 @dataclass
@@ -493,6 +665,8 @@ class Costs:
     lines: list[CostLine]
     total: Decimal
     source: str  # the configuration file the unit costs came from
+    planned: bool = False  # loaners and compensation from the allocation plan, not from every customer's tier
+    loaner_tiers: list[str] = field(default_factory=list)  # without a plan: the tiers costed with a loaner each
 
     def by_kind(self, kind: str) -> list[CostLine]:
         return [x for x in self.lines if x.kind == kind]
@@ -501,12 +675,14 @@ class Costs:
         return sum((x.amount for x in self.by_kind(kind)), Decimal(0))
 
     def as_context(self) -> dict[str, Any]:
-        kinds = ("loaner", "subsidy", "compensation", "legal", "ltv")
-        return {"lines": self.lines, "total": self.total, "source": self.source,
+        kinds = ("loaner", "subsidy", "compensation", "package", "legal", "ltv")
+        return {"lines": self.lines, "total": self.total, "source": self.source, "planned": self.planned,
+                "loaner_tiers": self.loaner_tiers,
                 **{k: self.by_kind(k) for k in kinds}, "subtotals": {k: self.subtotal(k) for k in kinds}}
 
 
-def cost_breakdown(customers: Sequence[dict[str, Any]], config: Any, tier_names: Sequence[str]) -> Costs:
+def cost_breakdown(customers: Sequence[dict[str, Any]], config: Any, tier_names: Sequence[str], *,
+                   planned: bool = False) -> Costs:
     """The cost of the shortage up to the ETA, from ``[costs]`` unit prices.
 
     loaner: per tier and days-to-ETA, count × days × ``costs.loaner_per_day.<tier>``;
@@ -514,9 +690,24 @@ def cost_breakdown(customers: Sequence[dict[str, Any]], config: Any, tier_names:
     ``costs.income_subsidy_per_day``; compensation: count × ``costs.compensation.<tier>``;
     legal: customers whose notes mention lawyers/suing/12315 × ``costs.legal_exposure_per_case``;
     ltv: count × ``costs.lifetime_value`` × ``costs.churn_risk.<tier>``.
+
+    Without a plan the loaner lines assume a loaner for every customer of a tier whose
+    unit cost is not 0 — an upper bound, and the e-mail says so (``loaner_tiers``).
+    ``planned``: the customers carry the day's allocation plan (``c["plan"]``); then
+    loaners, subsidy and compensation are what the plan gave, package by package
+    (count × the package's cost to the ETA), instead of the per-tier estimate.
     """
     present = [t for t in tier_names if any(c["tier"] == t for c in customers)]
     lines: list[CostLine] = []
+    if planned:
+        groups: dict[tuple[str, int], int] = {}
+        for c in customers:
+            pl = c.get("plan")
+            if pl is not None and pl["covered"]:
+                groups[(pl["name"], pl["cost"])] = groups.get((pl["name"], pl["cost"]), 0) + 1
+        for (name, cost), count in sorted(groups.items(), key=lambda kv: (-kv[0][1] * kv[1], kv[0][0])):
+            lines.append(CostLine("package", None, count, None, Decimal(cost), None, yuan(count * cost), [], name))
+        return _risk_costs(customers, config, present, lines, planned=True, loaner_tiers=[])
 
     def by_days(cs: Iterable[dict[str, Any]]) -> list[tuple[int, int]]:
         counts: dict[int, int] = {}
@@ -551,6 +742,13 @@ def cost_breakdown(customers: Sequence[dict[str, Any]], config: Any, tier_names:
         count = sum(1 for c in customers if c["tier"] == t)
         if unit:
             lines.append(CostLine("compensation", t, count, None, unit, None, yuan(count * unit), [key]))
+    loaner_tiers = list(dict.fromkeys(x.tier for x in lines if x.kind == "loaner" and x.tier))
+    return _risk_costs(customers, config, present, lines, planned=False, loaner_tiers=loaner_tiers)
+
+
+def _risk_costs(customers: Sequence[dict[str, Any]], config: Any, present: Sequence[str], lines: list[CostLine], *,
+                planned: bool, loaner_tiers: list[str]) -> Costs:
+    """The legal exposure and the lifetime value at risk, added to ``lines``."""
     legal = sum(1 for c in customers if c["legal"])
     if legal:
         key = "costs.legal_exposure_per_case"
@@ -567,7 +765,7 @@ def cost_breakdown(customers: Sequence[dict[str, Any]], config: Any, tier_names:
             lines.append(CostLine("ltv", t, count, None, ltv, rate, yuan(count * ltv * rate),
                                   ["costs.lifetime_value", key]))
     total = sum((x.amount for x in lines), Decimal(0))
-    return Costs(lines, total, Path(config.path).name if config.path else "内置默认配置")
+    return Costs(lines, total, Path(config.path).name if config.path else "内置默认配置", planned, loaner_tiers)
 
 
 # -- SMS -----------------------------------------------------------------------------------
@@ -674,6 +872,26 @@ def _signed(x: float | int) -> str:
     return f"+{v:,f}" if v > 0 else f"{v:,f}"
 
 
+def marginal_plain(key: str, m: dict[str, Any], lang: str = "zh") -> str:
+    """What a little more of a resource would do, for a director: more customers looked
+    after, or the same number with the resources moved to higher risks, or nothing —
+    never the optimiser's weighted figures."""
+    step = int(m["step"])
+    if lang == "zh":
+        what = f"再多 {step} 辆代步车" if key == "loaners" else f"再多 {step:,} 元预算"
+        if m["gain_customers"] > 0:
+            return f"{what}：可多安排 {m['gain_customers']} 位客户"
+        if m["gain_weighted"] > 0 or m["gain_first_raw"] > 0:
+            return f"{what}：可以把资源换给风险更高的客户"
+        return f"{what}：今天的安排不会因此改变"
+    what = (f"{step} more loan car{'s' if step != 1 else ''}" if key == "loaners" else f"{step:,} CNY more budget")
+    if m["gain_customers"] > 0:
+        return f"{what}: {m['gain_customers']} more customers looked after"
+    if m["gain_weighted"] > 0 or m["gain_first_raw"] > 0:
+        return f"{what}: the resources could go to higher-risk customers"
+    return f"{what}: today's arrangement would not change"
+
+
 def plan_view(plan: dict[str, Any], result: ShortageResult, lang: str = "zh") -> dict[str, Any]:
     """The plan as the documents use it: resources used vs available, risk covered per
     tier, the packages handed out, the P0 shortfall, the marginal values, and for each
@@ -710,7 +928,7 @@ def plan_view(plan: dict[str, Any], result: ShortageResult, lang: str = "zh") ->
     marginal = {}
     for key, m in (plan.get("marginal") or {}).items():
         marginal[key] = {**m, "gain_weighted_signed": _signed(m["gain_weighted"]),
-                         "gain_first_signed": _signed(m["gain_first_raw"])}
+                         "gain_first_signed": _signed(m["gain_first_raw"]), "plain": marginal_plain(key, m, lang)}
     sf = plan.get("p0_shortfall")
     shortfall = None
     if sf:

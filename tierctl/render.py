@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
@@ -257,6 +257,7 @@ class Prepared:
     eta: docs.EtaPlan
     customers: list[dict[str, Any]]
     base: dict[str, Any]
+    missing: dict[str, list[str]]  # configuration keys each document lacks (those documents are left out)
 
 
 def check_progress_date(config: Any, as_of: dt.date) -> None:
@@ -271,14 +272,27 @@ def check_progress_date(config: Any, as_of: dt.date) -> None:
 
 
 def prepare(result: ShortageResult, config: Any, *, lang: str = "zh", eta_weeks: float | None = None,
-            crisis: Crisis | None = None, plan: Mapping[str, Any] | None = None) -> Prepared:
+            crisis: Crisis | None = None, plan: Mapping[str, Any] | None = None,
+            allocation_model: Any = None) -> Prepared:
+    """Check the configuration and work out what every template needs.
+
+    ``plan``: the day's stored allocation plan; each customer then carries what it gave
+    them (``c.plan``) and the documents offer exactly that.  ``allocation_model``: the
+    allocation model the plan was made with, to spell a package out item by item (by
+    default the packaged model of the plan's name, when it matches the plan)."""
+    from tierctl import plain_reasons
+
     if lang not in LANGS:
         raise RenderError(f"不支持的语言「{lang}」", hint="可选：zh | en")
     if len(result.customers) == 0:
         raise RenderError("导出表中没有等待配件的客户，没有需要生成的文件")
-    docs.preflight(result, config, eta_weeks)
+    missing = docs.preflight(result, config, eta_weeks, planned=plan is not None)
     eta = docs.eta_plan(config, result.as_of, eta_weeks)
-    customers = docs.customer_views(result, config, eta, lang)
+    customers = docs.customer_views(result, config, eta, lang, reasons=plain_reasons.for_config(config))
+    if plan is not None:
+        for c, pl in zip(customers, docs.customer_plans(dict(plan), result, lang, allocation_model
+                                                        or _packaged_allocation_model(plan)), strict=True):
+            c["plan"] = pl
     max_eta_days = max(c["eta_days"] for c in customers)
     if crisis is None:
         crisis = crisis_level(result, max_eta_days / 7)
@@ -315,11 +329,25 @@ def prepare(result: ShortageResult, config: Any, *, lang: str = "zh", eta_weeks:
         "total": n,
         "top_tiers": list(model.tier_names[:2]),
         "config_file": config.source,
-        "offer_for": lambda c: docs.offer_for(config, c),
+        "offer_for": lambda c: docs.offers(config, c),
     }
     # the day's allocation plan (tierctl allocate), if one was stored: None otherwise
     base["plan"] = docs.plan_view(dict(plan), result, lang) if plan is not None else None
-    return Prepared(result, config, lang, crisis, eta, customers, base)
+    return Prepared(result, config, lang, crisis, eta, customers, base, missing)
+
+
+def _packaged_allocation_model(plan: Mapping[str, Any]) -> Any:
+    """The packaged allocation model the plan names, or None (then the packages are
+    spelled out from their names)."""
+    name = str(plan.get("model") or "")
+    if not name or "/" in name or name.endswith(".toml"):
+        return None
+    try:
+        from tierctl.allocate import load_model
+
+        return load_model(name)
+    except TierctlError:
+        return None
 
 
 def _text(s: str) -> str:
@@ -336,7 +364,7 @@ def email_context(p: Prepared) -> dict[str, Any]:
     cs = p.customers
     long_wait = docs.int_value(cfg, "render.long_wait_days")
     bands = docs.wait_bands(cs, docs.need_list(cfg, "render.wait_bands", int))
-    costs = docs.cost_breakdown(cs, cfg, p.result.model.tier_names)
+    costs = docs.cost_breakdown(cs, cfg, p.result.model.tier_names, planned=p.base["plan"] is not None)
     top = p.base["top_tiers"]
     p0 = [c for c in cs if c["tier"] == top[0]]
     high = [c for c in cs if c["tier"] in top]
@@ -415,97 +443,153 @@ def _addresses(cfg: Any, key: str, *, required: bool) -> list[str]:
 # -- the documents -----------------------------------------------------------------------------
 @dataclass
 class Rendered:
-    texts: dict[str, str]  # key of FILES -> text
-    sms: pd.DataFrame  # the upload CSV (before neutralising)
+    texts: dict[str, str]  # key of FILES -> text (only the documents that were made)
+    sms: pd.DataFrame | None  # the upload CSV (before neutralising); None when the SMS were not made
     subject: str
-    email_ctx: dict[str, Any]
+    email_ctx: dict[str, Any] | None
     taboo: list[docs.TabooHit]
     warnings: list[str]
+    skipped: dict[str, str]  # document -> why it was not made (see DOCUMENTS)
+
+
+# the documents render_texts makes, the files each one writes, and what to call it in a warning
+DOCUMENTS = {
+    "email": (("email_eml", "email_md"), "资源申请邮件"),
+    "sms": (("sms_csv", "sms_md"), "客户短信"),
+    "calls": (("calls",), "通话脚本"),
+    "transfer": (("transfer",), "跨区调度申请"),
+}
+
+
+def _skip_reason(doc: str, why: str) -> str:
+    files, label = DOCUMENTS[doc]
+    return f"未生成{label}（{'、'.join(FILES[f] for f in files)}）：{why}"
+
+
+def _missing_keys(p: Prepared, doc: str) -> str | None:
+    keys = p.missing.get(doc)
+    if not keys:
+        return None
+    where = p.config.path or Path("tierctl.toml")
+    return _skip_reason(doc, f"配置 {where} 缺少 {'、'.join(keys)}；填写后加 --force 重新生成")
 
 
 def render_texts(p: Prepared, env: Any) -> Rendered:
-    """Render every text document in memory (nothing is written)."""
+    """Render every text document in memory (nothing is written).
+
+    A document that today's configuration or export cannot support (its configuration
+    keys are missing; no part column for the transfer request) is left out and
+    ``skipped`` says why; the others are made.  Template and configuration *errors*
+    still stop everything."""
     cfg = p.config
     lang = p.lang
     warnings: list[str] = []
+    skipped: dict[str, str] = {}
     check_progress_date(cfg, p.result.as_of)
+    texts: dict[str, str] = {}
+    subject = ""
+    ectx: dict[str, Any] | None = None
 
-    ectx = email_context(p)
-    subject = " ".join(render_template(env, f"{lang}/email_subject.txt.j2", ectx).split())
-    body = _text(render_template(env, f"{lang}/email.md.j2", ectx))
-    texts = {"email_body": body}
+    if (why := _missing_keys(p, "email")) is not None:
+        skipped["email"] = why
+    else:
+        ectx = email_context(p)
+        subject = " ".join(render_template(env, f"{lang}/email_subject.txt.j2", ectx).split())
+        body = _text(render_template(env, f"{lang}/email.md.j2", ectx))
+        texts["email_body"] = body
+        # the .md copy of the email: subject and recipients above the same body
+        head = [f"# {subject}", ""]
+        lab = ("收件人", "抄送") if lang == "zh" else ("To", "Cc")
+        sep = "：" if lang == "zh" else ": "
+        head.append(f"- {lab[0]}{sep}{', '.join(ectx['to'])}")
+        if ectx["cc"]:
+            head.append(f"- {lab[1]}{sep}{', '.join(ectx['cc'])}")
+        texts["email_md"] = "\n".join(head) + "\n\n" + body
 
     # SMS per customer
-    short_max = docs.int_value(cfg, "sms.short_max_days")
-    standard_max = docs.int_value(cfg, "sms.standard_max_days")
-    limits = (docs.int_value(cfg, "sms.segment_chars", lo=1), docs.int_value(cfg, "sms.concat_segment_chars", lo=1))
-    tpl_name = f"{lang}/sms.txt.j2"
-    messages: list[dict[str, Any]] = []
-    for c in p.customers:
-        band = docs.sms_band(c["wait_days"], short_max, standard_max)
-        text = _text(render_template(env, tpl_name, {**p.base, "c": c, "band": band})).strip("\n")
-        chars, segments = docs.sms_length(text, *limits)
-        messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments})
-    no_phone = [m["c"]["name"] or m["c"]["id"] for m in messages if not m["c"]["phone"]]
-    if no_phone:
-        warnings.append(f"{len(no_phone)} 位客户没有手机号，未写入 sms.csv（见 sms.md）：{'、'.join(no_phone[:10])}"
-                        + (" …" if len(no_phone) > 10 else ""))
-    texts["sms_md"] = _text(render_template(env, f"{lang}/sms.md.j2", {
-        **p.base, "messages": messages, "short_max": short_max, "standard_max": standard_max}))
-    heads = ("手机号", "客户姓名", "短信内容", "字数", "条数") if lang == "zh" else \
-        ("phone", "name", "message", "characters", "segments")
-    with_phone = [m for m in messages if m["c"]["phone"]]
-    sms = pd.DataFrame({
-        heads[0]: [m["c"]["phone"] for m in with_phone],
-        heads[1]: [m["c"]["name"] for m in with_phone],
-        heads[2]: [m["text"] for m in with_phone],
-        heads[3]: [m["chars"] for m in with_phone],
-        heads[4]: [m["segments"] for m in with_phone],
-    })
+    sms: pd.DataFrame | None = None
+    if (why := _missing_keys(p, "sms")) is not None:
+        skipped["sms"] = why
+    else:
+        short_max = docs.int_value(cfg, "sms.short_max_days")
+        standard_max = docs.int_value(cfg, "sms.standard_max_days")
+        limits = (docs.int_value(cfg, "sms.segment_chars", lo=1), docs.int_value(cfg, "sms.concat_segment_chars", lo=1))
+        tpl_name = f"{lang}/sms.txt.j2"
+        messages: list[dict[str, Any]] = []
+        for c in p.customers:
+            band = docs.sms_band(c["wait_days"], short_max, standard_max)
+            text = _text(render_template(env, tpl_name, {**p.base, "c": c, "band": band})).strip("\n")
+            chars, segments = docs.sms_length(text, *limits)
+            messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments})
+        no_phone = [m["c"]["name"] or m["c"]["id"] for m in messages if not m["c"]["phone"]]
+        if no_phone:
+            warnings.append(f"{len(no_phone)} 位客户没有手机号，未写入 sms.csv（见 sms.md）：{'、'.join(no_phone[:10])}"
+                            + (" …" if len(no_phone) > 10 else ""))
+        texts["sms_md"] = _text(render_template(env, f"{lang}/sms.md.j2", {
+            **p.base, "messages": messages, "short_max": short_max, "standard_max": standard_max}))
+        heads = ("手机号", "客户姓名", "短信内容", "字数", "条数") if lang == "zh" else \
+            ("phone", "name", "message", "characters", "segments")
+        with_phone = [m for m in messages if m["c"]["phone"]]
+        sms = pd.DataFrame({
+            heads[0]: [m["c"]["phone"] for m in with_phone],
+            heads[1]: [m["c"]["name"] for m in with_phone],
+            heads[2]: [m["text"] for m in with_phone],
+            heads[3]: [m["chars"] for m in with_phone],
+            heads[4]: [m["segments"] for m in with_phone],
+        })
 
     # call scripts
-    call_tiers = docs.need_list(cfg, "calls.tiers")
-    next_days = docs.int_value(cfg, "calls.next_call_days")
-    next_time = docs.need(cfg, "calls.next_call_time")
-    callees = [c for c in p.customers if c["tier"] in call_tiers]
-    loaner = {}
-    for t in dict.fromkeys(c["tier"] for c in callees):
-        loaner[t] = docs.decimal_value(cfg, f"costs.loaner_per_day.{t}") > 0
-    texts["calls"] = _text(render_template(env, f"{lang}/call_scripts.md.j2", {
-        **p.base, "customers": callees, "call_tiers": call_tiers, "loaner": loaner,
-        "next_call_date": p.result.as_of + dt.timedelta(days=next_days), "next_call_time": next_time,
-    }))
+    if (why := _missing_keys(p, "calls")) is not None:
+        skipped["calls"] = why
+    else:
+        call_tiers = docs.need_list(cfg, "calls.tiers")
+        next_days = docs.int_value(cfg, "calls.next_call_days")
+        next_time = docs.need(cfg, "calls.next_call_time")
+        callees = [c for c in p.customers if c["tier"] in call_tiers]
+        loaner = {}  # does the tier's policy include a loaner (only wording: what may be asked for)
+        for t in dict.fromkeys(c["tier"] for c in callees):
+            unit = cfg.get(f"costs.loaner_per_day.{t}")
+            loaner[t] = not docs._empty(unit) and docs.decimal_value(cfg, f"costs.loaner_per_day.{t}") > 0
+        texts["calls"] = _text(render_template(env, f"{lang}/call_scripts.md.j2", {
+            **p.base, "customers": callees, "call_tiers": call_tiers, "loaner": loaner,
+            "next_call_date": p.result.as_of + dt.timedelta(days=next_days), "next_call_time": next_time,
+        }))
 
     # transfer request
     has_part = any(c["part"] or c["part_no"] for c in p.customers)
     if not has_part:
-        raise RenderError("导出表没有「缺件名称」或「零件号」列（或都是空的），无法生成跨区调度申请",
-                          hint="在 CRM 导出中加上缺件名称或零件号列")
-    needed_h = docs.int_value(cfg, "transfer.needed_within_hours", lo=1)
-    long_wait = ectx["long_wait"]
-    texts["transfer"] = _text(render_template(env, f"{lang}/transfer_request.md.j2", {
-        **p.base, "parts_list": ectx["parts_list"], "high_risk": ectx["high_risk"],
-        "complained": ectx["complained"], "needed_hours": needed_h,
-        "needed_by": p.result.now + dt.timedelta(hours=needed_h), "hq_status": cfg.get("transfer.hq_status") or "",
-        "long_wait": long_wait,
-    }))
-    unnamed = [c for c in p.customers if not (c["part"] or c["part_no"])]
-    if unnamed:
-        warnings.append(f"{len(unnamed)} 位客户没有填写缺件名称/零件号，跨区调度申请中单列为「未填缺件」")
-
-    # the .md copy of the email: subject and recipients above the same body
-    head = [f"# {subject}", ""]
-    lab = ("收件人", "抄送") if lang == "zh" else ("To", "Cc")
-    head.append(f"- {lab[0]}：{', '.join(ectx['to'])}" if lang == "zh" else f"- {lab[0]}: {', '.join(ectx['to'])}")
-    if ectx["cc"]:
-        head.append(f"- {lab[1]}：{', '.join(ectx['cc'])}" if lang == "zh" else f"- {lab[1]}: {', '.join(ectx['cc'])}")
-    texts["email_md"] = "\n".join(head) + "\n\n" + body
+        skipped["transfer"] = _skip_reason(
+            "transfer", "导出表没有「缺件名称」或「零件号」列（或都是空的），看不出客户在等哪些配件；"
+                        "在 CRM 导出中加上缺件名称或零件号列")
+    elif (why := _missing_keys(p, "transfer")) is not None:
+        skipped["transfer"] = why
+    else:
+        needed_h = docs.int_value(cfg, "transfer.needed_within_hours", lo=1)
+        long_wait = docs.int_value(cfg, "render.long_wait_days")
+        top = p.base["top_tiers"]
+        cs = p.customers
+        requested = docs.transfer_parts(cfg, cs, top)
+        texts["transfer"] = _text(render_template(env, f"{lang}/transfer_request.md.j2", {
+            **p.base, "parts_list": docs.part_summary(cs, long_wait, top), "requested": requested,
+            "high_risk": [c for c in cs if c["tier"] in top], "complained": [c for c in cs if c["complained"]],
+            "needed_hours": needed_h, "needed_by": p.result.now + dt.timedelta(hours=needed_h),
+            "hq_status": cfg.get("transfer.hq_status") or "", "long_wait": long_wait,
+        }))
+        unnamed = [c for c in p.customers if not (c["part"] or c["part_no"])]
+        if unnamed:
+            warnings.append(f"{len(unnamed)} 位客户没有填写缺件名称/零件号，跨区调度申请中看不出他们在等哪个配件")
+        unmatched = [r["part"] for r in requested if not r["waiting"]]
+        if unmatched:
+            warnings.append(f"跨区调度申请要借的 {'、'.join(unmatched)} 在今天的名单中没有客户在等"
+                            "（名称或零件号与导出表不一致？）")
 
     phrases = docs.taboo_phrases(cfg)
     hits: list[docs.TabooHit] = []
     for key in CUSTOMER_FACING:
-        hits += docs.find_taboo(texts[key], phrases, FILES[key])
-    return Rendered(texts, sms, subject, ectx, hits, warnings)
+        if key in texts:
+            hits += docs.find_taboo(texts[key], phrases, FILES[key])
+    warnings += list(skipped.values())
+    return Rendered(texts, sms, subject, ectx, hits, warnings, skipped)
 
 
 # -- the evaluation sheet ------------------------------------------------------------------------
@@ -667,17 +751,17 @@ PLAN_LABELS = {
            "days": "按到货还需（天）", "days_source": "天数来源", "resource": "资源", "used": "已用", "available": "可用",
            "loaners": "代步车（辆）", "premium": "其中高端车", "regular": "其中普通车", "budget": "补偿预算（元）",
            "tier": "级别", "covered": "覆盖", "total": "人数", "package": "方案", "count": "人数", "amount": "费用（元）",
-           "marginal": "边际价值", "shortfall": "P0 缺口", "none": "无：全部 P0 客户都已覆盖", "name": "客户姓名",
-           "id": "客户编号", "score": "总分", "why": "分配原因", "risk": "覆盖风险",
-           "risk_text": "覆盖 {c} 位（总分合计 {r}，加权 {w}）；未覆盖 {u} 位"},
+           "marginal": "多一点资源能做什么", "shortfall": "P0 缺口", "none": "无：全部 P0 客户都已覆盖", "name": "客户姓名",
+           "id": "客户编号", "score": "总分", "why": "分配原因", "risk": "安排情况",
+           "risk_text": "已安排 {c} 位客户；{u} 位没有安排"},
     "en": {"option": "Package", "cost": "Package cost (CNY)", "sheet": "Allocation", "title": "Allocation plan",
            "days": "Days to ETA", "days_source": "Days from", "resource": "Resource", "used": "Used",
            "available": "Available", "loaners": "Loan cars", "premium": "of which premium", "regular": "of which regular",
            "budget": "Budget (CNY)", "tier": "Tier", "covered": "Covered", "total": "Customers", "package": "Package",
-           "count": "Customers", "amount": "Cost (CNY)", "marginal": "Marginal value", "shortfall": "P0 shortfall",
+           "count": "Customers", "amount": "Cost (CNY)", "marginal": "What a little more would do", "shortfall": "P0 shortfall",
            "none": "none: every P0 customer is covered", "name": "Name", "id": "Customer ID", "score": "Score",
-           "why": "Why (Chinese)", "risk": "Risk covered",
-           "risk_text": "{c} customers covered (scores {r}, weighted {w}); {u} not covered"},
+           "why": "Why (Chinese)", "risk": "Looked after",
+           "risk_text": "{c} customers looked after; {u} not"},
 }
 
 
@@ -740,7 +824,7 @@ def _write_plan_sheet(wb: Any, result: ShortageResult, view: dict[str, Any], lan
     r += 1
     ws.write_string(r, 0, P["marginal"], bold)
     for m in view["marginal"].values():
-        ws.write_string(r, 1, str(m["note"]), wrap)
+        ws.write_string(r, 1, str(m["plain"]), wrap)
         r += 1
     r += 1
     ws.write_string(r, 0, P["shortfall"], bold)
@@ -922,12 +1006,13 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @dataclass
 class RenderReport:
     out_dir: Path
-    files: list[Path]
+    files: list[Path]  # the files written, in FILES order
     warnings: list[str]
     taboo: list[docs.TabooHit]
     crisis: Crisis
     counts: dict[str, int]
     sms_segments: int
+    skipped: dict[str, str] = field(default_factory=dict)  # document -> why it was not made
 
 
 def existing_outputs(target: Path) -> list[Path]:
@@ -937,17 +1022,22 @@ def existing_outputs(target: Path) -> list[Path]:
 def render_documents(result: ShortageResult, config: Any, out_root: Path | str, *, lang: str = "zh",
                      templates: Path | None = None, force: bool = False, allow_taboo: bool = False,
                      eta_weeks: float | None = None, crisis: Crisis | None = None,
-                     plan: WorkbookSection | Mapping[str, Any] | None = None) -> RenderReport:
-    """Render every document into ``out_root/<as-of>/``, all or nothing.
+                     plan: WorkbookSection | Mapping[str, Any] | None = None,
+                     allocation_model: Any = None) -> RenderReport:
+    """Render every document it can into ``out_root/<as-of>/``, all or nothing.
 
     Text documents are rendered in memory first (config, template and taboo errors
     surface before anything touches the disk); then everything is written into a
     temporary folder inside ``out_root`` and moved into place.  On any error the
-    temporary folder is removed.  Existing outputs are kept unless ``force``.
+    temporary folder is removed.  Existing outputs are kept unless ``force``.  A document
+    today's configuration or export cannot support is left out (``skipped`` and the
+    warnings say why; with ``force`` an earlier copy of it from the same day is removed,
+    it would be out of date).
 
-    ``plan``: the day's allocation plan (``tierctl allocate``'s stored mapping) puts each
-    customer's package and cost into the evaluation sheet and the plan's totals, the P0
-    shortfall and the marginal values into the e-mail; or a :class:`WorkbookSection`."""
+    ``plan``: the day's allocation plan (``tierctl allocate``'s stored mapping) decides
+    each customer's offer in the SMS and call scripts, the e-mail's loaner and
+    compensation costs, and puts each customer's package and cost into the evaluation
+    sheet; or a :class:`WorkbookSection`.  ``allocation_model``: see :func:`prepare`."""
     out_root = Path(out_root)
     target = out_root / result.as_of.isoformat()
     if target.exists() and not target.is_dir():
@@ -957,14 +1047,14 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         raise RenderError(f"{target} 中已有今天的文件，未覆盖：{'、'.join(p.name for p in clash)}",
                           hint="加 --force 覆盖，或用 --out 换一个输出文件夹")
     p = prepare(result, config, lang=lang, eta_weeks=eta_weeks, crisis=crisis,
-                plan=plan if isinstance(plan, Mapping) else None)
+                plan=plan if isinstance(plan, Mapping) else None, allocation_model=allocation_model)
     env = make_environment(lang, templates)
     rendered = render_texts(p, env)
     warnings = list(rendered.warnings)
     pv = p.base["plan"]
     if pv is not None and pv["missing"]:
         warnings.append(f"资源分配方案（{pv['as_of']}）中没有 {pv['missing']} 位客户：方案是按另一份名单做的，"
-                        "需要时重新运行 tierctl allocate")
+                        "这些客户的短信和通话脚本按政策写「可为您申请」；需要时重新运行 tierctl allocate")
     if rendered.taboo:
         lines = []
         for f in dict.fromkeys(h.file for h in rendered.taboo):
@@ -977,6 +1067,9 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
                               hint="修改 tierctl.toml 中的进展文字或模板后重试；确需保留时加 --allow-taboo")
         warnings += [f"禁忌用语：{x}" for x in lines]
 
+    t = rendered.texts
+    made = ["sheet"] + [f for doc, (files, _l) in DOCUMENTS.items() if doc not in rendered.skipped for f in files]
+    made = [k for k in FILES if k in made]
     created_root = not out_root.exists()
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tierctl-render-", dir=out_root))
@@ -985,21 +1078,24 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         sheet = tmp / FILES["sheet"]
         write_evaluation_sheet(result, sheet, lang=lang, crisis=p.crisis, centre=str(config.get("centre.name") or ""),
                                plan=plan)
-        t = rendered.texts
-        (tmp / FILES["email_md"]).write_text(t["email_md"], encoding="utf-8")
         ectx = rendered.email_ctx
-        sender = None
-        if ectx["manager_email"]:
-            sender = email.utils.formataddr((str(config.get("centre.manager") or ""), ectx["manager_email"]))
-        eml = build_eml(subject=rendered.subject, body=t["email_body"], to=ectx["to"], cc=ectx["cc"], sender=sender,
-                        date=result.now, attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)])
-        (tmp / FILES["email_eml"]).write_bytes(eml)
-        from tierctl.io.writers import neutralise_frame
+        if ectx is not None:
+            (tmp / FILES["email_md"]).write_text(t["email_md"], encoding="utf-8")
+            sender = None
+            if ectx["manager_email"]:
+                sender = email.utils.formataddr((str(config.get("centre.manager") or ""), ectx["manager_email"]))
+            eml = build_eml(subject=rendered.subject, body=t["email_body"], to=ectx["to"], cc=ectx["cc"],
+                            sender=sender, date=result.now,
+                            attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)])
+            (tmp / FILES["email_eml"]).write_bytes(eml)
+        if rendered.sms is not None:
+            from tierctl.io.writers import neutralise_frame
 
-        safe = neutralise_frame(rendered.sms)
-        safe.to_csv(tmp / FILES["sms_csv"], index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            safe = neutralise_frame(rendered.sms)
+            safe.to_csv(tmp / FILES["sms_csv"], index=False, encoding="utf-8-sig", lineterminator="\r\n")
         for key in ("sms_md", "calls", "transfer"):
-            (tmp / FILES[key]).write_text(t[key], encoding="utf-8")
+            if key in t:
+                (tmp / FILES[key]).write_text(t[key], encoding="utf-8")
         # into place: one rename when the day's folder is new, else file by file
         clash = existing_outputs(target)
         if clash and not force:
@@ -1008,8 +1104,13 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         if not target.exists():
             os.rename(tmp, target)
         else:
-            for f in FILES.values():
-                os.replace(tmp / f, target / f)
+            for k in made:
+                os.replace(tmp / FILES[k], target / FILES[k])
+            stale = [target / FILES[k] for k in FILES if k not in made and (target / FILES[k]).exists()]
+            for f in stale:
+                f.unlink()
+            if stale:
+                warnings.append(f"已删除今天早些时候生成的 {'、'.join(f.name for f in stale)}：这次没有生成，旧文件已过时")
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1017,10 +1118,12 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
             with contextlib.suppress(OSError):
                 out_root.rmdir()
         raise
+    sms = rendered.sms
     return RenderReport(
-        out_dir=target, files=[target / f for f in FILES.values()], warnings=warnings, taboo=rendered.taboo,
+        out_dir=target, files=[target / FILES[k] for k in made], warnings=warnings, taboo=rendered.taboo,
         crisis=p.crisis, counts=result.counts(),
-        sms_segments=int(rendered.sms[rendered.sms.columns[4]].sum()) if len(rendered.sms) else 0,
+        sms_segments=int(sms[sms.columns[4]].sum()) if sms is not None and len(sms) else 0,
+        skipped=dict(rendered.skipped),
     )
 
 
@@ -1035,7 +1138,8 @@ VARIABLES: dict[str, str] = {
     "progress": "配置 [progress]：date、today（action/result 列表）、tomorrow",
     "parts": "配置 [parts]：status、eta_date、eta_weeks、by_part",
     "offer": "配置 [offer]：每个分级可向客户承诺的权益列表，如 offer.P0",
-    "offer_for": "函数 offer_for(c)：这位客户适用的权益（按 offer.<分级> 和 only 条件筛选）",
+    "offer_for": "函数 offer_for(c)：对这位客户可以说的权益。有资源分配方案（c.plan）时是方案给的（可能为空），"
+                 "否则按 offer.<分级> 和 only 条件筛选（这时只能说「可为您申请」，不是承诺）",
     "request": "配置 [request]：recipient、items、fallback、commitments …",
     "transfer": "配置 [transfer]：promises、needed_within_hours、hq_status",
     "measures": "配置 [measures]：taken（已采取的本地措施）",
@@ -1047,8 +1151,12 @@ VARIABLES: dict[str, str] = {
     "top_tiers": "最高的两个分级（P0、P1）",
     "config_file": "配置文件路径",
     "customers": "客户列表（见 c）",
-    "c": "一位客户：name、phone、car、part、wait_days、tier、tier_label、score、dims、reasons、escalations、"
-         "owner、action、respond_by、identity、followers、eta_date、eta_days、wait_at_eta、emotion、media_attention …",
+    "c": "一位客户：name、phone、car、part、wait_days、tier、tier_label、score、dims、reasons、escalations"
+         "（带规则编号，仅供内部）、plain_reasons、main_plain（对外的说法）、owner、action、respond_by、identity、"
+         "followers、eta_date、eta_days、wait_at_eta、media_attention、tone（legal/posted/complained/angry/anxious/trusting/calm）、"
+         "caller（title、name、phone、manager）、plan（资源分配方案给的：covered、offer、loaner、cost；没有方案时为空）…",
+    "requested": "要向兄弟店借的配件（配置 transfer.parts）：part、part_no、quantity，以及 waiting、urgent、"
+                 "longest_wait、eta_date（今天名单中在等这个配件的客户）",
     "band": "短信档位：short（0–7 天）、standard（8–14 天）、detailed（≥15 天）",
     "messages": "每条短信：c、band、text、chars、segments",
     "short_max": "简短版的最长等待天数（sms.short_max_days）",
@@ -1068,8 +1176,9 @@ VARIABLES: dict[str, str] = {
     "ride_hailing": "网约车/出租车司机客户",
     "legal": "沟通记录提到律师/起诉/12315 的客户",
     "complained": "已投诉或发帖的客户",
-    "costs": "成本测算：loaner、subsidy、compensation、legal、ltv（每项 count、days、unit、rate、amount、keys）、"
-             "subtotals、total、source",
+    "costs": "成本测算：loaner、subsidy、compensation、package（资源分配方案的方案，name）、legal、ltv（每项 count、"
+             "days、unit、rate、amount、keys）、subtotals、total、source、planned（按方案）、loaner_tiers（没有方案时按"
+             "每人一辆代步车测算的分级）",
     "respond_hours": "请求回复时限（小时）",
     "respond_by": "请求回复截止时间",
     "decide_hours": "请求决策时限（小时）",
@@ -1087,8 +1196,8 @@ VARIABLES: dict[str, str] = {
     "hq_status": "已向总部申请的情况（可为空）",
     "plan": "今天的资源分配方案（tierctl allocate；没有时为空）：days、loaners/premium/regular/budget（used、available）、"
             "covered、uncovered、tiers（name、covered、total）、packages、marginal.loaners/budget（step、"
-            "gain_weighted_signed、gain_customers、note）、shortfall（extra_loaners、extra_premium_loaners、"
-            "extra_budget、message …）",
+            "gain_customers、plain = 对外的说法；gain_weighted_signed、note 是给服务经理看的优化数字）、shortfall（total、"
+            "covered、uncovered_count、no_package_count、extra_loaners、extra_premium_loaners、extra_budget …）",
 }
 
 
@@ -1102,8 +1211,8 @@ RECEIVES: dict[str, tuple[str, ...]] = {
     "sms.txt.j2": ("c", "band"),
     "sms.md.j2": ("messages", "short_max", "standard_max"),
     "call_scripts.md.j2": ("customers", "call_tiers", "loaner", "next_call_date", "next_call_time"),
-    "transfer_request.md.j2": ("parts_list", "high_risk", "complained", "needed_hours", "needed_by", "hq_status",
-                               "long_wait"),
+    "transfer_request.md.j2": ("parts_list", "requested", "high_risk", "complained", "needed_hours", "needed_by",
+                               "hq_status", "long_wait"),
 }
 EMAIL_VARIABLES = ("customers", "bands", "long_wait", "parts_list", "over_at_eta", "longest_wait", "longest_at_eta",
                    "mean_wait", "p0", "high_risk", "high_share", "expected_high", "ride_hailing", "legal",

@@ -59,12 +59,41 @@ def _templates_dir(opt: Path | None) -> Path | None:
 
 
 def _result_from_store(db: Path | None, as_of: str | None, now: str | None):
-    """Today's stored snapshot (the latest on or before the as-of date)."""
+    """Today's stored snapshot (the latest on or before the as-of date), with the manual
+    overrides made or cleared since it was stored (``tierctl override``): the documents
+    follow the manager's decision without a new ``score``."""
     from tierctl.cli.common import db_path
-    from tierctl.cli.daily import result_from_store
+    from tierctl.cli.daily import _open, result_from_store
+    from tierctl.store import loop
 
-    as_of_d, _now = clock(as_of, now)
-    return result_from_store(db_path(db), as_of_d)
+    as_of_d, now_dt = clock(as_of, now)
+    result = result_from_store(db_path(db), as_of_d)
+    store = _open(db)
+    try:
+        applied = loop.apply_late_overrides(store, result, now_dt)
+    finally:
+        store.close()
+    if applied:
+        err_console().print(f"按 {len(applied)} 项今天评分之后的人工调整生成："
+                            + "、".join(f"{a['name'] or a['customer_id']} → {a['to']}" for a in applied[:10]))
+    return result
+
+
+def _allocation_model(plan: dict[str, Any] | None) -> Any:
+    """The allocation model a stored plan was made with, as ``tierctl allocate`` picks it
+    by default (``allocate.model`` in the configuration, else the packaged one), so that
+    the documents can spell a package out item by item; None when it does not load (the
+    documents then use the packages' names)."""
+    if plan is None:
+        return None
+    from tierctl.allocate import load_model
+    from tierctl.cli.allocate import _configured_model
+    from tierctl.errors import TierctlError
+
+    try:
+        return load_model(_configured_model() or "allocate")
+    except TierctlError:
+        return None
 
 
 @app.command()
@@ -87,7 +116,10 @@ def render(
 ) -> None:
     """生成今天的全部文件：资源申请邮件（.eml 草稿 + .md）、客户分层评估表（.xlsx）、每位客户的短信（sms.csv + sms.md）、P0/P1 通话脚本、跨区调度申请。
 
-    中心信息、进展、到货时间、单价和补偿取自配置文件（tierctl init 生成），缺项会报错并指出是哪一项。
+    中心信息、进展、到货时间、单价和补偿取自配置文件（tierctl init 生成），缺项会报错并指出是哪一项；
+    只有某个文件缺的配置项或导出列（如没有缺件列 → 没有跨区调度申请），就跳过那个文件、说明原因，其他照常生成。
+    有今天的资源分配方案（tierctl allocate）时，短信和通话脚本只写方案给每位客户的安排；
+    没有 FILE 时用今天保存的评分，并按评分之后的人工调整（tierctl override）生成。
     """
     from tierctl.render import render_documents
 
@@ -114,10 +146,12 @@ def render(
 
     plan = plan_for_documents(db, result.as_of)  # the day's stored allocation plan (issue 9), if any
     report = render_documents(result, cfg, out_root, lang=lg, templates=_templates_dir(templates), force=force,
-                              allow_taboo=allow_taboo, eta_weeks=eta_weeks, plan=plan)
+                              allow_taboo=allow_taboo, eta_weeks=eta_weeks, plan=plan,
+                              allocation_model=_allocation_model(plan))
     warn(report.warnings)
     if plan is not None:
-        err_console().print(f"评估表和资源申请邮件已带上 {plan['as_of']} 的资源分配方案（tierctl allocate）")
+        err_console().print(f"短信、通话脚本、资源申请邮件和评估表按 {plan['as_of']} 的资源分配方案（tierctl allocate）"
+                            "写明每位客户的安排")
     con = err_console()
     counts = " · ".join(f"{k} {v}" for k, v in report.counts.items())
     con.print(f"已生成 {report.out_dir}/（{counts}；危机等级 {report.crisis.level} {report.crisis.label}；"

@@ -348,6 +348,57 @@ def load_result(store: Store, as_of: dt.date | None) -> ShortageResult:
     return daily.result_from_rows(rows, model, info.as_of, now, warnings)
 
 
+def apply_late_overrides(store: Store, result: ShortageResult, now: dt.datetime) -> list[dict[str, Any]]:
+    """Bring a stored result (:func:`load_result`) up to the manual overrides made or
+    cleared since it was stored, in place, so that documents rendered later that day
+    (``tierctl render`` without a file) follow the manager's decision without a new
+    ``score``.  Only changes made by the end of the as-of day and by ``now`` count.
+    Returns what was applied (``to`` = the tier now used)."""
+    info = store.latest_snapshot(KIND, before=result.as_of + dt.timedelta(days=1))
+    if info is None or not len(result.customers):
+        return []
+    tz = now.tzinfo
+    stored_at = info.created_at
+    until = min(now, dt.datetime.combine(result.as_of + dt.timedelta(days=1), dt.time(0), tzinfo=tz))
+    every = store.overrides_list(KIND)
+    if not len(every):
+        return []
+    made = [stored_at < c <= until for c in every["created_at"]]
+    new = every[[m and s == "active" for m, s in zip(made, every["status"], strict=True)]]
+    ended = every[[c <= stored_at and s != "active" and e is not None and not pd.isna(e) and stored_at < e <= until
+                   for c, s, e in zip(every["created_at"], every["status"], every["ended_at"], strict=True)]]
+    cleared = set(ended["customer_key"]) - set(every.loc[every["status"] == "active", "customer_key"])
+    f = result.customers
+    keys = f["key"].astype(str)
+    prefix = f"{daily.OVERRIDE_ID}:"
+    lines = f["escalations"].astype(str).str.split("\n")
+    revert = []  # a cleared override: back to the tier the run had computed ("P1→P0" -> P1)
+    for k in cleared & set(keys):
+        i = int(np.flatnonzero((keys == k).to_numpy())[0])
+        own = [x for x in lines.iat[i] if x.startswith(prefix)]
+        if own:
+            before = own[-1][len(prefix):].strip().split("→", 1)[0].split("（", 1)[0].replace("维持", "").strip()
+            if before in result.model.tier_names:
+                r = ended[ended["customer_key"] == k].iloc[-1].to_dict()
+                revert.append({**r, "label": before, "reason": r.get("end_reason") or "取消人工调整"})
+    touched = set(new["customer_key"]) | {r["customer_key"] for r in revert}
+    if not touched:
+        return []
+    # an earlier override line of a customer whose override changed no longer holds
+    esc = ["\n".join(x for x in ln if not x.startswith(prefix)) if k in touched else "\n".join(ln)
+           for k, ln in zip(keys, lines, strict=True)]
+    f = f.assign(escalations=pd.Series(esc, index=f.index, dtype=object))
+    rows = pd.concat([new, pd.DataFrame(revert)], ignore_index=True) if revert else new
+    out, applied = daily.apply_overrides(f, rows, result.model, now)
+    if revert:  # a cleared override leaves no line behind
+        back = {r["customer_key"] for r in revert}
+        esc = ["\n".join(x for x in str(e).split("\n") if not x.startswith(prefix)) if k in back else str(e)
+               for k, e in zip(out["key"].astype(str), out["escalations"], strict=True)]
+        out["escalations"] = pd.Series(esc, index=out.index, dtype=object).astype("category")
+    result.customers = out
+    return applied
+
+
 # -- finding a customer --------------------------------------------------------------------
 def resolve_customer(store: Store, ident: str, info: SnapshotInfo | None = None) -> dict[str, Any]:
     """The customer a user means by ``ident``: a customer id/key, a name or a phone
