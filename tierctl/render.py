@@ -56,7 +56,7 @@ FILES = {
 CUSTOMER_FACING = ("sms_md", "calls")
 
 TEMPLATE_NAMES = (
-    "email_subject.txt.j2", "email.md.j2", "sms.txt.j2", "sms.md.j2", "call_scripts.md.j2",
+    "email_subject.txt.j2", "email.md.j2", "email.html.j2", "sms.txt.j2", "sms.md.j2", "call_scripts.md.j2",
     "transfer_request.md.j2",
 )
 
@@ -433,7 +433,9 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
     ectx = email_context(p)
     subject = " ".join(render_template(env, f"{lang}/email_subject.txt.j2", ectx).split())
     body = _text(render_template(env, f"{lang}/email.md.j2", ectx))
-    texts = {"email_body": body}
+    # the HTML part of the same e-mail (tables for the P0 list and the costs), autoescaped
+    html = render_template(env.overlay(autoescape=True), f"{lang}/email.html.j2", ectx)
+    texts = {"email_body": body, "email_html": html}
 
     # SMS per customer
     short_max = docs.int_value(cfg, "sms.short_max_days")
@@ -893,9 +895,11 @@ def _write_summary(wb: Any, result: ShortageResult, crisis: Crisis, lang: str, c
 
 # -- the e-mail ---------------------------------------------------------------------------------
 def build_eml(*, subject: str, body: str, to: Sequence[str], cc: Sequence[str] = (), sender: str | None = None,
-              date: dt.datetime | None = None, attachments: Sequence[tuple[str, bytes, str]] = ()) -> bytes:
+              date: dt.datetime | None = None, attachments: Sequence[tuple[str, bytes, str]] = (),
+              html: str | None = None) -> bytes:
     """An unsent draft (``X-Unsent: 1``): Outlook and Foxmail open it ready to edit and
-    send.  Headers in UTF-8 encoded words, body base64, CRLF line ends."""
+    send.  Headers in UTF-8 encoded words, body base64, CRLF line ends.  With ``html``
+    the body is multipart/alternative (plain text and HTML), the attachments beside it."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = subject
     if sender:
@@ -907,11 +911,15 @@ def build_eml(*, subject: str, body: str, to: Sequence[str], cc: Sequence[str] =
         msg["Date"] = email.utils.format_datetime(date)
     msg["X-Unsent"] = "1"
     msg.set_content(body, subtype="plain", charset="utf-8", cte="base64")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     for filename, data, mime in attachments:
         maintype, subtype = mime.split("/", 1)
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    if msg.is_multipart():  # a stable boundary keeps re-renders byte-identical
-        msg.set_boundary("tierctl-" + hashlib.sha1(body.encode("utf-8")).hexdigest()[:24])
+    # stable boundaries keep re-renders byte-identical
+    seed = hashlib.sha1((body + (html or "")).encode("utf-8")).hexdigest()[:24]
+    for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"tierctl-{i}-{seed}")
     return msg.as_bytes()
 
 
@@ -992,7 +1000,8 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         if ectx["manager_email"]:
             sender = email.utils.formataddr((str(config.get("centre.manager") or ""), ectx["manager_email"]))
         eml = build_eml(subject=rendered.subject, body=t["email_body"], to=ectx["to"], cc=ectx["cc"], sender=sender,
-                        date=result.now, attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)])
+                        date=result.now, attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)],
+                        html=t["email_html"])
         (tmp / FILES["email_eml"]).write_bytes(eml)
         from tierctl.io.writers import neutralise_frame
 
@@ -1098,6 +1107,7 @@ BASE_VARIABLES = ("as_of", "now", "lang", "model", "centre", "config", "progress
 RECEIVES: dict[str, tuple[str, ...]] = {
     "email_subject.txt.j2": ("EMAIL",),
     "email.md.j2": ("EMAIL",),
+    "email.html.j2": ("EMAIL",),
     "sms.txt.j2": ("c", "band"),
     "sms.md.j2": ("messages", "short_max", "standard_max"),
     "call_scripts.md.j2": ("customers", "call_tiers", "loaner", "next_call_date", "next_call_time"),
