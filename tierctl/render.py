@@ -51,13 +51,18 @@ FILES = {
     "sms_md": "sms.md",
     "calls": "call_scripts.md",
     "transfer": "transfer_request.md",
+    # SMS ready for a platform (tierctl.sms_platform): one upload file per [sms.platforms] entry
+    # (these two by default) and the check sheet
+    "sms_aliyun": "sms_aliyun.xlsx",
+    "sms_tencent": "sms_tencent.xlsx",
+    "sms_check": "sms_check.xlsx",
 }
 # documents whose text is said or sent to customers: checked for taboo phrases
 CUSTOMER_FACING = ("sms_md", "calls")
 
 TEMPLATE_NAMES = (
-    "email_subject.txt.j2", "email.md.j2", "email.html.j2", "sms.txt.j2", "sms.md.j2", "call_scripts.md.j2",
-    "transfer_request.md.j2",
+    "email_subject.txt.j2", "email.md.j2", "email.html.j2", "sms.txt.j2", "sms_short.txt.j2", "sms.md.j2",
+    "call_scripts.md.j2", "transfer_request.md.j2",
 )
 
 
@@ -421,6 +426,7 @@ class Rendered:
     email_ctx: dict[str, Any]
     taboo: list[docs.TabooHit]
     warnings: list[str]
+    sms_platform: Any = None  # tierctl.sms_platform.Prepared: the upload files' rows
 
 
 def render_texts(p: Prepared, env: Any) -> Rendered:
@@ -447,7 +453,8 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
         band = docs.sms_band(c["wait_days"], short_max, standard_max)
         text = _text(render_template(env, tpl_name, {**p.base, "c": c, "band": band})).strip("\n")
         chars, segments = docs.sms_length(text, *limits)
-        messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments})
+        messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments,
+                         "short": _short_form(env, p, c, band, limits)})
     no_phone = [m["c"]["name"] or m["c"]["id"] for m in messages if not m["c"]["phone"]]
     if no_phone:
         warnings.append(f"{len(no_phone)} 位客户没有手机号，未写入 sms.csv（见 sms.md）：{'、'.join(no_phone[:10])}"
@@ -503,11 +510,35 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
         head.append(f"- {lab[1]}：{', '.join(ectx['cc'])}" if lang == "zh" else f"- {lab[1]}: {', '.join(ectx['cc'])}")
     texts["email_md"] = "\n".join(head) + "\n\n" + body
 
+    from tierctl import sms_platform
+
+    plat = sms_platform.prepare([sms_platform.Message(phone=m["c"]["phone"], name=m["c"]["name"], text=m["text"],
+                                                      customer_id=m["c"]["id"], short=m["short"]) for m in messages],
+                                cfg, marketing=False)  # notices about the customer's own car: no opt-out
+    warnings += plat.warnings
+
     phrases = docs.taboo_phrases(cfg)
     hits: list[docs.TabooHit] = []
     for key in CUSTOMER_FACING:
         hits += docs.find_taboo(texts[key], phrases, FILES[key])
-    return Rendered(texts, sms, subject, ectx, hits, warnings)
+    hits += docs.find_taboo("\n".join(m["short"] for m in messages), phrases, FILES["sms_check"])
+    return Rendered(texts, sms, subject, ectx, hits, warnings, sms_platform=plat)
+
+
+def _short_form(env: Any, p: Prepared, c: dict[str, Any], band: str, limits: tuple[int, int]) -> str:
+    """The customer's short SMS: the first version of ``sms_short.txt.j2`` (fit = 0, 1, …)
+    that fits one message together with the signature; the shortest when none does."""
+    from tierctl import sms_platform
+
+    sig = sms_platform.signature(p.config)
+    n = docs.int_value(p.config, "sms.short_fits", lo=1)
+    text = ""
+    for fit in range(n):
+        text = _text(render_template(env, f"{p.lang}/sms_short.txt.j2", {**p.base, "c": c, "band": band,
+                                                                          "fit": fit})).strip("\n")
+        if docs.sms_length(sig + text, *limits)[1] <= 1:
+            break
+    return text
 
 
 # -- the evaluation sheet ------------------------------------------------------------------------
@@ -1009,15 +1040,19 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         safe.to_csv(tmp / FILES["sms_csv"], index=False, encoding="utf-8-sig", lineterminator="\r\n")
         for key in ("sms_md", "calls", "transfer"):
             (tmp / FILES[key]).write_text(t[key], encoding="utf-8")
+        from tierctl import sms_platform
+
+        sms_files = sms_platform.write_files(rendered.sms_platform, tmp, lang=lang)
         # into place: one rename when the day's folder is new, else file by file
-        clash = existing_outputs(target)
+        names = list(dict.fromkeys([*FILES.values(), *(f.name for f in sms_files)]))
+        clash = [target / f for f in names if (target / f).exists()]
         if clash and not force:
             raise RenderError(f"{target} 中已有今天的文件，未覆盖：{'、'.join(x.name for x in clash)}",
                               hint="加 --force 覆盖")
         if not target.exists():
             os.rename(tmp, target)
         else:
-            for f in FILES.values():
+            for f in names:
                 os.replace(tmp / f, target / f)
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
@@ -1027,7 +1062,7 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
                 out_root.rmdir()
         raise
     return RenderReport(
-        out_dir=target, files=[target / f for f in FILES.values()], warnings=warnings, taboo=rendered.taboo,
+        out_dir=target, files=[target / f for f in names], warnings=warnings, taboo=rendered.taboo,
         crisis=p.crisis, counts=result.counts(),
         sms_segments=int(rendered.sms[rendered.sms.columns[4]].sum()) if len(rendered.sms) else 0,
     )
@@ -1058,7 +1093,8 @@ VARIABLES: dict[str, str] = {
     "c": "一位客户：name、phone、car、part、wait_days、tier、tier_label、score、dims、reasons、escalations、"
          "owner、action、respond_by、identity、followers、eta_date、eta_days、wait_at_eta、emotion …",
     "band": "短信档位：short（0–7 天）、standard（8–14 天）、detailed（≥15 天）",
-    "messages": "每条短信：c、band、text、chars、segments",
+    "messages": "每条短信：c、band、text、chars、segments、short（短版，见 sms_short.txt.j2）",
+    "fit": "短版短信的版本（0 最完整，越大越短；tierctl 取第一个连同签名放得进一条的）",
     "short_max": "简短版的最长等待天数（sms.short_max_days）",
     "standard_max": "标准版的最长等待天数（sms.standard_max_days）",
     "bands": "等待天数分段：lo、hi、count",
@@ -1109,6 +1145,7 @@ RECEIVES: dict[str, tuple[str, ...]] = {
     "email.md.j2": ("EMAIL",),
     "email.html.j2": ("EMAIL",),
     "sms.txt.j2": ("c", "band"),
+    "sms_short.txt.j2": ("c", "band", "fit"),
     "sms.md.j2": ("messages", "short_max", "standard_max"),
     "call_scripts.md.j2": ("customers", "call_tiers", "loaner", "next_call_date", "next_call_time"),
     "transfer_request.md.j2": ("parts_list", "high_risk", "complained", "needed_hours", "needed_by", "hq_status",

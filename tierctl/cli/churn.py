@@ -478,6 +478,7 @@ def touches(
     force: ForceOpt = False,
     limit: LimitOpt = 50,
     now: NowOpt = None,
+    sms_out: Annotated[Path | None, typer.Option("--sms-out", help="同时把短信写成短信平台的批量发送文件（阿里云/腾讯云 .xlsx，含签名计字、退订说明）和核对表，放进这个文件夹")] = None,
 ) -> None:
     """低风险客户的自动维护清单：生日、节日（春节/端午/中秋按农历）、里程、季度礼遇、月度活动，每条附起草好的短信（已检查禁忌用语）。"""
     from tierctl import churn_loop
@@ -516,6 +517,17 @@ def touches(
     if drafted.taboo:
         warnings.append(f"{len(drafted.taboo)} 处禁忌用语（--allow-taboo 已放行）：" + "；".join(
             f"{h.file}「{h.phrase}」" for h in drafted.taboo[:5]))
+    if sms_out is not None:
+        from tierctl import sms_platform
+
+        t = drafted.touches
+        msgs = [sms_platform.Message(phone=r["phone"], name=r["name"], text=r["message"], customer_id=r["customer_id"])
+                for r in t.to_dict("records")]
+        prep = sms_platform.prepare(msgs, STATE.config, marketing=True)  # upkeep touches are marketing
+        files = sms_platform.write_files(prep, sms_out, lang=lg, force=force)
+        warnings += prep.warnings
+        err_console().print(f"已写入短信平台文件（{len(prep.rows)} 条，计费 {prep.segments} 条，已加退订说明）："
+                            + "、".join(str(f) for f in files))
     if fmt == "json":
         emit(dump_json(churn_loop.touches_json(drafted, start, days, source)), output, force)
     elif fmt == "csv":
