@@ -226,7 +226,8 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         t.add_column(L("car", lang), no_wrap=True, max_width=16)
     t.add_column(L("wait", lang), justify="right", no_wrap=True, min_width=4)
     t.add_column("·".join(model.dim_keys), no_wrap=True, min_width=8)
-    t.add_column(L("owner", lang), no_wrap=True, min_width=8)
+    named = "owner_person" in result.unordered or "advisor" in result.unordered  # role·person needs room
+    t.add_column(L("owner", lang), no_wrap=True, min_width=12 if named else 8)
     t.add_column(L("respond_by", lang), no_wrap=True, min_width=11)
     t.add_column(L("reason", lang), overflow="ellipsis", no_wrap=True, min_width=10)
     c = result.customers
