@@ -240,7 +240,8 @@ def test_daily_commands_end_to_end_and_json_equals_the_library(env, capsys):
     assert code == 0 and "1 条" in err
     ws = openpyxl.load_workbook(out_x).active
     rows = list(ws.iter_rows(values_only=True))
-    assert list(rows[0]) == ["客户", "风险分", "等级", "负责人", "联系时间", "联系结果", "客户反馈", "后续方案", "完成时间"]
+    assert list(rows[0]) == ["客户", "风险分", "等级", "负责人", "联系时间", "联系结果", "客户反馈", "后续方案", "完成时间",
+                             "渠道"]
     assert rows[1][0] == "张先生（C001）" and rows[1][2] == "P0" and rows[1][3] == "王经理"
     assert rows[1][4] == "2026-11-23 10:30" and rows[1][5] == "已接通"
     assert rows[1][6] == "=cmd|' /C calc'!A0" and rows[1][7] == "+每日回访"

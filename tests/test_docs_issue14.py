@@ -346,7 +346,7 @@ def test_render_without_a_part_column_writes_the_rest_and_says_why(tmp_path):
     day = tmp_path / "out" / "2026-11-24"
     names = sorted(x.name for x in day.iterdir())
     assert names == sorted(["spec_email.eml", "spec_email.md", "evaluation_sheet.xlsx", "sms.csv", "sms.md",
-                            "call_scripts.md"])
+                            "call_scripts.md", "sms_aliyun.xlsx", "sms_tencent.xlsx", "sms_check.xlsx"])
     assert "跨区调度申请" in p.stderr and "缺件名称" in p.stderr
     assert "transfer_request.md" not in p.stdout
     assert_nothing_internal(outward_texts(day))

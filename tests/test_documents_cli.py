@@ -39,10 +39,11 @@ def test_render_writes_every_document(tmp_path):
     day = tmp_path / "out" / "2026-11-24"
     names = sorted(x.name for x in day.iterdir())
     assert names == sorted(["spec_email.eml", "spec_email.md", "evaluation_sheet.xlsx", "sms.csv", "sms.md",
-                            "call_scripts.md", "transfer_request.md"])
+                            "call_scripts.md", "transfer_request.md", "sms_aliyun.xlsx", "sms_tencent.xlsx",
+                            "sms_check.xlsx"])
     assert [Path(line).name for line in p.stdout.split()] == [
         "spec_email.eml", "spec_email.md", "evaluation_sheet.xlsx", "sms.csv", "sms.md", "call_scripts.md",
-        "transfer_request.md"]
+        "transfer_request.md", "sms_aliyun.xlsx", "sms_tencent.xlsx", "sms_check.xlsx"]
     assert "已生成" in p.stderr and "危机等级 4" in p.stderr
     golden = ROOT / "tests" / "golden" / "render"
     for f in ("spec_email.md", "sms.csv", "sms.md", "call_scripts.md", "transfer_request.md"):

@@ -212,13 +212,16 @@ def _clean(v: Any) -> Any:
 def log_intervention(store: Store, model: ChurnModel, ident: str, *, action: str, result: str, at: dt.datetime,
                      now: dt.datetime, feedback: str | None = None, next_plan: str | None = None,
                      cost: float | Decimal | None = None, by: str | None = None,
-                     done_at: dt.datetime | None = None) -> dict[str, Any]:
+                     done_at: dt.datetime | None = None, customer: Mapping[str, Any] | None = None,
+                     channel: str | None = None) -> dict[str, Any]:
     """Record one intervention (execution record) and keep the follow-up schedule.
 
     The customer is looked up in the latest churn snapshot on or before the contact's
     day (score, level and owner are taken from it).  ``result`` must name one of the
     model's outcomes.  Logging the same customer, time, action and result twice stores
     it once.  Returns what was recorded, the follow-ups closed and those scheduled.
+    ``customer``: the customer's snapshot row (with ``snapshot``), when the caller has
+    looked it up already (a bulk import); ``channel``: how the customer was reached.
     """
     if not action or not action.strip():
         raise UsageError("--action 不能为空", hint="写做了什么，例如 --action \"店长致电，约周三到店面谈\"")
@@ -227,7 +230,7 @@ def log_intervention(store: Store, model: ChurnModel, ident: str, *, action: str
         raise UsageError(f"--cost 应为不小于 0 的金额（元），而不是 {cost}")
     tz = now.tzinfo
     day = at.astimezone(tz).date()
-    c = _resolve(store, ident, day)
+    c = dict(customer) if customer is not None else _resolve(store, ident, day)
     level = _level_of(model, c.get("level_key")) or _level_of(model, c.get("label"))
     if level is None:
         raise NotFoundError(f"客户「{ident}」在 {c['snapshot'].as_of} 的评分里的等级「{c.get('label')}」不在当前模型中",
@@ -253,7 +256,8 @@ def log_intervention(store: Store, model: ChurnModel, ident: str, *, action: str
         cid = store.add_contact(KIND, customer_key=key, customer_id=c.get("customer_id"), name=_clean(c.get("name")),
                                 at=at, result=outcome.label, note=feedback, plan=next_plan, done_at=done_at, by=by,
                                 score=_clean(c.get("score")), label=level.label, owner=owner, logged_at=now,
-                                action=action.strip(), cost=None if cost is None else float(cost))
+                                action=action.strip(), cost=None if cost is None else float(cost),
+                                channel=channel)
         open_rows = conn.execute(sa.select(followups).where(
             followups.c.kind == KIND, followups.c.customer_key == key, followups.c.status == "open")
             .order_by(followups.c.due, followups.c.id)).all()

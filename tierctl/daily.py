@@ -579,6 +579,9 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
     out["score"] = f["score"].to_numpy(dtype=float) if "score" in f else np.nan
     out["wait_days"] = f["wait_days"].to_numpy(dtype=np.int64)
     out["owner"] = owner
+    out["owner_role"] = per_tier(lambda t: t.get("owner_role"), object)
+    out["owner_person"] = f["owner_person"].to_numpy(dtype=object) if "owner_person" in f \
+        else np.full(n, None, dtype=object)
     out["is_due"] = is_due
     out["overdue"] = overdue
     out["tier_rank"] = tier_rank
@@ -634,7 +637,7 @@ def describe_tasks(tasks: pd.DataFrame, tiers: Sequence[dict[str, Any]], day: dt
 
 
 TASK_FIELDS = ("customer_key", "customer_id", "name", "phone", "label", "score", "wait_days", "task", "channel",
-               "due", "due_kind", "is_due", "overdue", "status", "last_contact")
+               "due", "due_kind", "is_due", "overdue", "status", "last_contact", "owner_role", "owner_person")
 
 
 def task_records(tasks: pd.DataFrame) -> list[dict[str, Any]]:

@@ -102,3 +102,7 @@ class RenderError(TierctlError):
 
 class NotFoundError(TierctlError):
     """A customer, snapshot or alert the user asked for does not exist."""
+
+
+class MailError(TierctlError):
+    """An e-mail could not be sent (connection, authentication, TLS, refused recipients)."""

@@ -51,13 +51,18 @@ FILES = {
     "sms_md": "sms.md",
     "calls": "call_scripts.md",
     "transfer": "transfer_request.md",
+    # SMS ready for a platform (tierctl.sms_platform): one upload file per [sms.platforms] entry
+    # (these two by default) and the check sheet
+    "sms_aliyun": "sms_aliyun.xlsx",
+    "sms_tencent": "sms_tencent.xlsx",
+    "sms_check": "sms_check.xlsx",
 }
 # documents whose text is said or sent to customers: checked for taboo phrases
 CUSTOMER_FACING = ("sms_md", "calls")
 
 TEMPLATE_NAMES = (
-    "email_subject.txt.j2", "email.md.j2", "sms.txt.j2", "sms.md.j2", "call_scripts.md.j2",
-    "transfer_request.md.j2",
+    "email_subject.txt.j2", "email.md.j2", "email.html.j2", "sms.txt.j2", "sms_short.txt.j2", "sms.md.j2",
+    "call_scripts.md.j2", "transfer_request.md.j2",
 )
 
 
@@ -450,6 +455,7 @@ class Rendered:
     taboo: list[docs.TabooHit]
     warnings: list[str]
     skipped: dict[str, str]  # document -> why it was not made (see DOCUMENTS)
+    sms_platform: Any = None  # tierctl.sms_platform.Prepared: the upload files' rows
 
 
 # the documents render_texts makes, the files each one writes, and what to call it in a warning
@@ -497,6 +503,8 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
         subject = " ".join(render_template(env, f"{lang}/email_subject.txt.j2", ectx).split())
         body = _text(render_template(env, f"{lang}/email.md.j2", ectx))
         texts["email_body"] = body
+        # the HTML part of the same e-mail (tables for the P0 list and the costs), autoescaped
+        texts["email_html"] = render_template(env.overlay(autoescape=True), f"{lang}/email.html.j2", ectx)
         # the .md copy of the email: subject and recipients above the same body
         head = [f"# {subject}", ""]
         lab = ("收件人", "抄送") if lang == "zh" else ("To", "Cc")
@@ -520,7 +528,8 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
             band = docs.sms_band(c["wait_days"], short_max, standard_max)
             text = _text(render_template(env, tpl_name, {**p.base, "c": c, "band": band})).strip("\n")
             chars, segments = docs.sms_length(text, *limits)
-            messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments})
+            messages.append({"c": c, "band": band, "text": text, "chars": chars, "segments": segments,
+                             "short": _short_form(env, p, c, band, limits)})
         no_phone = [m["c"]["name"] or m["c"]["id"] for m in messages if not m["c"]["phone"]]
         if no_phone:
             warnings.append(f"{len(no_phone)} 位客户没有手机号，未写入 sms.csv（见 sms.md）：{'、'.join(no_phone[:10])}"
@@ -583,13 +592,41 @@ def render_texts(p: Prepared, env: Any) -> Rendered:
             warnings.append(f"跨区调度申请要借的 {'、'.join(unmatched)} 在今天的名单中没有客户在等"
                             "（名称或零件号与导出表不一致？）")
 
+    plat = None
+    if sms is not None:
+        from tierctl import sms_platform
+
+        plat = sms_platform.prepare([sms_platform.Message(phone=m["c"]["phone"], name=m["c"]["name"], text=m["text"],
+                                                          customer_id=m["c"]["id"], short=m["short"])
+                                     for m in messages],
+                                    cfg, marketing=False)  # notices about the customer's own car: no opt-out
+        warnings += plat.warnings
+
     phrases = docs.taboo_phrases(cfg)
     hits: list[docs.TabooHit] = []
     for key in CUSTOMER_FACING:
         if key in texts:
             hits += docs.find_taboo(texts[key], phrases, FILES[key])
     warnings += list(skipped.values())
-    return Rendered(texts, sms, subject, ectx, hits, warnings, skipped)
+    if plat is not None:
+        hits += docs.find_taboo("\n".join(m["short"] for m in messages), phrases, FILES["sms_check"])
+    return Rendered(texts, sms, subject, ectx, hits, warnings, skipped, sms_platform=plat)
+
+
+def _short_form(env: Any, p: Prepared, c: dict[str, Any], band: str, limits: tuple[int, int]) -> str:
+    """The customer's short SMS: the first version of ``sms_short.txt.j2`` (fit = 0, 1, …)
+    that fits one message together with the signature; the shortest when none does."""
+    from tierctl import sms_platform
+
+    sig = sms_platform.signature(p.config)
+    n = docs.int_value(p.config, "sms.short_fits", lo=1)
+    text = ""
+    for fit in range(n):
+        text = _text(render_template(env, f"{p.lang}/sms_short.txt.j2", {**p.base, "c": c, "band": band,
+                                                                          "fit": fit})).strip("\n")
+        if docs.sms_length(sig + text, *limits)[1] <= 1:
+            break
+    return text
 
 
 # -- the evaluation sheet ------------------------------------------------------------------------
@@ -977,9 +1014,11 @@ def _write_summary(wb: Any, result: ShortageResult, crisis: Crisis, lang: str, c
 
 # -- the e-mail ---------------------------------------------------------------------------------
 def build_eml(*, subject: str, body: str, to: Sequence[str], cc: Sequence[str] = (), sender: str | None = None,
-              date: dt.datetime | None = None, attachments: Sequence[tuple[str, bytes, str]] = ()) -> bytes:
+              date: dt.datetime | None = None, attachments: Sequence[tuple[str, bytes, str]] = (),
+              html: str | None = None) -> bytes:
     """An unsent draft (``X-Unsent: 1``): Outlook and Foxmail open it ready to edit and
-    send.  Headers in UTF-8 encoded words, body base64, CRLF line ends."""
+    send.  Headers in UTF-8 encoded words, body base64, CRLF line ends.  With ``html``
+    the body is multipart/alternative (plain text and HTML), the attachments beside it."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = subject
     if sender:
@@ -991,11 +1030,15 @@ def build_eml(*, subject: str, body: str, to: Sequence[str], cc: Sequence[str] =
         msg["Date"] = email.utils.format_datetime(date)
     msg["X-Unsent"] = "1"
     msg.set_content(body, subtype="plain", charset="utf-8", cte="base64")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     for filename, data, mime in attachments:
         maintype, subtype = mime.split("/", 1)
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    if msg.is_multipart():  # a stable boundary keeps re-renders byte-identical
-        msg.set_boundary("tierctl-" + hashlib.sha1(body.encode("utf-8")).hexdigest()[:24])
+    # stable boundaries keep re-renders byte-identical
+    seed = hashlib.sha1((body + (html or "")).encode("utf-8")).hexdigest()[:24]
+    for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"tierctl-{i}-{seed}")
     return msg.as_bytes()
 
 
@@ -1086,7 +1129,8 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
                 sender = email.utils.formataddr((str(config.get("centre.manager") or ""), ectx["manager_email"]))
             eml = build_eml(subject=rendered.subject, body=t["email_body"], to=ectx["to"], cc=ectx["cc"],
                             sender=sender, date=result.now,
-                            attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)])
+                            attachments=[(ectx["attachment"], sheet.read_bytes(), XLSX_MIME)],
+                            html=t["email_html"])
             (tmp / FILES["email_eml"]).write_bytes(eml)
         if rendered.sms is not None:
             from tierctl.io.writers import neutralise_frame
@@ -1096,17 +1140,23 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         for key in ("sms_md", "calls", "transfer"):
             if key in t:
                 (tmp / FILES[key]).write_text(t[key], encoding="utf-8")
+        sms_files: list[Path] = []
+        if rendered.sms_platform is not None:
+            from tierctl import sms_platform
+
+            sms_files = sms_platform.write_files(rendered.sms_platform, tmp, lang=lang)
         # into place: one rename when the day's folder is new, else file by file
-        clash = existing_outputs(target)
+        names = list(dict.fromkeys([*(FILES[k] for k in made), *(f.name for f in sms_files)]))
+        clash = [target / f for f in dict.fromkeys([*FILES.values(), *names]) if (target / f).exists()]
         if clash and not force:
             raise RenderError(f"{target} 中已有今天的文件，未覆盖：{'、'.join(x.name for x in clash)}",
                               hint="加 --force 覆盖")
         if not target.exists():
             os.rename(tmp, target)
         else:
-            for k in made:
-                os.replace(tmp / FILES[k], target / FILES[k])
-            stale = [target / FILES[k] for k in FILES if k not in made and (target / FILES[k]).exists()]
+            for f in names:
+                os.replace(tmp / f, target / f)
+            stale = [target / f for f in FILES.values() if f not in names and (target / f).exists()]
             for f in stale:
                 f.unlink()
             if stale:
@@ -1120,7 +1170,7 @@ def render_documents(result: ShortageResult, config: Any, out_root: Path | str, 
         raise
     sms = rendered.sms
     return RenderReport(
-        out_dir=target, files=[target / FILES[k] for k in made], warnings=warnings, taboo=rendered.taboo,
+        out_dir=target, files=[target / f for f in names], warnings=warnings, taboo=rendered.taboo,
         crisis=p.crisis, counts=result.counts(),
         sms_segments=int(sms[sms.columns[4]].sum()) if sms is not None and len(sms) else 0,
         skipped=dict(rendered.skipped),
@@ -1158,7 +1208,8 @@ VARIABLES: dict[str, str] = {
     "requested": "要向兄弟店借的配件（配置 transfer.parts）：part、part_no、quantity，以及 waiting、urgent、"
                  "longest_wait、eta_date（今天名单中在等这个配件的客户）",
     "band": "短信档位：short（0–7 天）、standard（8–14 天）、detailed（≥15 天）",
-    "messages": "每条短信：c、band、text、chars、segments",
+    "messages": "每条短信：c、band、text、chars、segments、short（短版，见 sms_short.txt.j2）",
+    "fit": "短版短信的版本（0 最完整，越大越短；tierctl 取第一个连同签名放得进一条的）",
     "short_max": "简短版的最长等待天数（sms.short_max_days）",
     "standard_max": "标准版的最长等待天数（sms.standard_max_days）",
     "bands": "等待天数分段：lo、hi、count",
@@ -1208,7 +1259,9 @@ BASE_VARIABLES = ("as_of", "now", "lang", "model", "centre", "config", "progress
 RECEIVES: dict[str, tuple[str, ...]] = {
     "email_subject.txt.j2": ("EMAIL",),
     "email.md.j2": ("EMAIL",),
+    "email.html.j2": ("EMAIL",),
     "sms.txt.j2": ("c", "band"),
+    "sms_short.txt.j2": ("c", "band", "fit"),
     "sms.md.j2": ("messages", "short_max", "standard_max"),
     "call_scripts.md.j2": ("customers", "call_tiers", "loaner", "next_call_date", "next_call_time"),
     "transfer_request.md.j2": ("parts_list", "requested", "high_risk", "complained", "needed_hours", "needed_by",

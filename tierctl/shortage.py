@@ -371,6 +371,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _person(r: dict[str, Any]) -> str | None:
+    """The named owner (an assignment, else the export's advisor): see tierctl.owners."""
+    from tierctl.owners import person_of
+
+    return person_of(r)
+
+
 def customer_record(r: dict[str, Any], model: ShortageModel) -> dict[str, Any]:
     esc = r["escalations"]
     return {
@@ -386,6 +393,8 @@ def customer_record(r: dict[str, Any], model: ShortageModel) -> dict[str, Any]:
         "reasons": row_reasons(r, model),
         "escalations": [e for e in esc.split("\n")] if isinstance(esc, str) and esc else [],
         "owner": r["owner"],
+        "owner_role": _plain(r.get("owner_role")),
+        "owner_person": _person(r),
         "respond_by": r["respond_by"].isoformat(),
         "cadence_days": int(r["cadence_days"]),
         "channel": r["channel"],

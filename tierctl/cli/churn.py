@@ -275,10 +275,15 @@ def show_table(run: dict[str, Any], limit: int) -> None:
 
 @churn_app.command("log")
 def churn_log(
-    customer: Annotated[str, typer.Argument(help="客户编号（也可用姓名或手机号）", show_default=False)],
-    action: Annotated[str, typer.Option("--action", help="做了什么，如「店长致电，约周三面谈」（必填）", show_default=False)],
-    result: Annotated[str, typer.Option("--result", help="联系结果：已解决 / 已预约 / 已接通 / 客户拒绝 / 未接通 / 已留言（必填）",
-                                        show_default=False)],
+    customer: Annotated[str | None, typer.Argument(help="客户编号（也可用姓名或手机号）；用 --import 时省略",
+                                                   show_default=False)] = None,
+    action: Annotated[str | None, typer.Option("--action", help="做了什么，如「店长致电，约周三面谈」（必填）",
+                                               show_default=False)] = None,
+    result: Annotated[str | None, typer.Option("--result", help="联系结果：已解决 / 已预约 / 已接通 / 客户拒绝 / 未接通 / 已留言（必填）",
+                                               show_default=False)] = None,
+    import_file: Annotated[Path | None, typer.Option("--import", help="导入填好的执行记录表（.xlsx/.csv：客户 联系时间 干预措施 联系结果 客户反馈 后续方案 投入 …），一次全部记录",
+                                                     show_default=False)] = None,
+    dry_run: DryRunOpt = False,
     feedback: Annotated[str | None, typer.Option("--feedback", help="客户反馈")] = None,
     next_plan: Annotated[str | None, typer.Option("--next", help="后续方案")] = None,
     cost: Annotated[float | None, typer.Option("--cost", help="本次投入（元）：补偿、折扣、礼品等")] = None,
@@ -296,6 +301,27 @@ def churn_log(
     fmt = check_format(fmt, ("table", "json"))
     m = _model(model)
     _, now_dt = clock(None, now)
+    if import_file is not None:
+        if customer or action or result:
+            raise UsageError("用 --import 时不要再给出客户编号、--action 或 --result", hint="这些都写在表里")
+        from tierctl.cli.collect import show_import
+        from tierctl.contacts_import import import_interventions
+
+        store = _open(db, write=True)
+        try:
+            data = import_interventions(store, m, import_file, now=now_dt, dry_run=dry_run)
+        finally:
+            store.close()
+        if fmt == "json":
+            emit(dump_json(data), None, False)
+            warn(data.get("warnings") or [])
+        else:
+            show_import(data, "干预记录")
+        return
+    if not customer or not action or not result:
+        missing = [x for x, v in (("客户编号", customer), ("--action", action), ("--result", result)) if not v]
+        raise UsageError(f"缺少{'、'.join(missing)}", hint="tierctl churn log 客户编号 --action 做了什么 --result 已接通；"
+                         "或 tierctl churn log --import 执行记录.xlsx")
     at_dt = _parse_at(at, now_dt, "--at") or now_dt
     if at_dt > now_dt + dt.timedelta(minutes=5):
         raise UsageError(f"联系时间 {at_dt:%Y-%m-%d %H:%M} 晚于现在", hint="--at 写实际联系的时间")
@@ -452,6 +478,7 @@ def touches(
     force: ForceOpt = False,
     limit: LimitOpt = 50,
     now: NowOpt = None,
+    sms_out: Annotated[Path | None, typer.Option("--sms-out", help="同时把短信写成短信平台的批量发送文件（阿里云/腾讯云 .xlsx，含签名计字、退订说明）和核对表，放进这个文件夹")] = None,
 ) -> None:
     """低风险客户的自动维护清单：生日、节日（春节/端午/中秋按农历）、里程、季度礼遇、月度活动，每条附起草好的短信（已检查禁忌用语）。"""
     from tierctl import churn_loop
@@ -490,6 +517,17 @@ def touches(
     if drafted.taboo:
         warnings.append(f"{len(drafted.taboo)} 处禁忌用语（--allow-taboo 已放行）：" + "；".join(
             f"{h.file}「{h.phrase}」" for h in drafted.taboo[:5]))
+    if sms_out is not None:
+        from tierctl import sms_platform
+
+        t = drafted.touches
+        msgs = [sms_platform.Message(phone=r["phone"], name=r["name"], text=r["message"], customer_id=r["customer_id"])
+                for r in t.to_dict("records")]
+        prep = sms_platform.prepare(msgs, STATE.config, marketing=True)  # upkeep touches are marketing
+        files = sms_platform.write_files(prep, sms_out, lang=lg, force=force)
+        warnings += prep.warnings
+        err_console().print(f"已写入短信平台文件（{len(prep.rows)} 条，计费 {prep.segments} 条，已加退订说明）："
+                            + "、".join(str(f) for f in files))
     if fmt == "json":
         emit(dump_json(churn_loop.touches_json(drafted, start, days, source)), output, force)
     elif fmt == "csv":

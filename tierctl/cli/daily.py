@@ -448,6 +448,7 @@ def tasks(
     force: ForceOpt = False,
     limit: LimitOpt = 100,
     now: NowOpt = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="只列出这位负责人的客户：姓名（服务顾问列或 tierctl assign），或角色如「服务经理」「SA」")] = None,
 ) -> None:
     """今天该联系谁：从未联系的客户按分级的首次联系时限，已联系的按联系周期；按负责人分组，逾期在前，注明渠道。"""
     from tierctl.store import loop
@@ -461,7 +462,8 @@ def tasks(
     try:
         data = _with_churn_followups(store, day, view,
                                      lambda: loop.tasks_report(store, day, now_dt, _calendar(), view,
-                                                               limit=limit if fmt == "table" else None))
+                                                               limit=limit if fmt == "table" else None,
+                                                               owner=owner))
     finally:
         store.close()
     if fmt == "json":
@@ -480,6 +482,9 @@ def tasks(
     t.add_column("负责人", no_wrap=True, min_width=6)
     t.add_column("级别", no_wrap=True, min_width=4)
     t.add_column("客户", no_wrap=True, min_width=6, max_width=16)
+    people = any(x.get("owner_person") for g in data["groups"] for x in g["tasks"])
+    if people:
+        t.add_column("顾问", no_wrap=True, min_width=4, max_width=8)
     if wide:
         t.add_column("电话", no_wrap=True)
     t.add_column("等待", justify="right", no_wrap=True, min_width=4)
@@ -497,6 +502,8 @@ def tasks(
             due = x["due"][5:16].replace("T", " ") if x["due_kind"] == "first" else x["due"][5:]
             state = f"[bold red]{_e(x['status'])}[/bold red]" if x["overdue"] else _e(x["status"])
             cells = [_e(g["owner"]) if first else "", _tier(x["tier"]), _e(_who(x))]
+            if people:
+                cells.append(_e(x.get("owner_person") or ""))
             if wide:
                 cells.append(mask_phone(x["phone"]))
             what = x["task"] if view == "due" else (x["last_contact"][5:16].replace("T", " ") if x["last_contact"]
@@ -567,9 +574,13 @@ def _show_churn_followups(con: Any, data: dict[str, Any]) -> None:
 # -- contacts ------------------------------------------------------------------------------------------
 @app.command()
 def contact(
-    customer: CustomerArg,
-    result: Annotated[str, typer.Option("--result", help="联系结果，如「已接通」「未接通」「已发短信」（必填）",
-                                        show_default=False)],
+    customer: Annotated[str | None, typer.Argument(
+        help="客户编号（也可用姓名或手机号）；批量记录时省略，用 --tier / --owner 指定范围", show_default=False)] = None,
+    result: Annotated[str, typer.Option("--result", help="联系结果，如「已接通」「未接通」「已发送」（必填）",
+                                        show_default=False)] = "",
+    tier: Annotated[list[str] | None, typer.Option("--tier", help="批量：今天名单中这一分级的全部客户（可多次，如 --tier P2 --tier P3）")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="批量：这位负责人（姓名，或角色如「服务经理」「SA」）的全部客户")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="联系渠道：电话/phone、短信/sms、微信/wechat、邮件/email、面谈/visit")] = None,
     note: Annotated[str | None, typer.Option("--note", help="客户反馈 / 备注")] = None,
     at: Annotated[str | None, typer.Option("--at", help="联系时间，如 2026-11-24 10:30（默认现在）")] = None,
     by: ByOpt = None,
@@ -579,19 +590,36 @@ def contact(
     fmt: FormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
-    """记录一次客户联系，重置该客户的联系周期（下次联系日从此刻起算）。"""
+    """记录一次客户联系，重置该客户的联系周期（下次联系日从此刻起算）。批量：tierctl contact --tier P3 --channel sms --result 已发送（今天名单中整个分级，或 --owner 某人的全部客户，一次记录）。"""
     from tierctl.store import loop
 
     fmt = check_format(fmt, ("table", "json"))
+    if not result.strip():
+        raise UsageError("缺少联系结果（--result）", hint="例如 --result 已接通；批量短信 --result 已发送")
     _, now_dt = clock(None, now)
     at_dt = _parse_at(at, now_dt, "--at") or now_dt
     if at_dt > now_dt + dt.timedelta(minutes=5):
         raise UsageError(f"联系时间 {at_dt:%Y-%m-%d %H:%M} 晚于现在", hint="--at 写实际联系的时间")
     done = _parse_at(done_at, now_dt, "--done-at")
+    if customer is None:
+        if not tier and not owner:
+            raise UsageError("缺少客户编号", hint="tierctl contact 客户编号 --result 已接通；批量：--tier P3 或 --owner 张三")
+        _contact_segment(db, fmt, now_dt, at_dt, result=result, tiers=tier or [], owner=owner, channel=channel,
+                         note=note, by=by)
+        return
+    if tier or owner:
+        raise UsageError("给了客户编号时不要再用 --tier / --owner", hint="批量记录时省略客户编号")
+    if channel is not None:
+        from tierctl.contacts_import import load_contacts_model
+
+        ch = load_contacts_model().channel(channel)
+        if ch is None:
+            raise UsageError(f"不认识的联系渠道「{channel}」", hint=f"可选：{load_contacts_model().channel_hint()}")
+        channel = ch.key
     store = _open(db)
     try:
         data = loop.log_contact(store, customer, result=result, at=at_dt, now=now_dt, cal=_calendar(), note=note,
-                                by=by, plan=plan, done_at=done)
+                                by=by, plan=plan, done_at=done, channel=channel)
     finally:
         store.close()
     if fmt == "json":
@@ -604,8 +632,30 @@ def contact(
     _show_warnings(data)
 
 
+def _contact_segment(db: Path | None, fmt: str, now_dt: dt.datetime, at_dt: dt.datetime, **kw: Any) -> None:
+    from tierctl.contacts_import import mark_segment
+
+    store = _open(db)
+    try:
+        data = mark_segment(store, now_dt.date(), now=now_dt, at=at_dt, **kw)
+    finally:
+        store.close()
+    if fmt == "json":
+        emit(dump_json(data), None, False)
+    else:
+        what = "、".join(data["tiers"]) + ("" if not data["owner"] else ("·" if data["tiers"] else "") + data["owner"])
+        per = " · ".join(f"{k} {v}" for k, v in data["by_tier"].items())
+        err_console().print(f"已记录 {data['marked']} 位客户：{_e(what)} {at_dt:%m-%d %H:%M} {_e(data['result'])}"
+                            + (f"（{per}）" if per else ""))
+        if data["already"]:
+            err_console().print(f"[dim]{data['already']} 位在这一分钟已有同一渠道的记录，未重复记录[/dim]")
+        if not data["segment"]:
+            err_console().print("[yellow]范围内没有客户：检查 --tier / --owner[/yellow]")
+    _show_warnings(data)
+
+
 contacts_app = typer.Typer(help="联系记录（执行记录）", no_args_is_help=True, rich_markup_mode="rich")
-app.add_typer(contacts_app, name="contacts", help="联系记录（执行记录）：导出为 Excel")
+app.add_typer(contacts_app, name="contacts", help="联系记录（执行记录）：导出为 Excel；导入服务顾问填好的表")
 
 
 @contacts_app.command("export")
@@ -646,7 +696,7 @@ def write_record_xlsx(frame: Any, path: Path, *, force: bool = False) -> None:
         head = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True})
         cell = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
         num = wb.add_format({"num_format": "0.00", "valign": "top", "border": 1})
-        widths = [18, 8, 6, 12, 17, 12, 30, 30, 17]
+        widths = [18, 8, 6, 12, 17, 12, 30, 30, 17, 8]
         for j, (name, w) in enumerate(zip(frame.columns, widths, strict=False)):
             ws.write_string(0, j, str(name), head)
             ws.set_column(j, j, w)

@@ -113,6 +113,7 @@ def render(
     eta_weeks: EtaOpt = None,
     db: DbOpt = None,
     now: NowOpt = None,
+    send: Annotated[bool, typer.Option("--send", help="生成后直接通过 SMTP 发送资源申请邮件（配置 [mail]；密码取自 password_env 指定的环境变量）；发送失败时草稿留在输出文件夹，退出码 1")] = False,
 ) -> None:
     """生成今天的全部文件：资源申请邮件（.eml 草稿 + .md）、客户分层评估表（.xlsx）、每位客户的短信（sms.csv + sms.md）、P0/P1 通话脚本、跨区调度申请。
 
@@ -125,6 +126,11 @@ def render(
 
     lg = pick_lang(lang)
     cfg = STATE.config
+    mail_settings = None
+    if send:  # a mistake in [mail] stops before anything is rendered
+        from tierctl import mail
+
+        mail_settings = mail.settings(cfg)
     out_root = out or Path(cfg.get("render.out") or "out")
     if not force:  # fail before scoring when today's files are already there
         from tierctl.render import existing_outputs
@@ -158,6 +164,14 @@ def render(
               f"短信计费 {report.sms_segments} 条）")
     for p in report.files:
         typer.echo(str(p))
+    if mail_settings is not None:
+        from tierctl import mail
+        from tierctl.render import FILES
+
+        _, now_dt = clock(as_of, now)
+        sent = mail.send_draft(report.out_dir / FILES["email_eml"], mail_settings, now=now_dt)
+        cc = f"，抄送 {', '.join(sent['cc'])}" if sent["cc"] else ""
+        con.print(f"[green]资源申请邮件已发送[/green]（{sent['server']}）：{', '.join(sent['to'])}{cc}")
 
 
 @app.command()

@@ -158,9 +158,9 @@ def flat_frame(result):
 
     model = result.model
     want = ["customer_id", "name", "phone", "car", "wait_days", *model.dim_keys, "total_scaled", "model_tier", "tier",
-            "owner", "respond_by", "cadence_days", "channel", *(f"reason_{k}" for k in model.dim_keys),
-            "escalations", "alerts"]
-    c = result.columns([k for k in want if k in result.frame])
+            "owner", "owner_role", "owner_person", "advisor", "respond_by", "cadence_days", "channel",
+            *(f"reason_{k}" for k in model.dim_keys), "escalations", "alerts"]
+    c = result.columns([k for k in want if k in result.unordered])
     cols: dict[str, Any] = {}
     for k in ("customer_id", "name", "phone", "car"):
         cols[k] = c[k] if k in c else pd.Series([None] * len(c))
@@ -171,6 +171,9 @@ def flat_frame(result):
     cols["model_tier"] = c["model_tier"]
     cols["tier"] = c["tier"]
     cols["owner"] = c["owner"]
+    cols["owner_role"] = c["owner_role"]
+    person = c["owner_person"] if "owner_person" in c else (c["advisor"] if "advisor" in c else None)
+    cols["owner_person"] = person if person is not None else pd.Series([None] * len(c), dtype=object)
     codes, stamps = pd.factorize(c["respond_by"])
     cols["respond_by"] = pd.Categorical.from_codes(codes, categories=[t.isoformat() for t in stamps])
     cols["cadence_days"] = c["cadence_days"]
@@ -198,6 +201,7 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     from rich.text import Text
 
     from tierctl.i18n import t as L
+    from tierctl.owners import person_of
 
     result = run["result"]
     model = result.model
@@ -231,7 +235,8 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         t.add_column(L("car", lang), no_wrap=True, max_width=16)
     t.add_column(L("wait", lang), justify="right", no_wrap=True, min_width=4)
     t.add_column("·".join(model.dim_keys), no_wrap=True, min_width=8)
-    t.add_column(L("owner", lang), no_wrap=True, min_width=8)
+    named = "owner_person" in result.unordered or "advisor" in result.unordered  # role·person needs room
+    t.add_column(L("owner", lang), no_wrap=True, min_width=12 if named else 8)
     t.add_column(L("respond_by", lang), no_wrap=True, min_width=11)
     t.add_column(L("reason", lang), overflow="ellipsis", no_wrap=True, min_width=10)
     c = result.customers
@@ -251,6 +256,9 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
             cells += [mask_phone(r.get("phone")), str(r.get("car") or "")]
         pol = model.tier(tier)
         owner = (pol.owner_short_en if en and pol.owner_short_en else pol.owner_short) or str(r["owner"])
+        person = person_of(r)
+        if person:
+            owner = f"{owner}·{person}"
         cells += [L("days", lang, n=r["wait_days"]), "·".join(str(r[d.key]) for d in model.dimensions),
                   owner, r["respond_by"].strftime("%m-%d %H:%M"), main_reason(r, model)]
         t.add_row(*cells)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tierctl import background, daily
+from tierctl import background, daily, owners
 from tierctl.daily import KIND, WorkCalendar
 from tierctl.errors import ModelError, NotFoundError, UsageError
 from tierctl.shortage import (
@@ -27,6 +27,7 @@ from tierctl.shortage import (
     load_model,
     parse_holds,
 )
+from tierctl.store import owners as store_owners
 from tierctl.store.core import SnapshotInfo, Store, encode_snapshot
 
 NOT_LISTED = "客户已不在名单中"
@@ -140,6 +141,10 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         result.customers, applied = daily.apply_overrides(result.customers, ovr, model, now)
         if applied:
             crisis = crisis_level(result, _eta(crisis))
+        # named owners: a stored assignment (tierctl assign) wins over the export's advisor
+        assigned = store_owners.active_assignments(store, KIND)
+        if len(assigned):
+            result.customers = owners.with_person(result.customers, assigned, key="key")
 
         rows = daily.snapshot_frame(result)
         dims = model.dim_keys
@@ -442,7 +447,7 @@ def task_rows(store: Store, info: SnapshotInfo, day: dt.date,
               generic: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int]:
     """What the task list is computed from: the snapshot's customers with their waits
     moved on to ``day`` (and how many days that was) and active overrides applied."""
-    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due"],
+    rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due", owners.ADVISOR],
                                **({"generic": generic} if generic else {}))
     stale = (day - info.as_of).days
     if stale:
@@ -451,11 +456,15 @@ def task_rows(store: Store, info: SnapshotInfo, day: dt.date,
     if len(ovr):
         lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
         rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+    # the person as of now: today's assignments count at once (like overrides)
+    assigned = store_owners.active_assignments(store, KIND)
+    if len(assigned) or owners.ADVISOR in rows:
+        rows = owners.with_person(rows, assigned, key="customer_key")
     return rows, stale
 
 
 def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due",
-                 limit: int | None = None) -> dict[str, Any]:
+                 limit: int | None = None, owner: str | None = None) -> dict[str, Any]:
     """The contact tasks of ``day``, from the latest snapshot on or before it and the
     contact log only (plus active overrides).  ``count`` and ``overdue`` cover every
     task; ``groups`` lists the first ``limit`` (all when None) — a screen shows a
@@ -467,6 +476,8 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
     tiers = _tiers(info)
     rows, stale = task_rows(store, info, day)
+    if owner is not None:  # one person's list: their customers, and those of the role they name
+        rows = rows[owners.owner_mask(rows["label"], rows.get(owners.PERSON), owner, tiers)].reset_index(drop=True)
     last = store.last_contacts(KIND)
     tasks = daily.order_tasks(rows, tiers, last, day, now, cal, view=view)
     listed = daily.describe_tasks(tasks.head(limit) if limit else tasks, tiers, day, view=view)
@@ -498,7 +509,7 @@ def ack_alerts(store: Store, ids: list[int], now: dt.datetime, by: str | None, n
 # -- contacts --------------------------------------------------------------------------------
 def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: dt.datetime,
                 cal: WorkCalendar, note: str | None = None, by: str | None = None, plan: str | None = None,
-                done_at: dt.datetime | None = None) -> dict[str, Any]:
+                done_at: dt.datetime | None = None, channel: str | None = None) -> dict[str, Any]:
     """Log a contact (it resets the customer's contact clock)."""
     if not result.strip():
         raise UsageError("--result 不能为空", hint="例如 --result 已接通 或 --result 未接通")
@@ -515,14 +526,16 @@ def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: 
     owner = by or tier.get("owner_short") or tier.get("owner")
     cid = store.add_contact(KIND, customer_key=c["customer_key"], customer_id=c.get("customer_id"),
                             name=c.get("name"), at=at, result=result.strip(), note=note, plan=plan, done_at=done_at,
-                            by=by, score=c.get("score"), label=label, owner=owner, logged_at=now)
+                            by=by, score=c.get("score"), label=label, owner=owner, logged_at=now,
+                            channel=channel)
     next_due = cal.add_days(at.astimezone(now.tzinfo).date(), int(tier["cadence_days"])) if tier else None
     return {"id": cid, **_who(c), "tier": label, "at": at.isoformat(), "result": result.strip(), "note": note,
-            "by": by, "owner": owner, "listed": c["listed"],
+            "by": by, "owner": owner, "channel": channel, "listed": c["listed"],
             "next_due": next_due.isoformat() if next_due else None, "warnings": list(cal.warnings)}
 
 
-EXPORT_COLUMNS = ["客户", "风险分", "等级", "负责人", "联系时间", "联系结果", "客户反馈", "后续方案", "完成时间"]
+# the execution record (SPEC B) plus the channel, which tierctl contacts import reads back
+EXPORT_COLUMNS = ["客户", "风险分", "等级", "负责人", "联系时间", "联系结果", "客户反馈", "后续方案", "完成时间", "渠道"]
 
 
 def contacts_record(store: Store, tz: dt.tzinfo | None, since: dt.date | None = None,
@@ -535,13 +548,17 @@ def contacts_record(store: Store, tz: dt.tzinfo | None, since: dt.date | None = 
     def when(t: Any) -> str:
         return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if isinstance(t, dt.datetime) else ""
 
+    from tierctl.contacts_import import load_contacts_model
+
+    channels = load_contacts_model()
     rows = []
     for r in f.to_dict("records") if len(f) else []:
         who = r["name"] or ""
         if r["customer_id"] and r["customer_id"] != r["name"]:
             who = f"{who}（{r['customer_id']}）" if who else str(r["customer_id"])
         rows.append([who, r["score"], r["label"] or "", r["owner"] or r["by"] or "", when(r["at"]), r["result"] or "",
-                     r["note"] or "", r["plan"] or "", when(r["done_at"])])
+                     r["note"] or "", r["plan"] or "", when(r["done_at"]),
+                     channels.label_of(r.get("channel")) if r.get("channel") else ""])
     out = pd.DataFrame(rows, columns=EXPORT_COLUMNS) if rows else pd.DataFrame({c: [] for c in EXPORT_COLUMNS})
     return out
 

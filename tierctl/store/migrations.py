@@ -196,12 +196,40 @@ def _v5_contact_latest(conn: sa.Connection) -> None:
         sa.select(log.c.kind, log.c.customer_key, sa.func.max(log.c.at)).group_by(log.c.kind, log.c.customer_key)))
 
 
+def _v8_channels_and_assignments(conn: sa.Connection) -> None:
+    """The channel of a contact (电话/短信/微信 …: bulk marks and imported execution
+    records say how the customer was reached), and named owners: ``assignments`` holds
+    the person a customer is assigned to with ``tierctl assign`` (it overrides the
+    export's advisor column until changed or cleared)."""
+    conn.execute(sa.text("ALTER TABLE contacts ADD COLUMN channel VARCHAR(40)"))
+    md = sa.MetaData()
+    sa.Table(
+        "assignments", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200)),
+        sa.Column("name", sa.String(200)),
+        sa.Column("person", sa.String(200), nullable=False),
+        sa.Column("previous_person", sa.String(200)),
+        sa.Column("by", sa.String(200)),
+        sa.Column("created_at", AwareDateTime, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("ended_at", AwareDateTime),
+        sa.Column("ended_by", sa.String(200)),
+        sa.Index("ix_assignments_kind_status", "kind", "status"),
+        sa.Index("ix_assignments_kind_key", "kind", "customer_key"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "snapshots and per-customer rows", _v1_snapshots),
     Migration(2, "alerts, contacts, overrides; payload layout", _v2_daily_loop),
     Migration(3, "contact action and cost; scheduled follow-ups", _v3_followups),
     Migration(4, "snapshots stored column-wise (Arrow IPC blobs)", _v4_columnar_snapshots),
     Migration(5, "each customer's latest contact", _v5_contact_latest),
+    Migration(8, "contact channel; named owners (assignments)", _v8_channels_and_assignments),
 ]
 CURRENT_VERSION = MIGRATIONS[-1].version
 

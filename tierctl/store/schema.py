@@ -142,6 +142,8 @@ contacts = sa.Table(
     # v3: what was done and what it cost (churn interventions)
     sa.Column("action", sa.Text),
     sa.Column("cost", sa.Float),
+    # v8: how the customer was reached (a key of the contacts model's channels: phone, sms …)
+    sa.Column("channel", sa.String(40)),
     sa.Index("ix_contacts_kind_key_at", "kind", "customer_key", "at"),
 )
 
@@ -195,4 +197,24 @@ followups = sa.Table(
     sa.Column("closed_by_contact", sa.Integer),
     sa.Index("ix_followups_kind_status_due", "kind", "status", "due"),
     sa.Index("ix_followups_kind_key", "kind", "customer_key"),
+)
+
+# v8: named owners — the person a customer is assigned to (``tierctl assign``), which
+# overrides the export's advisor column until changed or cleared
+assignments = sa.Table(
+    "assignments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("person", sa.String(200), nullable=False),
+    sa.Column("previous_person", sa.String(200)),
+    sa.Column("by", sa.String(200)),
+    sa.Column("created_at", AwareDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | replaced | cleared
+    sa.Column("ended_at", AwareDateTime),
+    sa.Column("ended_by", sa.String(200)),
+    sa.Index("ix_assignments_kind_status", "kind", "status"),
+    sa.Index("ix_assignments_kind_key", "kind", "customer_key"),
 )
