@@ -120,6 +120,8 @@ class ShortageModel:
     expected_share: dict[str, tuple[float, float]]
     scale: int = 1  # totals are integers in units of 1/scale
     weights_scaled: list[int] = field(default_factory=list)
+    # appended to a dimension's reason when a negation word cancelled one of its keywords
+    negation_note: str = "「{keyword}」前有否定词「{negation}」，未计入"
 
     @property
     def tier_names(self) -> list[str]:
@@ -245,7 +247,17 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
         redlist_reason=rl.str("reason", "红名单客户投诉") if rl else "红名单客户投诉",
         complaint_keywords=tuple(rl.list("complaint_keywords", ["投诉", "曝光"], of=str)) if rl else ("投诉",),
         crisis=crisis, expected_share=share, scale=scale, weights_scaled=weights_scaled,
+        negation_note=_negation_note(sec),
     )
+
+
+def _negation_note(sec: Section) -> str:
+    note = sec.str("negation_note", ShortageModel.negation_note)
+    try:
+        note.format(keyword="骗", negation="不是")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise sec.error("negation_note", f"只能使用 {{keyword}} 和 {{negation}}：{exc}") from exc
+    return note
 
 
 # -- the result --------------------------------------------------------------------------
@@ -488,7 +500,7 @@ def score(
             if col in f:
                 red |= f[col].isin(red_list).to_numpy(dtype=bool, na_value=False)
     cols["red_list"] = red if red is not None else np.zeros(n, dtype=bool)
-    ctx = Context(negations=model.negations, red_list=red)
+    ctx = Context(negations=model.negations, red_list=red, negation_note=model.negation_note)
     view = f.assign(wait_days=days)  # rules see the computed wait
 
     total = np.zeros(n, dtype=np.int64)
@@ -553,6 +565,8 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
     best = np.full(n, -np.inf)
     code = np.full(n, -1, dtype=np.int64)
     texts: list[str] = []
+    cancel_codes: list[np.ndarray] = []  # per keyword rule: what a negation word cancelled
+    cancel_texts: list[list[str]] = []
     for rule in d.rules:
         fired = rule.evaluate(f, ctx)
         better = fired.score > best  # NaN compares False
@@ -560,6 +574,9 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
             best[better] = fired.score[better]
             code[better] = fired.code[better] + len(texts)
         texts += [f"{d.key}={num(s)}: {r}" for r, s in zip(fired.reasons, fired.scores, strict=True)]
+        if fired.cancel_code is not None and fired.cancelled:
+            cancel_codes.append(fired.cancel_code)
+            cancel_texts.append(fired.cancelled)
     derived = np.isfinite(best)
     val = np.where(derived, best, d.default)
     defaulted = ~derived
@@ -587,10 +604,30 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
             code[ok] = gc + len(texts)
             texts += [f"{d.key}={num(u)}: 取自导出表「{label}」列" for u in guniq]
             warn_rows = defaulted & ~ok
+            for c in cancel_codes:  # a score taken from the export owes nothing to the notes
+                c[ok] = -1
     if d.warn_when_default and warn_rows.any():
         who = _who(f, warn_rows)
         warnings.append(f"{d.warn_when_default}（{len(who)} 位：{'、'.join(who[:15])}{' …' if len(who) > 15 else ''}）")
+    if cancel_codes:
+        return val.astype(np.int64), _with_notes(code, texts, _join_codes(cancel_codes, cancel_texts, n, "；"))
     return val.astype(np.int64), _cat(code, texts)
+
+
+def _with_notes(code: np.ndarray, texts: list[str], notes: pd.Categorical) -> pd.Categorical:
+    """Each row's reason followed by its notes in brackets ("E=2: …（「骗」前有否定词「不是」，
+    未计入）"), formatting each distinct pair once."""
+    cats = list(notes.categories)
+    ncode = np.asarray(notes.codes, dtype=np.int64)
+    pair = (code.astype(np.int64) + 1) * (len(cats) + 1) + (ncode + 1)
+    pc, uniq = pd.factorize(pair)
+    out = []
+    for u in uniq:
+        r, c = divmod(int(u), len(cats) + 1)
+        reason = texts[r - 1] if r > 0 else ""
+        note = cats[c - 1] if c > 0 else ""
+        out.append(f"{reason}（{note}）" if note and reason else reason or note)
+    return _cat(pc.astype(np.int64), out)
 
 
 def _num_text(x: float) -> str:
