@@ -107,11 +107,16 @@ class Export:
 _PAREN = re.compile(r"[（(【\[].*?[)）】\]]$")
 
 
+def fold_header(text: str) -> str:
+    """Fold full-width forms, case, spaces and a BOM (but keep a unit in brackets)."""
+    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
+    return re.sub(r"\s+", "", t)
+
+
 def normalise_header(text: str) -> str:
     """Fold the ways one header is spelt: full-width forms, case, spaces, a trailing
     unit in brackets ("等待天数（天）"), BOM."""
-    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
-    t = re.sub(r"\s+", "", t)
+    t = fold_header(text)
     stripped = _PAREN.sub("", t)
     return stripped or t
 
@@ -180,19 +185,50 @@ def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, li
             raise InputError(f"映射文件把「{canon}」指向表头「{'/'.join(wanted)}」，但文件里没有这一列",
                              path=path, hint=f"文件中的表头：{'、'.join(headers)}")
         chosen[canon] = hit
-    # 2. aliases, in the order the model lists them
+    # 2. aliases, in the order the model lists them: first a header spelt as an alias
+    # (width, case and spaces aside), then one that differs only by a unit in brackets —
+    # so "等待时长" is the T score column and "等待时长（天）" the wait in days
     taken = set(chosen.values())
-    for spec in columns.specs.values():
-        if spec.name in chosen:
-            continue
-        for alias in spec.aliases:
-            na = normalise_header(alias)
-            hits = [h for h in headers if norm[h] == na and h not in taken]
-            if hits:
-                chosen[spec.name] = hits[0]
-                taken.add(hits[0])
-                break
+    folded = {h: fold_header(h) for h in headers}
+    for fold, keys in ((fold_header, folded), (normalise_header, norm)):
+        for spec in columns.specs.values():
+            if spec.name in chosen:
+                continue
+            for alias in spec.aliases:
+                na = fold(alias)
+                hits = [h for h in headers if keys[h] == na and h not in taken]
+                if hits:
+                    chosen[spec.name] = hits[0]
+                    taken.add(hits[0])
+                    break
     return chosen
+
+
+def contested_headers(chosen: dict[str, str], columns: ColumnSet) -> list[tuple[str, str]]:
+    """(text column, number column) pairs where the header chosen for a text column is
+    also spelt as an alias of a number column that took no header ("情绪": the mood label,
+    or the E score); :func:`type_export` decides by the values."""
+    out = []
+    for canon, header in chosen.items():
+        if columns.specs[canon].kind != "text":
+            continue
+        fh = fold_header(header)
+        for spec in columns.specs.values():
+            if spec.kind in ("int", "number") and spec.name not in chosen \
+                    and any(fold_header(a) == fh for a in spec.aliases):
+                out.append((canon, spec.name))
+                break
+    return out
+
+
+def _all_numbers(col: pd.Series) -> bool:
+    """Whether every non-empty cell of a text column reads as a number."""
+    stripped = col.astype("str").str.strip()
+    empty = (stripped == "") | stripped.isna()
+    if empty.all():
+        return False
+    vals, errs = parse_numbers(stripped, empty, ColumnSpec("_", "number", ()))
+    return not errs and not (vals.isna() & ~empty).any()
 
 
 def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
@@ -202,6 +238,9 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     # every header of the file (the frame may hold only the columns the job reads)
     headers = list(raw.all_headers) if raw.all_headers is not None else list(frame.columns)
     chosen = choose_columns(headers, columns, mapping, mapping_path, path)
+    for text_col, number_col in contested_headers(chosen, columns):
+        if text_col not in mapping and _all_numbers(frame[chosen[text_col]]):
+            chosen[number_col] = chosen.pop(text_col)
     problems: list[str] = []
     for spec in columns.specs.values():
         if spec.required and spec.name not in chosen:
