@@ -54,7 +54,7 @@ _DefaultRun = default_command_group(RUN)
 grade_app = typer.Typer(
     cls=_DefaultRun,
     no_args_is_help=True,
-    help="客户分级（SPEC D）：按六项指标算 0–100 综合分，分为 VIP/核心/潜力/普通/休眠，"
+    help="客户分级：按六项指标算 0–100 综合分，分为 VIP/核心/潜力/普通/休眠，"
          "与上次分级比较升降级，为每位降级客户生成降级说明函。\n\n"
          "用法：tierctl grade 导出文件 [选项]（即 tierctl grade run，选项见 tierctl grade run --help）；"
          "人工调整用 tierctl grade override。",
