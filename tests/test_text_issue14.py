@@ -281,3 +281,9 @@ def cli(capsys, *args):
         code = exc.code
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def test_seed_000_headers_under_rite(rite, tmp_path):
+    # seed 000 writes its worked example as R风险 / I影响 / T时长 / E情绪
+    rec = one([{"客户姓名": "张先生", "等待天数": 24, "R风险": 8, "I影响": 10, "T时长": 8, "E情绪": 8}], rite, tmp_path)
+    assert rec["score"] == 8.6 and rec["model_tier"] == "P0"
