@@ -100,8 +100,11 @@ def test_no_file_and_no_stored_scores_says_what_to_do(capsys):
     assert code == 1 and "tierctl score" in err
 
 
-def test_rite100_scores_cannot_be_allocated(capsys):
-    code, _out, err = cli(capsys, "allocate", str(SAMPLE), "--loaners", "2", "--budget", "30000", "--no-store",
+def test_rite100_scores_cannot_be_allocated(capsys, tmp_path):
+    # the sample's 舆情风险 column holds rite (1–10) scores, which rite100 refuses (issue 14): left out here
+    p = tmp_path / "no_given_r.csv"
+    pd.read_excel(SAMPLE, dtype=str, header=2, engine="openpyxl").drop(columns=["舆情风险"]).to_csv(p, index=False)
+    code, _out, err = cli(capsys, "allocate", str(p), "--loaners", "2", "--budget", "30000", "--no-store",
                           "--score-model", "rite100", *CLOCK)
     assert code == 2 and "rite100" in err and "影响力" in err
 

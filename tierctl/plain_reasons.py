@@ -91,7 +91,7 @@ class PlainReasons:
                       key=lambda dw: -int(row[dw[0].key]) * dw[1])
         for d, _w in dims:
             for line in str(row.get(f"reason_{d.key}") or "").split("\n"):
-                add(self.dimension_phrase(line, d, facts, lang))
+                add(self.dimension_phrase(strip_negation_notes(line, model), d, facts, lang))
         esc = row.get("escalations")
         for line in (esc.split("\n") if isinstance(esc, str) and esc else []):
             add(self.escalation_phrase(line, model, facts, lang))
@@ -155,6 +155,17 @@ def _numbers(fields: dict[str, str]) -> dict[str, str]:
         if v is not None and re.fullmatch(r"\d{4,}", v):
             out[k] = f"{int(v):,}"
     return out
+
+
+def strip_negation_notes(line: str, model: Any) -> str:
+    """A reason line without the bracketed notes on keywords a negation word cancelled
+    ("…（「骗」前有否定词「不是」，未计入）"): that is for the manager's ``why``, not for a
+    customer's script, and left in it would hide the reason's own template."""
+    note = getattr(model, "negation_note", "")
+    if not note or "（" not in line:
+        return line
+    one = re.escape(note).replace(re.escape("{keyword}"), ".+?").replace(re.escape("{negation}"), ".+?")
+    return re.sub(f"（{one}(?:；{one})*）$", "", line)
 
 
 def strip_codes(text: str) -> str:

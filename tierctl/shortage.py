@@ -45,6 +45,30 @@ class Dimension:
     default_reason: str
     warn_when_default: str
     rules: list[Rule]
+    # the scores the model's bands give (rite100: R 0/10/20/30 …); empty: every integer in range
+    points: tuple[int, ...] = ()
+
+    @property
+    def scale(self) -> DimScale:
+        return DimScale(self.lo, self.hi, self.points)
+
+
+@dataclass(frozen=True)
+class DimScale:
+    """A dimension's scale: the allowed range and, if the model has them, its band scores."""
+
+    lo: int
+    hi: int
+    points: tuple[int, ...] = ()
+
+    def in_range(self, v: np.ndarray) -> np.ndarray:
+        return (v >= self.lo) & (v <= self.hi) & (v == np.round(v))
+
+    def on_points(self, v: np.ndarray) -> np.ndarray:
+        return self.in_range(v) & (np.isin(v, self.points) if self.points else True)
+
+    def describe(self) -> str:
+        return f"{self.lo}–{self.hi}" + (f"，档位 {'/'.join(map(str, self.points))}" if self.points else "")
 
 
 @dataclass
@@ -126,6 +150,11 @@ class ShortageModel:
     hold_text: str = HOLD_TEXT
     # the yes/no column that flags a customer (and the crisis) for the PR plan (SPEC A4.6)
     pr_plan_field: str = ""
+    # appended to a dimension's reason when a negation word cancelled one of its keywords
+    negation_note: str = "「{keyword}」前有否定词「{negation}」，未计入"
+    # the other packaged shortage models' scales per dimension key, to name the model a
+    # column of given scores belongs to when it does not fit this one
+    other_scales: dict[str, dict[str, DimScale]] = field(default_factory=dict)
 
     @property
     def tier_names(self) -> list[str]:
@@ -164,6 +193,7 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
             default_reason=d.str("default_reason", "无规则命中，取默认值"),
             warn_when_default=d.str("warn_when_default", ""),
             rules=[build_rule(r) for r in d.sections("rules", [])],
+            points=_points(d, allowed),
         ))
         for r in dims[-1].rules:
             for f in r.uses():
@@ -268,7 +298,42 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
         complaint_keywords=tuple(rl.list("complaint_keywords", ["投诉", "曝光"], of=str)) if rl else ("投诉",),
         crisis=crisis, expected_share=share, scale=scale, weights_scaled=weights_scaled,
         hold_text=hold_text, pr_plan_field=pr_field,
+        negation_note=_negation_note(sec),
+        other_scales={k: v for k, v in packaged_scales().items() if k != sec.str("name", Path(sec.path).stem)},
     )
+
+
+def _points(d: Section, allowed: list[int]) -> tuple[int, ...]:
+    pts = d.list("points", [], of=int)
+    bad = [p for p in pts if not allowed[0] <= p <= allowed[1]]
+    if bad:
+        raise d.error("points", f"档位分 {bad} 不在 allowed {allowed} 之内")
+    return tuple(sorted(set(pts)))
+
+
+@functools.lru_cache(maxsize=1)
+def packaged_scales() -> dict[str, dict[str, DimScale]]:
+    """Each packaged shortage model's dimension scales (read once per process)."""
+    from tierctl.models.loader import packaged_models
+
+    out: dict[str, dict[str, DimScale]] = {}
+    for name in packaged_models("shortage"):
+        sec = Section.load(name, kind="shortage")
+        scales = {}
+        for d in sec.sections("dimensions"):
+            allowed = d.list("allowed", [1, 10], of=int)
+            scales[d.str("key")] = DimScale(allowed[0], allowed[1], _points(d, allowed))
+        out[sec.str("name", name)] = scales
+    return out
+
+
+def _negation_note(sec: Section) -> str:
+    note = sec.str("negation_note", ShortageModel.negation_note)
+    try:
+        note.format(keyword="骗", negation="不是")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise sec.error("negation_note", f"只能使用 {{keyword}} 和 {{negation}}：{exc}") from exc
+    return note
 
 
 # -- the result --------------------------------------------------------------------------
@@ -529,20 +594,16 @@ def score(
             if col in f:
                 red |= f[col].isin(red_list).to_numpy(dtype=bool, na_value=False)
     cols["red_list"] = red if red is not None else np.zeros(n, dtype=bool)
-    ctx = Context(negations=model.negations, red_list=red)
+    ctx = Context(negations=model.negations, red_list=red, negation_note=model.negation_note)
     view = f.assign(wait_days=days)  # rules see the computed wait
 
     total = np.zeros(n, dtype=np.int64)
-    problems: list[Problem] = []
+    check_given_scores(view, model, headers, path)
     for d, w_scaled in zip(model.dimensions, model.weights_scaled, strict=True):
-        val, reason = _dimension(view, d, ctx, warnings, problems, headers)
+        val, reason = _dimension(view, d, ctx, warnings, headers)
         cols[d.key] = val
         cols[f"reason_{d.key}"] = reason
         total += val * w_scaled
-    if problems:
-        raise InputError("导出表中的维度分不在模型允许的范围内", path=path, problems=problems[:20],
-                         total=len(problems), hint=f"模型 {model.name} 的维度分范围："
-                         + "，".join(f"{d.key} {d.lo}–{d.hi}" for d in model.dimensions))
     cols["total_scaled"] = total
     cols["score"] = total / model.scale
     tier_idx = _tier_index(total, model)
@@ -587,14 +648,74 @@ def _urgency_order(tier_idx: np.ndarray, total: np.ndarray, days: np.ndarray, ke
                                              ("k", "ascending")]).to_numpy()
 
 
+def check_given_scores(f: pd.DataFrame, model: ShortageModel, headers: dict[str, str] | None = None,
+                       path: Path | None = None) -> None:
+    """Dimension scores the export gives must be on the model's scale; never a silent
+    mis-score.  A column is refused when a value is outside the model's range (30 under
+    rite's 1–10), or when the model has band scores (rite100: R 0/10/20/30 …), some value
+    is off them and another packaged model takes the whole column (8 under rite100 is a
+    1–10 score).  A column on both scales (10/10/10/10) is read under the chosen model;
+    an off-band value no other model explains (R 25 under rite100) is a manager's own
+    judgement and is taken as given.  The error names each column and, when one other
+    model takes every given column, suggests ``--model`` with it."""
+    headers = headers or {}
+    given = {}
+    for d in model.dimensions:
+        if d.key in f:
+            v = f[d.key].to_numpy(dtype=float, na_value=np.nan)
+            if (~np.isnan(v)).any():
+                given[d.key] = (d, v, ~np.isnan(v))
+    if not given:
+        return
+
+    def fitting(key: str, values: np.ndarray) -> list[str]:
+        return [m for m, sc in model.other_scales.items() if key in sc and bool(sc[key].on_points(values).all())]
+
+    every = [m for m, sc in model.other_scales.items()
+             if all(k in sc and bool(sc[k].on_points(v[has]).all()) for k, (_d, v, has) in given.items())]
+    lines: list[str] = []
+    problems: list[Problem] = []
+    total = 0
+    rows = f["_row"].to_numpy()
+    for key, (d, v, has) in given.items():
+        own = d.scale
+        bad = has & ~own.in_range(v)
+        fits = fitting(key, v[has])
+        off = has & ~bad & ~own.on_points(v)
+        if not bad.any() and not (off.any() and fits):
+            continue
+        mark = bad if bad.any() else off
+        header = headers.get(key, d.label)
+        what = f"超出 {own.lo}–{own.hi}（或不是整数）" if bad.any() else f"不在档位 {'/'.join(map(str, own.points))} 上"
+        line = f"「{header}」列（{key} {d.label}）有 {int(mark.sum())} 个值{what}"
+        if fits:
+            line += "，像是" + "、".join(f"模型 {m} 的分数（{key} {model.other_scales[m][key].describe()}）" for m in fits)
+        lines.append(line)
+        # a few cells per column, so that every column shows
+        problems += [Problem(int(rows[i]), header, _num_text(v[i]), what) for i in np.flatnonzero(mark)[:3]]
+        total += int(mark.sum())
+    if not lines:
+        return
+    if every:
+        hint = (f"这是模型 {every[0]} 的分数吗？请加 --model {every[0]} 重新运行；"
+                "否则改正这些单元格，或清空它们由 tierctl 按原始信息推算")
+    else:
+        hint = (f"模型 {model.name} 的维度分：" + "，".join(f"{d.key} {d.scale.describe()}" for d in model.dimensions)
+                + "；改正这些单元格，或清空它们由 tierctl 按原始信息推算")
+    raise InputError(f"导出表中的维度分与模型 {model.name} 的分制不符：\n  " + "\n  ".join(lines), path=path,
+                     problems=problems[:20], total=total, hint=hint)
+
+
 def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
-               problems: list[Problem], headers: dict[str, str]) -> tuple[np.ndarray, pd.Categorical]:
+               headers: dict[str, str]) -> tuple[np.ndarray, pd.Categorical]:
     """The dimension's value per row (the highest score among the rules that fire, the
     default when none fires, or the export's own column when given) and its reason."""
     n = len(f)
     best = np.full(n, -np.inf)
     code = np.full(n, -1, dtype=np.int64)
     texts: list[str] = []
+    cancel_codes: list[np.ndarray] = []  # per keyword rule: what a negation word cancelled
+    cancel_texts: list[list[str]] = []
     for rule in d.rules:
         fired = rule.evaluate(f, ctx)
         better = fired.score > best  # NaN compares False
@@ -602,6 +723,9 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
             best[better] = fired.score[better]
             code[better] = fired.code[better] + len(texts)
         texts += [f"{d.key}={num(s)}: {r}" for r, s in zip(fired.reasons, fired.scores, strict=True)]
+        if fired.cancel_code is not None and fired.cancelled:
+            cancel_codes.append(fired.cancel_code)
+            cancel_texts.append(fired.cancelled)
     derived = np.isfinite(best)
     val = np.where(derived, best, d.default)
     defaulted = ~derived
@@ -618,21 +742,37 @@ def _dimension(f: pd.DataFrame, d: Dimension, ctx: Context, warnings: list[str],
         given = f[d.key].to_numpy(dtype=float, na_value=np.nan)
         has = ~np.isnan(given)
         if has.any():
-            bad = has & ((given < d.lo) | (given > d.hi) | (given != np.round(given)))
-            for i in np.flatnonzero(bad)[:20]:
-                problems.append(Problem(int(f["_row"].iat[i]), headers.get(d.key, d.label), _num_text(given[i]),
-                                        f"{d.label}（{d.key}）应为 {d.lo}–{d.hi} 的整数"))
-            ok = has & ~bad
+            ok = has & d.scale.in_range(given)  # (check_given_scores refused anything else)
             val = np.where(ok, given, val)
             label = headers.get(d.key, d.key)
             gc, guniq = pd.factorize(given[ok])
             code[ok] = gc + len(texts)
             texts += [f"{d.key}={num(u)}: 取自导出表「{label}」列" for u in guniq]
             warn_rows = defaulted & ~ok
+            for c in cancel_codes:  # a score taken from the export owes nothing to the notes
+                c[ok] = -1
     if d.warn_when_default and warn_rows.any():
         who = _who(f, warn_rows)
         warnings.append(f"{d.warn_when_default}（{len(who)} 位：{'、'.join(who[:15])}{' …' if len(who) > 15 else ''}）")
+    if cancel_codes:
+        return val.astype(np.int64), _with_notes(code, texts, _join_codes(cancel_codes, cancel_texts, n, "；"))
     return val.astype(np.int64), _cat(code, texts)
+
+
+def _with_notes(code: np.ndarray, texts: list[str], notes: pd.Categorical) -> pd.Categorical:
+    """Each row's reason followed by its notes in brackets ("E=2: …（「骗」前有否定词「不是」，
+    未计入）"), formatting each distinct pair once."""
+    cats = list(notes.categories)
+    ncode = np.asarray(notes.codes, dtype=np.int64)
+    pair = (code.astype(np.int64) + 1) * (len(cats) + 1) + (ncode + 1)
+    pc, uniq = pd.factorize(pair)
+    out = []
+    for u in uniq:
+        r, c = divmod(int(u), len(cats) + 1)
+        reason = texts[r - 1] if r > 0 else ""
+        note = cats[c - 1] if c > 0 else ""
+        out.append(f"{reason}（{note}）" if note and reason else reason or note)
+    return _cat(pc.astype(np.int64), out)
 
 
 def _num_text(x: float) -> str:

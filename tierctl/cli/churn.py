@@ -25,6 +25,7 @@ from tierctl.cli.common import (
     EncodingOpt,
     ForceOpt,
     FormatOpt,
+    JsonFormatOpt,
     LangOpt,
     LimitOpt,
     MappingOpt,
@@ -292,7 +293,7 @@ def churn_log(
     done_at: Annotated[str | None, typer.Option("--done-at", help="完成时间（后续方案落实的时间；结果为「已解决」时默认为联系时间）")] = None,
     model: ChurnModelOpt = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """记录一次干预（执行记录：客户 风险分 等级 负责人 联系时间 联系结果 客户反馈 后续方案 完成时间），并按等级安排回访（中：30天；高：7、30天；极高：7、14、30、60、90天），回访出现在 tierctl tasks 里。"""
@@ -374,7 +375,7 @@ def churn_report(
     encoding: EncodingOpt = None,
     model: ChurnModelOpt = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
     now: NowOpt = None,

@@ -73,6 +73,7 @@ EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="CSV 编码�
 MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="列映射文件（TOML，\\[columns] 字段 = \"表头\"）")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="评估日期 YYYY-MM-DD（默认今天），可重算旧文件")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json | csv")]
+JsonFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="把 json/csv 输出写入文件（不覆盖已有文件，除非 --force）")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="历史数据库路径（默认见 README；也可设 TIERCTL_DB）")]

@@ -21,6 +21,7 @@ from tierctl.cli.common import (
     DbOpt,
     ForceOpt,
     FormatOpt,
+    JsonFormatOpt,
     LimitOpt,
     NowOpt,
     OutputOpt,
@@ -29,6 +30,7 @@ from tierctl.cli.common import (
     db_path,
     dump_json,
     emit,
+    emit_csv,
     err_console,
     mask_phone,
     out_console,
@@ -273,7 +275,7 @@ EVENT_LABEL = {"listed": "进入名单", "returned": "重新进入名单", "upgr
 def history(
     customer: CustomerArg,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
     kind: Annotated[str, typer.Option("--kind", help="哪一类历史：shortage（配件短缺分级，默认）| grade（客户分级）")]
@@ -332,7 +334,7 @@ def why(
     customer: CustomerArg,
     date: DateOpt = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -395,7 +397,7 @@ def override(
     clear: Annotated[bool, typer.Option("--clear", help="取消该客户生效中的人工调整")] = False,
     by: ByOpt = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """人工调整客户分级（必须写原因）：一直有效，直到 --clear 取消或客户离开名单；名单中标注为「人工调整」。"""
@@ -443,7 +445,7 @@ def tasks(
     date: DateOpt = None,
     view: Annotated[str, typer.Option("--view", help="due：今日待办（默认）；calls：16:00 电话名单（全部 P0、P1）；evening：晚间书面更新名单（等待 ≥15 天）")] = "due",
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
     limit: LimitOpt = 100,
@@ -587,7 +589,7 @@ def contact(
     plan: Annotated[str | None, typer.Option("--plan", help="后续方案")] = None,
     done_at: Annotated[str | None, typer.Option("--done-at", help="完成时间（后续方案落实的时间）")] = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """记录一次客户联系，重置该客户的联系周期（下次联系日从此刻起算）。批量：tierctl contact --tier P3 --channel sms --result 已发送（今天名单中整个分级，或 --owner 某人的全部客户，一次记录）。"""
@@ -722,6 +724,11 @@ alerts_app = typer.Typer(help="预警：列出未处理的预警；ack 确认", 
 app.add_typer(alerts_app, name="alerts", help="等待时长与红名单预警：列出未处理的预警（接收人、客户、原因、起始时间）；alerts ack 编号 确认")
 
 
+# the CSV of ``tierctl alerts -f csv``: the JSON fields, the ones a recipient reads first
+ALERT_CSV_COLUMNS = ("id", "recipient", "customer_id", "name", "reason", "since", "status", "rule_id", "fired_on",
+                     "closed_at", "closed_by", "note", "customer_key")
+
+
 @alerts_app.callback(invoke_without_command=True)
 def alerts_main(
     ctx: typer.Context,
@@ -736,7 +743,7 @@ def alerts_main(
         return
     from tierctl.store import loop
 
-    fmt = check_format(fmt, ("table", "json"))
+    fmt = check_format(fmt)
     store = _open(db)
     try:
         data = loop.alerts_report(store, timezone(), include_closed=include_closed)
@@ -744,6 +751,11 @@ def alerts_main(
         store.close()
     if fmt == "json":
         emit(dump_json(data), output, force)
+        return
+    if fmt == "csv":
+        import pandas as pd
+
+        emit_csv(pd.DataFrame(data["alerts"], columns=list(ALERT_CSV_COLUMNS)), output, force, unit="条预警")
         return
     from rich import box
     from rich.table import Table
@@ -776,7 +788,7 @@ def alerts_ack(
     by: ByOpt = None,
     note: Annotated[str | None, typer.Option("--note", help="处理说明")] = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """确认预警（关闭）：tierctl alerts ack 12 13 --by 王经理 --note 已致电客户。"""

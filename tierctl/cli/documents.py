@@ -19,7 +19,7 @@ from tierctl.cli.common import (
     DbOpt,
     EncodingOpt,
     ForceOpt,
-    FormatOpt,
+    JsonFormatOpt,
     LangOpt,
     MappingOpt,
     NowOpt,
@@ -193,7 +193,7 @@ def init(
 def templates_list(
     templates: TemplatesOpt = None,
     lang: Annotated[str | None, typer.Option("--lang", help="只列出一种语言：zh 或 en（默认全部）")] = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
 ) -> None:
     """列出全部模板：名称、来源（内置或自定义文件夹）、模板用到的变量及含义。"""
     from tierctl.render import VARIABLES, list_templates
@@ -228,7 +228,7 @@ def templates_list(
 @app.command()
 def lint(
     files: Annotated[list[Path], typer.Argument(help="要检查的草稿（文本文件，可多个）", show_default=False)],
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
 ) -> None:
     """检查短信、话术等草稿中有没有禁忌用语（如「会尽快」「大家都在等」）；有则列出文件、行号和用语，退出码 1。"""
     from tierctl.render import lint_file

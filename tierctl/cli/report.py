@@ -16,7 +16,7 @@ from tierctl.cli.common import (
     STATE,
     DbOpt,
     ForceOpt,
-    FormatOpt,
+    JsonFormatOpt,
     LangOpt,
     NowOpt,
     check_format,
@@ -46,7 +46,7 @@ def report(
     db: DbOpt = None,
     force: ForceOpt = False,
     templates: TemplatesOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """生成每日看板：一个可离线打开、可 A4 打印的 HTML 文件（危机等级、P0–P3 人数与趋势、等待天数分布、预警、今日任务、变化；有 RFM/流失结果时加上类型分布、迁移和 ROI）。"""

@@ -8,10 +8,11 @@ the header as the file spells it, the value and what was expected.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,82 @@ class ColumnSpec:
         return self.label or (self.aliases[0] if self.aliases else self.name)
 
 
+SHARED_COLUMNS = Path(__file__).resolve().parent.parent / "data" / "columns.toml"
+
+
+@dataclass(frozen=True)
+class SharedColumns:
+    """What every job's ingest shares (``tierctl/data/columns.toml``): the identity
+    headers (customer id, name, phone, VIN, plate) and the footer and notes rows to skip."""
+
+    path: Path
+    identity: dict[str, tuple[str, ...]]
+    summary: tuple[str, ...]
+    count_units: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @functools.cached_property
+    def summary_re(self) -> str:
+        words = "|".join(r"\s*".join(re.escape(ch) for ch in w) for w in sorted(self.summary, key=len, reverse=True))
+        units = "|".join(re.escape(u) for u in sorted(self.count_units, key=len, reverse=True))
+        alts = [rf"(?:{words})\s*(?:[:：(（\d].*)?"]
+        if units:
+            alts.append(rf"共\s*\d+\s*(?:{units})\s*")
+        return rf"(?is)^\s*(?:{'|'.join(alts)})$"
+
+    @functools.cached_property
+    def notes_re(self) -> re.Pattern[str]:
+        # a word of two or more Chinese characters starts a note as it is ("说明本表…"); a
+        # single character or a Latin word needs a colon, a number or a space after it ("注1：")
+        long = [w for w in self.notes if len(w) >= 2 and not w.isascii()]
+        short = [w for w in self.notes if w not in long]
+        alts = []
+        if long:
+            alts.append("(?:" + "|".join(map(re.escape, sorted(long, key=len, reverse=True))) + ")")
+        if short:
+            alts.append("(?:" + "|".join(map(re.escape, sorted(short, key=len, reverse=True)))
+                        + r")(?:\s*\d*\s*[:：]|\s|$)")
+        return re.compile(r"(?i)^\s*(?:" + "|".join(alts) + ")") if alts else re.compile(r"(?!)")
+
+
+@functools.lru_cache(maxsize=4)
+def shared_columns(path: Path | None = None) -> SharedColumns:
+    """Load and check the shared table (packaged ``tierctl/data/columns.toml``)."""
+    p = path or SHARED_COLUMNS
+    sec = Section(load_toml(p), p)
+    ident = sec.section("identity")
+    identity = {name: tuple(ident.section(name).list("aliases", of=str)) for name in ident.keys()}
+    foot = sec.section("footer")
+    return SharedColumns(path=p, identity=identity, summary=tuple(foot.list("summary", of=str)),
+                         count_units=tuple(foot.list("count_units", [], of=str)),
+                         notes=tuple(foot.list("notes", of=str)))
+
+
 @dataclass
 class ColumnSet:
+    """The columns a job reads.  An identity column (``customer_id``, ``name``, ``phone``,
+    ``vin``, ``plate``) also knows every header of the shared table, after the job's own
+    aliases — so an export one job reads, every job reads; a header the model gives to
+    another of its columns stays with that column."""
+
     specs: dict[str, ColumnSpec]
     require_one_of: list[tuple[str, ...]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        table = shared_columns().identity
+        if not any(name in table for name in self.specs):
+            return
+        used = {normalise_header(a) for spec in self.specs.values() for a in spec.aliases}
+        specs = {}
+        for name, spec in self.specs.items():
+            extra = []
+            for a in table.get(name, ()):
+                na = normalise_header(a)
+                if na not in used:
+                    used.add(na)
+                    extra.append(a)
+            specs[name] = replace(spec, aliases=(*spec.aliases, *extra)) if extra else spec
+        self.specs = specs
 
     @classmethod
     def from_model(cls, model: Section) -> ColumnSet:
@@ -99,6 +172,8 @@ class Export:
     encoding: str | None
     warnings: list[str]
     ignored_columns: list[str]
+    # rows read but not records: 合计/小计 rows and the notes under the data (Excel rows)
+    skipped: list[Problem] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         return self.headers.get(name, name)
@@ -107,11 +182,16 @@ class Export:
 _PAREN = re.compile(r"[（(【\[].*?[)）】\]]$")
 
 
+def fold_header(text: str) -> str:
+    """Fold full-width forms, case, spaces and a BOM (but keep a unit in brackets)."""
+    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
+    return re.sub(r"\s+", "", t)
+
+
 def normalise_header(text: str) -> str:
     """Fold the ways one header is spelt: full-width forms, case, spaces, a trailing
     unit in brackets ("等待天数（天）"), BOM."""
-    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
-    t = re.sub(r"\s+", "", t)
+    t = fold_header(text)
     stripped = _PAREN.sub("", t)
     return stripped or t
 
@@ -157,7 +237,10 @@ def read_export(
         except (InputError, ModelError):
             return None
         missing = [s for s in columns.specs.values() if s.required and s.name not in chosen]
-        return list(chosen.values()) if chosen and not missing else None
+        if not chosen or missing:
+            return None
+        # the file's first column too: a 合计 or 备注 row says so there
+        return list(dict.fromkeys([*chosen.values(), headers[0]]))
 
     raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select)
     return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path)
@@ -180,19 +263,50 @@ def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, li
             raise InputError(f"映射文件把「{canon}」指向表头「{'/'.join(wanted)}」，但文件里没有这一列",
                              path=path, hint=f"文件中的表头：{'、'.join(headers)}")
         chosen[canon] = hit
-    # 2. aliases, in the order the model lists them
+    # 2. aliases, in the order the model lists them: first a header spelt as an alias
+    # (width, case and spaces aside), then one that differs only by a unit in brackets —
+    # so "等待时长" is the T score column and "等待时长（天）" the wait in days
     taken = set(chosen.values())
-    for spec in columns.specs.values():
-        if spec.name in chosen:
-            continue
-        for alias in spec.aliases:
-            na = normalise_header(alias)
-            hits = [h for h in headers if norm[h] == na and h not in taken]
-            if hits:
-                chosen[spec.name] = hits[0]
-                taken.add(hits[0])
-                break
+    folded = {h: fold_header(h) for h in headers}
+    for fold, keys in ((fold_header, folded), (normalise_header, norm)):
+        for spec in columns.specs.values():
+            if spec.name in chosen:
+                continue
+            for alias in spec.aliases:
+                na = fold(alias)
+                hits = [h for h in headers if keys[h] == na and h not in taken]
+                if hits:
+                    chosen[spec.name] = hits[0]
+                    taken.add(hits[0])
+                    break
     return chosen
+
+
+def contested_headers(chosen: dict[str, str], columns: ColumnSet) -> list[tuple[str, str]]:
+    """(text column, number column) pairs where the header chosen for a text column is
+    also spelt as an alias of a number column that took no header ("情绪": the mood label,
+    or the E score); :func:`type_export` decides by the values."""
+    out = []
+    for canon, header in chosen.items():
+        if columns.specs[canon].kind != "text":
+            continue
+        fh = fold_header(header)
+        for spec in columns.specs.values():
+            if spec.kind in ("int", "number") and spec.name not in chosen \
+                    and any(fold_header(a) == fh for a in spec.aliases):
+                out.append((canon, spec.name))
+                break
+    return out
+
+
+def _all_numbers(col: pd.Series) -> bool:
+    """Whether every non-empty cell of a text column reads as a number."""
+    stripped = col.astype("str").str.strip()
+    empty = (stripped == "") | stripped.isna()
+    if empty.all():
+        return False
+    vals, errs = parse_numbers(stripped, empty, ColumnSpec("_", "number", ()))
+    return not errs and not (vals.isna() & ~empty).any()
 
 
 def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
@@ -202,6 +316,9 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     # every header of the file (the frame may hold only the columns the job reads)
     headers = list(raw.all_headers) if raw.all_headers is not None else list(frame.columns)
     chosen = choose_columns(headers, columns, mapping, mapping_path, path)
+    for text_col, number_col in contested_headers(chosen, columns):
+        if text_col not in mapping and _all_numbers(frame[chosen[text_col]]):
+            chosen[number_col] = chosen.pop(text_col)
     problems: list[str] = []
     for spec in columns.specs.values():
         if spec.required and spec.name not in chosen:
@@ -227,6 +344,10 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
         if blank.any():
             frame = frame.loc[~blank]
             rows = rows[~blank]
+    skip, skipped, notes = footer_rows(frame, rows)
+    if skip.any():
+        frame = frame.loc[~skip]
+        rows = rows[~skip]
     frame = frame.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
     bad: list[Problem] = []
@@ -272,7 +393,103 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
                                  hint="删除或合并重复的行后重新运行")
     ignored = [h for h in headers if h not in set(chosen.values())]
     return Export(path=path, frame=typed_frame, headers=chosen, sheet=raw.sheet, encoding=raw.encoding,
-                  warnings=list(raw.warnings), ignored_columns=ignored)
+                  warnings=[*raw.warnings, *notes], ignored_columns=ignored, skipped=skipped)
+
+
+# -- footer and notes rows ---------------------------------------------------------------
+NOTES_TAIL_ROWS = 200  # a notes block longer than this is not a notes block
+
+
+def footer_rows(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list[Problem], list[str]]:
+    """Rows that are not records: a 合计/小计 row anywhere (its first non-empty cell is a
+    summary word, "合计：3 人", "共 3 人"), and the notes block at the end — under the
+    data, the rows after a blank row that have a single cell, and those whose first cell
+    starts like a note (备注：…, 说明…, 制表人：…).  ``rows`` are the Excel row numbers
+    (blank rows already left out, so a gap in them is a blank row).  Returns the mask,
+    one :class:`Problem` per row, and the data-quality messages."""
+    n = len(frame)
+    skip = np.zeros(n, dtype=bool)
+    if n == 0 or not len(frame.columns):
+        return skip, [], []
+    shared = shared_columns()
+    first = _first_cells(frame)
+    summary = np.zeros(n, dtype=bool)
+    # the regex only where the cell starts with a summary word's first character (a
+    # million customer ids are passed over by one set lookup)
+    starts = {w[:1].lower() for w in shared.summary} | {w[:1].upper() for w in shared.summary} | {"共"}
+    cand = np.flatnonzero(first.str.slice(0, 1).isin(starts).to_numpy(dtype=bool, na_value=False))
+    if len(cand):
+        summary[cand] = first.iloc[cand].str.match(shared.summary_re).to_numpy(dtype=bool, na_value=False)
+    is_summary = summary.copy()
+    # the notes block: walk up from the last row over rows that could be notes
+    is_note = np.zeros(n, dtype=bool)
+    start = n
+    lo = max(0, n - NOTES_TAIL_ROWS)
+    cells = frame.iloc[lo:].to_numpy(dtype=object)
+    firsts = first.iloc[lo:].tolist()
+    filled = [sum(1 for c in row if isinstance(c, str) and c.strip()) for row in cells]
+    noted = [bool(shared.notes_re.match(t)) if isinstance(t, str) else False for t in firsts]
+    for i in range(n - 1, lo - 1, -1):
+        j = i - lo
+        if summary[i] or noted[j] or filled[j] == 1:
+            start = i
+        else:
+            break
+    after_blank = False
+    for i in range(start, n):
+        j = i - lo
+        after_blank = after_blank or (i > 0 and rows[i] - rows[i - 1] > 1)
+        if not summary[i] and (noted[j] or (after_blank and filled[j] == 1)):
+            is_note[i] = True
+    skip = is_summary | is_note
+    if not skip.any():
+        return skip, [], []
+    problems: list[Problem] = []
+    messages: list[str] = []
+    col = str(frame.columns[0])
+    for mask, what, kind in ((is_summary, "合计/小计行", "合计行，不是客户记录"),
+                             (is_note, "表尾说明行", "表尾说明，不是客户记录")):
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            continue
+        texts = first.iloc[idx].tolist()
+        problems += [Problem(int(rows[i]), col, t, kind) for i, t in zip(idx, texts, strict=True)]
+        sample = "、".join(f"「{_short(t)}」" for t in dict.fromkeys(texts[:3]))
+        messages.append(f"已跳过 {len(idx)} 个{what}（{_row_ranges(rows[idx])}：{sample}{' …' if len(idx) > 3 else ''}），"
+                        "不计入结果")
+    return skip, problems, messages
+
+
+def _first_cells(frame: pd.DataFrame) -> pd.Series:
+    """Each row's first non-empty cell (in the file's column order), trimmed; "" if none."""
+    out = frame.iloc[:, 0].fillna("").astype("str").str.strip()
+    for c in range(1, len(frame.columns)):
+        pending = (out == "").to_numpy(dtype=bool, na_value=True)
+        if not pending.any():
+            break
+        nxt = frame.iloc[:, c].fillna("").astype("str").str.strip()
+        out = out.where(~pending, nxt)
+    return out
+
+
+def _short(text: object, width: int = 24) -> str:
+    t = str(text)
+    return t if len(t) <= width else t[: width - 1] + "…"
+
+
+def _row_ranges(rows: np.ndarray) -> str:
+    """Excel rows as "第 6 行" / "第 8–10 行" / "第 6、8–10 行"."""
+    parts: list[str] = []
+    r = [int(x) for x in rows]
+    i = 0
+    while i < len(r):
+        j = i
+        while j + 1 < len(r) and r[j + 1] == r[j] + 1:
+            j += 1
+        parts.append(str(r[i]) if i == j else f"{r[i]}–{r[j]}")
+        i = j + 1
+    shown = "、".join(parts[:8]) + (" …" if len(parts) > 8 else "")
+    return f"第 {shown} 行"
 
 
 def duplicate_problems(frame: pd.DataFrame, col: str, header: str) -> tuple[list[Problem], int]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.models.loader import Section
-from tierctl.textmatch import factorize_text, keyword_codes
+from tierctl.textmatch import factorize_text, keyword_match
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Context:
 
     negations: tuple[str, ...] = ()
     red_list: np.ndarray | None = None  # bool per row
+    # how a keyword cancelled by a negation word is told in the reasons
+    negation_note: str = "「{keyword}」前有否定词「{negation}」，未计入"
     _factorized: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def factorized(self, frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +43,10 @@ class Fired:
     code: np.ndarray  # int per row into ``reasons``, -1 where it does not fire
     reasons: list[str]  # distinct reason texts
     scores: list[float]  # the score that goes with each reason text
+    # where the rule did not fire because a negation word cancelled its keyword: a code per
+    # row into ``cancelled`` (-1: nothing cancelled), e.g. "「骗」前有否定词「不是」，未计入"
+    cancel_code: np.ndarray | None = None
+    cancelled: list[str] = field(default_factory=list)
 
 
 def num(v: object) -> object:
@@ -86,11 +92,13 @@ class Keywords(Rule):
         n = len(frame)
         if self.field not in frame:
             return _none(n)
-        code = keyword_codes(frame[self.field], self.keywords, ctx.negations if self.negate else (),
-                             factorized=ctx.factorized(frame, self.field))
+        match = keyword_match(frame[self.field], self.keywords, ctx.negations if self.negate else (),
+                              factorized=ctx.factorized(frame, self.field))
+        code = match.code
         score = np.where(code >= 0, float(self.score), np.nan)
         reasons = [self.reason.format(keyword=k, field=self.field) for k in self.keywords]
-        return Fired(score, code, reasons, [float(self.score)] * len(reasons))
+        cancel_code, cancelled = match.cancel_notes(ctx.negation_note)
+        return Fired(score, code, reasons, [float(self.score)] * len(reasons), cancel_code, cancelled)
 
 
 class Band(Rule):
