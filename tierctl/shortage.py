@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl import background
+from tierctl.cadence import ContactPolicy, load_policy
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.frames import key_positions, same_keys
 from tierctl.io.ingest import ColumnSet
@@ -88,6 +89,8 @@ class AlertRule:
     min_days: int
     recipient: str
     reason: str
+    recipient_en: str = ""
+    reason_en: str = ""
 
 
 @dataclass
@@ -120,6 +123,9 @@ class ShortageModel:
     expected_share: dict[str, tuple[float, float]]
     scale: int = 1  # totals are integers in units of 1/scale
     weights_scaled: list[int] = field(default_factory=list)
+    policy: ContactPolicy = field(default_factory=ContactPolicy)  # crisis cadence, no-answer results
+    redlist_recipient_en: str = ""
+    redlist_reason_en: str = ""
 
     @property
     def tier_names(self) -> list[str]:
@@ -218,7 +224,8 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
             raise e.error("field", f"引用了未声明的列「{rule.field}」")
         esc.append(rule)
 
-    alerts = [AlertRule(a.str("id"), a.int("min_days", min=0), a.str("recipient"), a.str("reason", ""))
+    alerts = [AlertRule(a.str("id"), a.int("min_days", min=0), a.str("recipient"), a.str("reason", ""),
+                        a.str("recipient_en", ""), a.str("reason_en", ""))
               for a in sec.sections("alerts", [])]
     alerts.sort(key=lambda a: a.min_days)
     rl = sec.section("redlist_alert", {})
@@ -245,6 +252,9 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
         redlist_reason=rl.str("reason", "红名单客户投诉") if rl else "红名单客户投诉",
         complaint_keywords=tuple(rl.list("complaint_keywords", ["投诉", "曝光"], of=str)) if rl else ("投诉",),
         crisis=crisis, expected_share=share, scale=scale, weights_scaled=weights_scaled,
+        policy=load_policy(sec, names),
+        redlist_recipient_en=rl.str("recipient_en", "") if rl else "",
+        redlist_reason_en=rl.str("reason_en", "") if rl else "",
     )
 
 
