@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from tierctl.cli import main
 from tierctl.errors import InputError, ModelError
 from tierctl.holidays import load_holiday_file
 from tierctl.shortage import load_model
+from tierctl.store import Store, loop
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 ROOT = Path(__file__).resolve().parents[1]
@@ -388,3 +390,21 @@ def contacts_frame(last: dict[str, dt.datetime], results: dict[str, str] | None 
     keys = list(last)
     return pd.DataFrame({"customer_key": keys, "last_at": pd.to_datetime([last[k] for k in keys], utc=True),
                          "last_result": [(results or {}).get(k, "已接通") for k in keys]})
+
+
+def test_migration_9_fills_the_latest_contact_result_of_an_existing_store(tmp_path):
+    db = tmp_path / "old.db"
+    Store.open(db, target_version=5).close()
+    con = sqlite3.connect(db)
+    for at_, result in (("2026-12-01T02:00:00+00:00", "已接通"), ("2026-12-02T02:00:00+00:00", "未接通")):
+        con.execute("INSERT INTO contacts (kind, customer_key, at, result, logged_at) VALUES ('shortage', 'C1', ?, ?, ?)",
+                    (at_, result, at_))
+    con.execute("INSERT INTO contact_latest (kind, customer_key, last_at) VALUES "
+                "('shortage', 'C1', '2026-12-02T02:00:00+00:00')")
+    con.commit()
+    con.close()
+    with Store.open(db) as s:
+        last = s.last_contacts("shortage")
+        assert last["last_result"].tolist() == ["未接通"]
+        both = loop.last_contacts(s, load_model("rite").policy)
+        assert both["reached_at"].iloc[0] == pd.Timestamp("2026-12-01T02:00:00+00:00")
