@@ -616,13 +616,14 @@ class Store:
                              "last_result": pd.Series(results, dtype=object)})
 
     def contact_results(self, kind: str, keys: Sequence[str]) -> pd.DataFrame:
-        """Every logged contact of ``keys``: ``customer_key``, ``at``, ``result``."""
+        """Every logged contact of ``keys``: ``customer_key``, ``at``, ``result`` (by time,
+        then as logged)."""
         c = contacts.c
         parts = []
         with self.reading() as conn:
             for cond in _key_chunks(conn, c.customer_key, [str(k) for k in keys]):
                 parts.append(_frame(conn.execute(sa.select(c.customer_key, c.at, c.result)
-                                                 .where(c.kind == kind, cond))))
+                                                 .where(c.kind == kind, cond).order_by(c.at, c.id))))
         parts = [p for p in parts if len(p)]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             {"customer_key": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]"),

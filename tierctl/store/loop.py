@@ -83,6 +83,20 @@ def last_contacts(store: Store, policy: ContactPolicy) -> pd.DataFrame:
     return last.assign(reached_at=pd.to_datetime(reached, utc=True))
 
 
+def _last_contact_of(store: Store, key: str, policy: ContactPolicy) -> pd.DataFrame:
+    """:func:`last_contacts` for one customer, from their contact log alone."""
+    log = store.contact_results(KIND, [key])
+    if not len(log):
+        return pd.DataFrame({"customer_key": [], "last_at": pd.Series(dtype="datetime64[ns, UTC]")})
+    at_ = pd.to_datetime(log["at"], utc=True)
+    latest = int(np.argmax(at_.to_numpy()))  # the first of equal times: the row logged first
+    same = np.flatnonzero(at_.to_numpy() == at_.to_numpy()[latest])
+    result = log["result"].iloc[same[-1]]  # as contact_latest keeps it: the last logged at that time
+    reached = at_[[policy.is_reached(r) for r in log["result"].tolist()]]
+    return pd.DataFrame({"customer_key": [key], "last_at": [at_.iloc[latest]], "last_result": [result],
+                         "reached_at": [reached.max() if len(reached) else pd.NaT]})
+
+
 def _model_for(info: SnapshotInfo) -> ShortageModel:
     path = (info.meta.get("model") or {}).get("path")
     try:
@@ -557,8 +571,7 @@ def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: 
     if c["listed"] and tier:
         day = now.astimezone(now.tzinfo).date()
         rows, _ = task_rows(store, info, day, keys=[c["customer_key"]])
-        last = last_contacts(store, policy)
-        last = last[last["customer_key"] == c["customer_key"]]
+        last = _last_contact_of(store, c["customer_key"], policy)
         t = daily.describe_tasks(daily.order_tasks(rows, tier_list, last, day, now, cal, view="all", policy=policy,
                                                    crisis=crisis), tier_list, day)
         if len(t):
