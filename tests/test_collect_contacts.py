@@ -135,10 +135,13 @@ def test_an_exported_record_imports_back_as_nothing_and_new_rows_once(scored, ca
     code, _, err = cli(capsys, "contacts", "import", str(env / "filled.xlsx"), "--now", NOW)
     assert code == 0 and "已导入 0 条" in err and "3 条已有记录" in err
     assert contacts(env) == rows
-    # the imported contact resets the clock: C003's first contact is no longer due
+    # an imported contact that reached the customer resets the clock (C002: the crisis's 12 hours
+    # from 11:45); one that did not (未接通) leaves C003 due, as a retry
     code, out, _ = cli(capsys, "tasks", "--now", NOW, "--format", "json")
-    due = [t["customer_id"] for g in json.loads(out)["groups"] for t in g["tasks"]]
-    assert "C003" not in due and "C002" not in due
+    due = {t["customer_id"]: t for g in json.loads(out)["groups"] for t in g["tasks"]}
+    assert due["C002"]["due_kind"] == "cadence" and due["C002"]["due"] == "2026-11-24T23:45:00+08:00"
+    assert not due["C002"]["retry"]
+    assert due["C003"]["retry"] and due["C003"]["last_result"] == "未接通"
 
 
 def test_bad_rows_are_listed_together_and_nothing_is_imported(scored, capsys):

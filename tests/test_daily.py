@@ -93,7 +93,7 @@ def test_week_ago_snapshot_is_the_closest_to_seven_days_back():
 
 
 # -- pure pieces -------------------------------------------------------------------------------
-def test_alerts_fire_for_each_threshold_reached_and_never_twice():
+def test_alerts_fire_for_the_highest_threshold_reached_and_never_twice():
     rules = [{"id": "wait14", "min_days": 14, "recipient": "SA 主管", "reason": "等待已满 14 天"},
              {"id": "wait21", "min_days": 21, "recipient": "服务经理", "reason": "等待已满 21 天"},
              {"id": "wait28", "min_days": 28, "recipient": "区域总监", "reason": "等待已满 28 天"}]
@@ -101,14 +101,16 @@ def test_alerts_fire_for_each_threshold_reached_and_never_twice():
     cur = pd.DataFrame({"customer_key": ["a", "b", "c"], "customer_id": ["a", "b", "c"], "name": ["甲", "乙", "丙"],
                         "wait_days": [13, 22, 3], "redlist_complaint": [False, False, True]})
     new = daily.alerts_to_fire(cur, rules, red, None)
-    assert sorted(zip(new["customer_key"], new["rule_id"], strict=True)) == \
-        [("b", "wait14"), ("b", "wait21"), ("c", "redlist")]
+    assert sorted(zip(new["customer_key"], new["rule_id"], strict=True)) == [("b", "wait21"), ("c", "redlist")]
     assert new.loc[new["rule_id"] == "wait21", "reason"].item() == "等待已满 21 天（已等待 22 天）"
     active = new[["customer_key", "rule_id"]]
     assert len(daily.alerts_to_fire(cur, rules, red, active)) == 0
     cur["wait_days"] = [14, 29, 3]
     again = daily.alerts_to_fire(cur, rules, red, active)
     assert sorted(zip(again["customer_key"], again["rule_id"], strict=True)) == [("a", "wait14"), ("b", "wait28")]
+    # an open higher alert covers a lower threshold (a corrected, shorter wait fires nothing)
+    cur["wait_days"] = [14, 15, 3]
+    assert len(daily.alerts_to_fire(cur, rules, red, pd.concat([active, again[["customer_key", "rule_id"]]]))) == 0
 
 
 TIERS = [{"name": "P0", "owner_short": "服务经理", "channel": "电话", "cadence_days": 3, "first_contact_hours": 2,
@@ -300,26 +302,32 @@ def test_multi_day_scenario(tmp_path):
     statuses = store.alerts_list("shortage", statuses=None).set_index("customer_id")["status"]
     assert statuses["C005"] == "resolved" and statuses["C004"] == "open"
 
-    # tasks on D3 at 10:00: B (P1) never contacted → due (first contact); a contact clears it
+    # tasks on D3 at 10:00: B (P1, its A4.4 raise held) never contacted → due (first contact); a contact moves it on.
+    # A and B have complained, so the crisis is at level 4 (red): every cadence is capped at 12 hours
+    # and the HQ crisis team owns P0 (see test_loop_issue14 for the tiers' own cadences)
+    assert rec3["crisis"].level == 4
     cal = daily.WorkCalendar(False)
     t = loop.tasks_report(store, D3, at(D3, 10), cal)
     due = {x["customer_id"]: x for g in t["groups"] for x in g["tasks"]}
     assert due["C002"]["due_kind"] == "first" and due["C002"]["tier"] == "P1"
     assert due["C001"]["tier"] == "P0"
-    assert t["groups"][0]["owner"] == "服务经理"  # C003 (P0 by override) and C001 (P0) first
+    assert t["groups"][0]["owner"] == "总部危机小组"  # C003 (P0 by override) and C001 (P0) first
+    assert t["crisis"]["level"] == 4 and t["crisis"]["tightened"] == ["P0", "P1", "P2", "P3"]
     c = loop.log_contact(store, "C002", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
                          cal=cal, by="李主管")
-    assert c["next_due"] == "2026-11-28" and c["tier"] == "P1"
+    assert c["next_due"] == at(D3, 22, 30).isoformat() and c["tier"] == "P1" and c["reached"]
     t = loop.tasks_report(store, D3, at(D3, 11), cal)
-    assert "C002" not in {x["customer_id"] for g in t["groups"] for x in g["tasks"]}
-    # … and it is due again when the cadence (P1: 5 days) has run out
+    a = next(x for g in t["groups"] for x in g["tasks"] if x["customer_id"] == "C002")
+    assert a["due_kind"] == "cadence" and a["due"] == at(D3, 22, 30).isoformat() and not a["overdue"]
+    assert a["task"].startswith("每日两次联系") and a["status"].startswith("剩 ")
+    # … and late once the 12 hours have run out
     later = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), cal)
     again = {x["customer_id"]: x for g in later["groups"] for x in g["tasks"]}
-    assert again["C002"]["due_kind"] == "cadence" and again["C002"]["status"] == "今天到期"
+    assert again["C002"]["due_kind"] == "cadence" and again["C002"]["status"] == "逾期 4 天 10 小时"
     assert later["warnings"][0].startswith("最近一次评分是 2026-11-23")
-    # with working days, the 5 days of a P1 end on Monday 11-30 (11-28 is a Saturday)
+    # the crisis cap counts calendar time: working days change nothing
     wd = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), daily.WorkCalendar(True))
-    assert "C002" not in {x["customer_id"] for g in wd["groups"] for x in g["tasks"]}
+    assert {x["customer_id"]: x["due"] for g in wd["groups"] for x in g["tasks"]}["C002"] == again["C002"]["due"]
 
     # alerts: acknowledge W's, it stays closed on later runs
     open_ = loop.alerts_report(store, TZ)

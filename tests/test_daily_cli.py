@@ -181,10 +181,12 @@ def test_daily_commands_end_to_end_and_json_equals_the_library(env, capsys):
     code, _, err = cli(capsys, "contact", "C001", "--result", "已接通", "--note", "=cmd|' /C calc'!A0",
                        "--at", "2026-11-23 10:30", "--by", "王经理", "--plan", "+每日回访",
                        "--now", "2026-11-23T11:00:00+08:00")
-    assert code == 0 and "已记录" in err and "下次联系 2026-11-26" in err
+    # (a wait of 28 days and a P0 put the crisis at level 3: contact twice a day, so 12 hours on)
+    assert code == 0 and "已记录" in err and "下次联系 11-23 22:30 前" in err
     code, out, _ = cli(capsys, "tasks", "--date", "2026-11-23", "--now", "2026-11-23T12:00:00+08:00",
                        "--format", "json")
-    assert "C001" not in {t["customer_id"] for g in json.loads(out)["groups"] for t in g["tasks"]}
+    c001 = next(t for g in json.loads(out)["groups"] for t in g["tasks"] if t["customer_id"] == "C001")
+    assert c001["due_kind"] == "cadence" and c001["due"] == "2026-11-23T22:30:00+08:00" and not c001["overdue"]
     code, out, _ = cli(capsys, "tasks", "--date", "2026-11-23", "--view", "calls", "--format", "json")
     assert code == 0 and json.loads(out)["view"] == "calls"
     code, out, _ = cli(capsys, "tasks", "--date", "2026-11-23", "--view", "evening")
@@ -283,8 +285,8 @@ def test_exit_codes_and_messages(env, capsys):
 
 def test_working_days_from_the_config_file(env, capsys):
     (env / "tierctl.toml").write_text("[calendar]\nworking_days = true\n", encoding="utf-8")
-    f = write(env / "d.csv", ROWS)
-    score(capsys, f, D1)
+    f = write(env / "d.csv", ROWS[3:])  # 007 alone: crisis level 1, whose cap (weekly) tightens nothing
+    assert score(capsys, f, D1)["crisis"]["level"] == 1
     code, _, err = cli(capsys, "contact", "007", "--result", "已发短信", "--at", "2026-11-27 10:00",
                        "--now", "2026-11-27T11:00:00+08:00")
     # 007 is P3 (weekly): 5 working days from Friday 11-27 → Friday 12-04
@@ -320,12 +322,12 @@ def test_morning_text_works_out_a_screenful_and_json_everyone(env, capsys, monke
     code, out, err = cli(capsys, "score", str(f), "--as-of", D1.isoformat(), "--limit", "5")
     assert code == 0, err
     text = out + err
-    assert "今天触发的预警 60 条" in text  # 30 customers × the 14- and 21-day alerts, counted in full
+    assert "今天触发的预警 30 条" in text  # 30 customers × the highest threshold reached (21 days), in full
     assert text.count("等待已满 21 天") == 3 and "另有 27 位客户" in text  # 3 worked out, the rest counted
     assert "30 位客户都记为新增" in text
     doc = score(capsys, f, D1)  # the same day again, as JSON: every alert fired today, every customer
-    assert len(doc["alerts_fired"]) == 60 and len({a["customer_key"] for a in doc["alerts_fired"]}) == 30
-    assert doc["snapshot"]["alerts_fired"] == 60 and doc["snapshot"]["alerts_fired_customers"] == 30
+    assert len(doc["alerts_fired"]) == 30 and len({a["customer_key"] for a in doc["alerts_fired"]}) == 30
+    assert doc["snapshot"]["alerts_fired"] == 30 and doc["snapshot"]["alerts_fired_customers"] == 30
     shown = re.findall(r"（(C\d{3})）", text[text.index("今天触发的预警"):])
     assert shown == list(dict.fromkeys(a["customer_key"] for a in doc["alerts_fired"]))[:3]  # the same first three
 

@@ -10,6 +10,7 @@ files (the store and the command line feed these functions; see
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierctl.cadence import ContactPolicy, CrisisResponse, effective
 from tierctl.frames import key_positions
 from tierctl.shortage import ShortageModel, ShortageResult, parse_holds
 
@@ -33,15 +35,23 @@ class WorkCalendar:
     """Day targets counted in calendar days, or (``working_days``) in working days on
     China's official calendar: public holidays are skipped and the make-up Saturdays and
     Sundays (调休) count.  A target of whole weeks counts 5 working days per week, so
-    "weekly" stays a working week.  The ``chinese_calendar`` package only knows the
-    years it was released for; later dates fall back to Monday–Friday with a warning."""
+    "weekly" stays a working week.
 
-    def __init__(self, working_days: bool = False) -> None:
+    Where the days off come from, for each year: the user's holiday file for that year
+    (``years``, see :mod:`tierctl.holidays`), else the ``chinese_calendar`` package,
+    which only knows the years it was released for; a year neither knows falls back to
+    Monday–Friday with one warning that says what to do."""
+
+    def __init__(self, working_days: bool = False, years: dict[int, Any] | None = None) -> None:
         self.working_days = working_days
+        self.years = dict(years or {})
         self.warnings: list[str] = []
         self._fallback_years: set[int] = set()
 
     def is_workday(self, day: dt.date) -> bool:
+        own = self.years.get(day.year)
+        if own is not None:
+            return bool(own.is_workday(day))
         import chinese_calendar
 
         try:
@@ -50,8 +60,10 @@ class WorkCalendar:
             if day.year not in self._fallback_years:
                 self._fallback_years.add(day.year)
                 self.warnings.append(
-                    f"法定节假日数据（chinese_calendar）不含 {day.year} 年：该年按周一至周五计算工作日，"
-                    "节假日和调休未计入；请升级 chinese_calendar")
+                    f"{day.year} 年没有法定节假日数据（chinese_calendar 不含该年，也没有给出该年的节假日文件）："
+                    "该年按周一至周五计算工作日，节假日和调休未计入。请按 README「节假日文件」的格式写一份"
+                    f" {day.year} 年的节假日文件，在 tierctl.toml 的 [calendar] 中写 file = \"文件路径\"，"
+                    "或在命令后加 --holidays 文件路径")
             return day.weekday() < 5
 
     @staticmethod
@@ -59,8 +71,10 @@ class WorkCalendar:
         """A day target in working days: whole weeks count 5 each (1 周 = 5 个工作日)."""
         return days // 7 * 5 + days % 7
 
-    def add_days(self, start: dt.date, days: int) -> dt.date:
-        """The date a target of ``days`` days set on ``start`` falls due."""
+    def add_days(self, start: dt.date, days: int, *, calendar_cap: bool = False) -> dt.date:
+        """The date a target of ``days`` days set on ``start`` falls due.  With
+        ``calendar_cap`` a target counted in working days never falls later than
+        ``days`` calendar days (a customer who must never wait longer, holidays or not)."""
         if not self.working_days:
             return start + dt.timedelta(days=days)
         left = self.working_days_for(days)
@@ -69,6 +83,8 @@ class WorkCalendar:
             d += dt.timedelta(days=1)
             if self.is_workday(d):
                 left -= 1
+        if calendar_cap:
+            return min(d, start + dt.timedelta(days=days))
         return d
 
 
@@ -86,10 +102,12 @@ def model_meta(model: ShortageModel) -> dict[str, Any]:
                    "first_contact_hours": t.first_contact_hours, "cadence_days": t.cadence_days,
                    "cadence_note": t.cadence_note, "channel": t.channel, "action": t.action}
                   for t in model.tiers],
-        "alerts": [{"id": a.id, "min_days": a.min_days, "recipient": a.recipient, "reason": a.reason}
-                   for a in model.alerts],
-        "redlist_alert": {"recipient": model.redlist_recipient, "reason": model.redlist_reason},
+        "alerts": [{"id": a.id, "min_days": a.min_days, "recipient": a.recipient, "reason": a.reason,
+                    "recipient_en": a.recipient_en, "reason_en": a.reason_en} for a in model.alerts],
+        "redlist_alert": {"recipient": model.redlist_recipient, "reason": model.redlist_reason,
+                          "recipient_en": model.redlist_recipient_en, "reason_en": model.redlist_reason_en},
         "escalation": [{"id": e.id, "type": e.type, "reason": e.reason} for e in model.escalation],
+        "contact_policy": model.policy.to_json(),
     }
 
 
@@ -425,17 +443,23 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
 # -- alerts ----------------------------------------------------------------------------------
 def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: dict[str, Any] | None,
                    active: pd.DataFrame | None, known: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """Alerts crossing their threshold now: every wait rule a customer has reached
-    (``wait_days`` ≥ ``min_days``) and the red-list complaint rule
-    (``redlist_complaint``), minus those already open or acknowledged for that
-    customer — an alert fires once, not on every morning run.  ``known`` (per rule id, a
-    mask of ``cur``) marks alerts known to be open already without looking them up in
-    ``active``."""
+    """Alerts crossing their threshold now: for each customer the highest wait rule
+    reached (``wait_days`` ≥ ``min_days``: a wait of 33 days alerts the 28-day recipient,
+    not the 14-day one) and the red-list complaint rule (``redlist_complaint``), minus
+    those already covered — an alert fires once, not on every morning run.  A wait alert
+    is covered by an open or acknowledged alert of the same rule or a higher one for that
+    customer (``active``: ``customer_key``, ``rule_id``).  ``known`` (per rule id, a mask
+    of ``cur``) marks customers known to be covered for that rule already (listed in the
+    previous run and past its threshold then) without looking them up in ``active``."""
     cols = ["customer_key", "customer_id", "name", "rule_id", "recipient", "reason"]
     parts = []
     waits = cur["wait_days"].to_numpy()
-    for r in rules:
-        m = waits >= int(r["min_days"])
+    ladder = sorted(rules, key=lambda r: int(r["min_days"]))
+    top = np.full(len(cur), -1, dtype=np.int64)
+    for j, r in enumerate(ladder):  # ascending: the last one reached wins
+        top[waits >= int(r["min_days"])] = j
+    for j, r in enumerate(ladder):
+        m = top == j
         if known is not None and r["id"] in known:
             m &= ~known[r["id"]]
         if m.any():
@@ -444,6 +468,11 @@ def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: 
             sub["recipient"] = r["recipient"]
             base = r["reason"] or f"等待已满 {r['min_days']} 天"
             sub["reason"] = (base + "（已等待 ") + pd.Series(waits[m], index=sub.index).astype(str) + " 天）"
+            if active is not None and len(active):  # covered by this rung or a higher one
+                higher = {x["id"] for x in ladder[j:]}
+                same = active["customer_key"][active["rule_id"].astype(str).isin(higher).to_numpy()]
+                if len(same):
+                    sub = sub[key_positions(sub["customer_key"], same) < 0]
             parts.append(sub)
     if redlist and "redlist_complaint" in cur:
         m = cur["redlist_complaint"].fillna(False).to_numpy(dtype=bool)
@@ -452,18 +481,52 @@ def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: 
             sub["rule_id"] = "redlist"
             sub["recipient"] = redlist["recipient"]
             sub["reason"] = redlist["reason"]
+            if active is not None and len(active):
+                same = active["customer_key"][(active["rule_id"].astype(str) == "redlist").to_numpy()]
+                if len(same):
+                    sub = sub[key_positions(sub["customer_key"], same) < 0]
             parts.append(sub)
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    if active is not None and len(active):
-        # per rule: drop the customers for whom it is already open or acknowledged
-        rule_of = active["rule_id"].astype(str).to_numpy()
-        for i, sub in enumerate(parts):
-            same = active["customer_key"][rule_of == sub["rule_id"].iat[0]]
-            if len(same):
-                parts[i] = sub[key_positions(sub["customer_key"], same) < 0]
     cand = pd.concat(parts, ignore_index=True)
     return cand[cols].reset_index(drop=True)
+
+
+def alert_recipients_in_english(meta: dict[str, Any]) -> dict[str, str]:
+    """Chinese recipient → English, from the alert rules of a snapshot's ``meta``."""
+    rules = [*meta.get("alerts", []), meta.get("redlist_alert") or {}]
+    return {r["recipient"]: r["recipient_en"] for r in rules if r.get("recipient_en") and r.get("recipient")}
+
+
+def alert_in_english(alert: dict[str, Any], meta: dict[str, Any]) -> tuple[str, str]:
+    """(recipient, reason) of a stored alert in English, from the rules' ``*_en`` texts
+    (the wait at firing kept: ``Waited 28 days or more (33 days)``); the stored Chinese
+    text where a rule has none."""
+    rules = {r["id"]: r for r in meta.get("alerts", [])}
+    rules["redlist"] = meta.get("redlist_alert") or {}
+    rule = rules.get(str(alert.get("rule_id")), {})
+    reason = str(alert.get("reason") or "")
+    if rule.get("reason_en"):
+        waited = re.search(r"已等待 (\d+) 天", reason)
+        reason = rule["reason_en"] + (f" ({waited.group(1)} days)" if waited else "")
+    who = str(alert.get("recipient") or "")
+    return alert_recipients_in_english(meta).get(who, who), reason
+
+
+def superseded(new: pd.DataFrame, rules: Sequence[dict[str, Any]]) -> list[tuple[str, list[str], str]]:
+    """The lower wait rules each newly fired wait alert replaces: (its rule id, the
+    customers it fired for, the lower rule ids) per rule — their open alerts close, so
+    that every open line names the highest threshold reached."""
+    ladder = sorted(rules, key=lambda r: int(r["min_days"]))
+    out = []
+    for j, r in enumerate(ladder):
+        if not j:
+            continue
+        keys = new["customer_key"][(new["rule_id"] == r["id"]).to_numpy()]
+        if len(keys):
+            out.append((r["id"], sorted(set(keys.astype(str).tolist())), [x["id"] for x in ladder[:j]]))
+    return out
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -483,32 +546,51 @@ def _iso_each(ts: pd.Series) -> np.ndarray:
 
 def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
                   now: dt.datetime, cal: WorkCalendar, *, view: str = "due",
-                  evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS) -> pd.DataFrame:
+                  evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS,
+                  policy: ContactPolicy | None = None, crisis: CrisisResponse | None = None) -> pd.DataFrame:
     """The task list for ``day``, every row described: :func:`order_tasks` then
     :func:`describe_tasks` (see there)."""
     return describe_tasks(order_tasks(rows, tiers, last, day, now, cal, view=view, evening_min_days=evening_min_days,
-                                      call_tiers=call_tiers), tiers, day, view=view,
+                                      call_tiers=call_tiers, policy=policy, crisis=crisis), tiers, day, view=view,
                           evening_min_days=evening_min_days)
+
+
+def _utc_series(values: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype="datetime64[ns]").dt.tz_localize("UTC")
 
 
 def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
                 now: dt.datetime, cal: WorkCalendar, *, view: str = "due",
-                evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS) -> pd.DataFrame:
+                evening_min_days: int = EVENING_MIN_DAYS, call_tiers: int = CALL_TIERS,
+                policy: ContactPolicy | None = None, crisis: CrisisResponse | None = None) -> pd.DataFrame:
     """Who is on the task list of ``day``, in the list's order, with the figures the texts
     are made from (:func:`describe_tasks` adds them — for the rows a screen shows only, when
     ninety thousand are due).
 
-    ``view="due"``: every customer whose first contact is due (never contacted in this
+    ``last`` holds each customer's latest contact (``customer_key``, ``last_at``) and,
+    when known, its ``last_result`` and the latest contact that reached the customer
+    (``reached_at``: otherwise the latest contact if its result is not in
+    ``policy.not_reached``); without either every contact counts as reached.
+
+    ``view="due"``: every customer whose first contact is due (never reached in this
     stay on the list: the tier's first-contact deadline applies, on the clock) or whose
-    cadence has run out (days since the last contact ≥ the tier's cadence, in calendar
-    or working days).  ``"calls"``: all customers of the two most urgent tiers (the
-    16:00–18:00 call round).  ``"evening"``: everyone waiting ≥ ``evening_min_days``
-    (the evening written update).  Sorted by owner (the most urgent owner first), then
-    overdue first, then tier; ties keep the snapshot's order (most urgent first)."""
-    if view not in ("due", "calls", "evening"):
+    cadence has run out since the last contact that reached them.  The cadence is the
+    tier's, capped by the crisis level (``crisis``, see :mod:`tierctl.cadence`): the
+    tier's own counts calendar or working days (a tier in ``policy.calendar_cap`` never
+    later than its cadence in calendar days), a crisis cap counts calendar days, or
+    hours on the clock below one day.  A latest contact that did not reach the customer
+    (``policy.not_reached``) leaves the cadence as it was and makes them due again
+    ``policy.retry_days`` days after the attempt, if that is later.  ``"calls"``: all
+    customers of the two most urgent tiers (the 16:00–18:00 call round).  ``"evening"``:
+    everyone waiting ≥ ``evening_min_days`` (the evening written update).  ``"all"``:
+    everyone.  Sorted by owner (the most urgent owner first), then overdue first, then
+    tier; ties keep the snapshot's order (most urgent first)."""
+    if view not in ("due", "calls", "evening", "all"):
         raise ValueError(view)
+    policy = policy or ContactPolicy()
     by = {t["name"]: t for t in tiers}
     rank = {t["name"]: i for i, t in enumerate(tiers)}
+    eff = {k: effective(t, crisis) for k, t in by.items()}
     keep = rows["label"].isin(list(by)).to_numpy().copy()
     if view == "calls":
         keep &= rows["label"].isin([t["name"] for t in tiers[:call_tiers]]).to_numpy()
@@ -516,29 +598,55 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         keep &= (rows["wait_days"] >= evening_min_days).to_numpy()
     f = rows[keep].reset_index(drop=True)
     tz = now.tzinfo
-    if len(last):
+    n_all = len(f)
+    nat = np.full(n_all, np.datetime64("NaT"), dtype="datetime64[ns]")
+    last_at, reached_at = _utc_series(nat, f.index), _utc_series(nat.copy(), f.index)
+    result = np.full(n_all, None, dtype=object)
+    if len(last) and n_all:
         last = last.drop_duplicates("customer_key")
         pos = key_positions(f["customer_key"], last["customer_key"])
-        stamps = pd.to_datetime(last["last_at"], utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-        last_at = pd.Series(np.where(pos >= 0, stamps[np.maximum(pos, 0)], np.datetime64("NaT")),
-                            index=f.index).dt.tz_localize("UTC") if len(f) else \
-            pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
-    else:
-        last_at = pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
+        hit = pos >= 0
+        take = np.maximum(pos, 0)
+
+        def stamps(col: str) -> pd.Series:
+            v = pd.to_datetime(last[col], utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+            return _utc_series(np.where(hit, v[take], np.datetime64("NaT")), f.index)
+
+        last_at = stamps("last_at")
+        if "last_result" in last:
+            result = np.where(hit, last["last_result"].to_numpy(dtype=object)[take], None)
+        if "reached_at" in last:  # worked out by the caller (tierctl.store.loop.last_contacts)
+            reached_at = stamps("reached_at")
+        elif "last_result" in last:
+            codes, uniq = pd.factorize(last["last_result"])
+            ok = np.array([policy.is_reached(u) for u in uniq] + [True], dtype=bool)[np.where(codes < 0, len(uniq),
+                                                                                              codes)]
+            reached_at = last_at.where(np.where(hit, ok[take], True))
+        else:
+            reached_at = last_at.copy()
     if "first_seen" in f:  # a contact from an earlier stay on the list does not count
         fs = pd.to_datetime(f["first_seen"], utc=True)
         last_at = last_at.where(~(fs.notna() & last_at.notna() & (last_at < fs)))
+        reached_at = reached_at.where(~(fs.notna() & reached_at.notna() & (reached_at < fs)))
     if tz is not None:
-        last_at = last_at.dt.tz_convert(tz)
-    contacted = last_at.notna().to_numpy()
+        last_at, reached_at = last_at.dt.tz_convert(tz), reached_at.dt.tz_convert(tz)
+    contacted = reached_at.notna().to_numpy()
+    # the latest contact of this stay did not reach the customer: a retry
+    retry = last_at.notna().to_numpy() & (reached_at.isna() | (last_at > reached_at)).to_numpy()
     # per-tier figures through the label's codes (one look-up per distinct label)
     label_codes, label_uniq = pd.factorize(f["label"])
 
     def per_tier(pick: Any, dtype: Any) -> np.ndarray:
-        return np.array([pick(by[u]) for u in label_uniq], dtype=dtype)[label_codes] if len(f) \
+        return np.array([pick(u) for u in label_uniq], dtype=dtype)[label_codes] if len(f) \
             else np.zeros(0, dtype=dtype)
 
-    cadence = per_tier(lambda t: int(t["cadence_days"]), np.int64)
+    cad = per_tier(lambda u: eff[u]["cadence_days"], float)
+    capped = per_tier(lambda u: eff[u]["capped"], bool)
+    clock = capped & (cad < 1)  # below a day: on the clock
+    # how a whole-day target counts: 0 as configured, 1 as configured but never past the
+    # calendar days (policy.calendar_cap), 2 calendar days (a crisis cap)
+    mode = np.where(capped, 2, per_tier(lambda u: u in policy.calendar_cap, bool).astype(np.int64))
+    days = np.where(clock, 0, cad).astype(np.int64)
 
     # first contact: the tier's deadline, on the clock
     first_due = pd.to_datetime(f["first_due"], utc=True) if "first_due" in f \
@@ -549,58 +657,89 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         first_due = first_due.dt.tz_convert(tz)
     hours_left = (first_due - now_ts).dt.total_seconds().to_numpy() / 3600.0
 
-    # cadence: a day target counted from the date of the last contact
-    due_day = np.full(len(f), np.datetime64("NaT"), dtype="datetime64[D]")
-    if contacted.any():
-        # (day of the last contact, cadence) pairs as one integer: each distinct pair counted once
-        days = last_at[contacted].dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
-        cad = cadence[contacted].astype(np.int64)
-        radix = int(cad.max()) + 1
-        codes, uniq = pd.factorize(days * radix + cad)
-        table = np.array([np.datetime64(cal.add_days(dt.date(1970, 1, 1) + dt.timedelta(days=int(u // radix)),
-                                                     int(u % radix)), "D") for u in uniq], dtype="datetime64[D]")
-        due_day[contacted] = table[codes]
+    def add(start: dt.date, n: int, m: int) -> dt.date:
+        return start + dt.timedelta(days=n) if m == 2 else cal.add_days(start, n, calendar_cap=m == 1)
+
+    def due_dates(stamp: pd.Series, mask: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """``add`` for the rows of ``mask``: each distinct (day, days, mode) worked out once."""
+        out = np.full(len(f), np.datetime64("NaT"), dtype="datetime64[D]")
+        if not mask.any():
+            return out
+        d = stamp[mask].dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+        nn, mm = n[mask].astype(np.int64), mode[mask].astype(np.int64)
+        radix = int(nn.max()) + 1
+        codes, uniq = pd.factorize((d * radix + nn) * 3 + mm)
+        table = np.array([np.datetime64(add(dt.date(1970, 1, 1) + dt.timedelta(days=int(u // 3 // radix)),
+                                            int(u // 3 % radix), int(u % 3)), "D") for u in uniq],
+                         dtype="datetime64[D]")
+        out[mask] = table[codes]
+        return out
+
+    # cadence: whole days counted from the date of the last contact that reached them …
+    by_day = contacted & ~clock
+    due_day = due_dates(reached_at, by_day, days)
+    again = by_day & retry  # … and never before the retry after an attempt that did not
+    if again.any():
+        due_day = np.where(again, np.maximum(due_day, due_dates(last_at, again, np.minimum(days, policy.retry_days))),
+                           due_day)
+    # … or below a day, on the clock from the time of the last contact (a retry as long after the attempt)
+    due_at = pd.Series(pd.NaT, index=f.index, dtype=first_due.dtype)
+    on_clock = contacted & clock
+    if on_clock.any():
+        span = pd.to_timedelta(cad * 24, unit="h")
+        start = reached_at.where(~pd.Series(retry, index=f.index), last_at)
+        due_at = (start + span).where(pd.Series(on_clock, index=f.index))
+        due_day = np.where(on_clock, due_at.dt.tz_localize(None).to_numpy().astype("datetime64[D]"), due_day)
+        hours_left = np.where(on_clock, (due_at - now_ts).dt.total_seconds().to_numpy() / 3600.0, hours_left)
     today = np.datetime64(day, "D")
+    clock = on_clock  # from here: the rows whose deadline is a time (a capped cadence below a day)
     is_due = np.where(contacted, due_day <= today, True)
-    overdue = np.where(contacted, due_day < today, hours_left < 0)
+    overdue = np.where(contacted & ~clock, due_day < today, hours_left < 0)
 
     if view == "due":  # only the rows listed
         sel = np.flatnonzero(is_due)
         f = f.iloc[sel].reset_index(drop=True)
         last_at, first_due = last_at.iloc[sel].reset_index(drop=True), first_due.iloc[sel].reset_index(drop=True)
-        contacted, hours_left, due_day = contacted[sel], hours_left[sel], due_day[sel]
-        is_due, overdue, label_codes = is_due[sel], overdue[sel], label_codes[sel]
+        due_at = due_at.iloc[sel].reset_index(drop=True)
+        contacted, hours_left, due_day, clock = contacted[sel], hours_left[sel], due_day[sel], clock[sel]
+        is_due, overdue, label_codes, retry, result = is_due[sel], overdue[sel], label_codes[sel], retry[sel], result[sel]
     n = len(f)
-    tier_rank = per_tier(lambda t: rank[t["name"]], np.int64)
-    owner = per_tier(lambda t: t["owner_short"], object)
+    tier_rank = per_tier(lambda u: rank[u], np.int64)
+    owner = per_tier(lambda u: eff[u]["owner"], object)
     out = pd.DataFrame({c: (f[c] if c in f else pd.Series([None] * n, dtype=object))
                         for c in ("customer_key", "customer_id", "name", "phone")})
     out["label"] = f["label"].astype(object)
     out["score"] = f["score"].to_numpy(dtype=float) if "score" in f else np.nan
     out["wait_days"] = f["wait_days"].to_numpy(dtype=np.int64)
     out["owner"] = owner
-    out["owner_role"] = per_tier(lambda t: t.get("owner_role"), object)
+    out["owner_role"] = per_tier(lambda u: by[u].get("owner_role"), object)
     out["owner_person"] = f["owner_person"].to_numpy(dtype=object) if "owner_person" in f \
         else np.full(n, None, dtype=object)
     out["is_due"] = is_due
     out["overdue"] = overdue
     out["tier_rank"] = tier_rank
+    out["retry"] = retry
+    out["last_result"] = np.where(last_at.notna().to_numpy(), result, None)
     out["contacted"] = contacted
     out["hours_left"] = hours_left
     out["due_day"] = due_day
+    out["clock"] = clock
+    out["due_at"] = due_at
     out["first_due"] = first_due
     out["last_at"] = last_at
+    out["note"] = per_tier(lambda u: eff[u]["note"], object)
     # sort keys, all numeric: owner (by its most urgent tier), overdue first, tier, deadline
-    due_ns = np.where(contacted, (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
-                      first_due.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
-                      .astype(np.int64) if n else np.zeros(0, dtype=np.int64))
+    due_ns = np.where(contacted & ~clock,
+                      (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
+                      first_due.where(~pd.Series(clock, dtype=bool), due_at).dt.tz_convert("UTC").dt.tz_localize(None)
+                      .to_numpy().astype("datetime64[ns]").astype(np.int64) if n else np.zeros(0, dtype=np.int64))
     owner_codes, _ = pd.factorize(out["owner"])
     owner_rank = out.groupby(owner_codes)["tier_rank"].transform("min").to_numpy() if n else owner_codes
     order = np.lexsort((due_ns, tier_rank, ~overdue.astype(bool), owner_codes, owner_rank))
     return out.take(order).reset_index(drop=True)
 
 
-TASK_WORK = ("contacted", "hours_left", "due_day", "first_due", "last_at")
+TASK_WORK = ("contacted", "hours_left", "due_day", "clock", "due_at", "first_due", "last_at", "note")
 
 
 def describe_tasks(tasks: pd.DataFrame, tiers: Sequence[dict[str, Any]], day: dt.date, *, view: str = "due",
@@ -612,10 +751,11 @@ def describe_tasks(tasks: pd.DataFrame, tiers: Sequence[dict[str, Any]], day: dt
     today = np.datetime64(day, "D")
     out = tasks.drop(columns=list(TASK_WORK))
     contacted = tasks["contacted"].to_numpy(dtype=bool)
+    clock = tasks["clock"].to_numpy(dtype=bool)
+    by_day = contacted & ~clock
     label = tasks["label"].to_numpy(dtype=object)
     due_day = tasks["due_day"].to_numpy(dtype="datetime64[D]")
     late_days = (today - due_day).astype("timedelta64[D]").astype(np.int64)
-    notes = {k: t.get("cadence_note") or f"每 {t['cadence_days']} 天联系" for k, t in by.items()}
 
     def first_status(h: float) -> str:
         return f"逾期 {_fmt_delta(h)}" if h < 0 else f"剩 {_fmt_delta(h)}"
@@ -624,20 +764,31 @@ def describe_tasks(tasks: pd.DataFrame, tiers: Sequence[dict[str, Any]], day: dt
         return f"逾期 {late} 天" if late > 0 else ("今天到期" if late == 0 else f"{-late} 天后到期")
 
     out["channel"] = [by[x]["channel"] for x in label] if view != "evening" else "短信/微信（书面）"
-    out["task"] = np.where(contacted, np.array([notes[x] for x in label], dtype=object), "首次联系") \
-        if view == "due" else ("16:00–18:00 电话沟通进展" if view == "calls"
-                               else f"晚间书面进展更新（等待 ≥{evening_min_days} 天）")
-    out["due"] = np.where(contacted, np.datetime_as_string(due_day).astype(object), _iso_each(tasks["first_due"]))
+    if view == "due":
+        task = np.where(contacted, tasks["note"].to_numpy(dtype=object), "首次联系")
+        retry = tasks["retry"].to_numpy(dtype=bool)
+        if retry.any():
+            when = tasks["last_at"].dt.strftime("%m-%d").to_numpy(dtype=object)
+            res = tasks["last_result"].to_numpy(dtype=object)
+            task = np.array([f"重拨：上次{r}（{w}）；{t}" if again else t
+                             for again, r, w, t in zip(retry.tolist(), res.tolist(), when.tolist(), task.tolist(),
+                                                       strict=True)], dtype=object)
+        out["task"] = task
+    else:
+        out["task"] = "16:00–18:00 电话沟通进展" if view == "calls" else f"晚间书面进展更新（等待 ≥{evening_min_days} 天）"
+    out["due"] = np.where(by_day, np.datetime_as_string(due_day).astype(object),
+                          np.where(clock, _iso_each(tasks["due_at"]), _iso_each(tasks["first_due"])))
     out["due_kind"] = np.where(contacted, "cadence", "first")
     out["status"] = [cadence_status(int(ld)) if c else first_status(float(h))
-                     for c, ld, h in zip(contacted.tolist(), late_days.tolist(), tasks["hours_left"].tolist(),
+                     for c, ld, h in zip(by_day.tolist(), late_days.tolist(), tasks["hours_left"].tolist(),
                                          strict=True)]
     out["last_contact"] = _iso_each(tasks["last_at"])
     return out
 
 
 TASK_FIELDS = ("customer_key", "customer_id", "name", "phone", "label", "score", "wait_days", "task", "channel",
-               "due", "due_kind", "is_due", "overdue", "status", "last_contact", "owner_role", "owner_person")
+               "due", "due_kind", "is_due", "overdue", "status", "last_contact", "owner_role", "owner_person",
+               "last_result", "retry")
 
 
 def task_records(tasks: pd.DataFrame) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tierctl import charts
+from tierctl import charts, daily
 from tierctl.errors import ModelError, NotFoundError, RenderError, UsageError
 from tierctl.store.core import SnapshotInfo, Store
 
@@ -68,8 +68,9 @@ class Limits:
 # Gathering
 # =========================================================================================
 def gather(store: Store, day: dt.date, now: dt.datetime, *, lang: str = "zh", working_days: bool = False,
-           centre: str | None = None, limits: Limits | None = None) -> dict[str, Any]:
-    """Everything the dashboard of ``day`` shows, as JSON-ready data.
+           centre: str | None = None, limits: Limits | None = None, calendar: Any = None) -> dict[str, Any]:
+    """Everything the dashboard of ``day`` shows, as JSON-ready data.  ``calendar``: the
+    :class:`tierctl.daily.WorkCalendar` of the task list (default: one from ``working_days``).
 
     Uses the newest snapshot of each job on or before ``day``; a job without one is
     ``None``.  Raises :class:`NotFoundError` when no job has any snapshot."""
@@ -77,7 +78,7 @@ def gather(store: Store, day: dt.date, now: dt.datetime, *, lang: str = "zh", wo
     warnings: list[str] = []
     data: dict[str, Any] = {"date": day.isoformat(), "lang": lang, "generated_at": now.isoformat(),
                             "centre": centre or None, "warnings": warnings}
-    data["shortage"] = _shortage(store, day, now, lang, working_days, lim, warnings)
+    data["shortage"] = _shortage(store, day, now, lang, working_days, lim, warnings, calendar)
     data["rfm"] = _rfm(store, day, lang, warnings)
     data["churn"] = _churn(store, day, now, lang, warnings)
     if data["shortage"] is None and data["rfm"] is None and data["churn"] is None:
@@ -160,7 +161,7 @@ def _counts_sql(store: Store, ids: Sequence[int]) -> dict[int, dict[str, int]]:
 
 
 def _shortage(store: Store, day: dt.date, now: dt.datetime, lang: str, working_days: bool, lim: Limits,
-              warnings: list[str]) -> dict[str, Any] | None:
+              warnings: list[str], calendar: Any = None) -> dict[str, Any] | None:
     info = _on_or_before(store, SHORTAGE, day)
     if info is None:
         return None
@@ -192,8 +193,8 @@ def _shortage(store: Store, day: dt.date, now: dt.datetime, lang: str, working_d
         "model": info.model_name, "stale_days": (day - info.as_of).days,
         "crisis": crisis, "tiers": tiers, "trend": trend,
         "wait": _wait(store, info, model, lim, lang),
-        "alerts": _alerts(store, info, lim),
-        "tasks": _tasks(store, info, model, day, now, working_days, lim),
+        "alerts": _alerts(store, info, lim, lang),
+        "tasks": _tasks(store, info, day, now, working_days, lim, calendar),
         "changes": _changes(store, info, names, lim, model),
     }
 
@@ -262,10 +263,12 @@ def _wait(store: Store, info: SnapshotInfo, model: Any | None, lim: Limits, lang
             "bands": bands, "longest": longest, "mean": round(total_days / n, 1) if n else 0.0, "customers": n}
 
 
-def _alerts(store: Store, info: SnapshotInfo, lim: Limits) -> dict[str, Any]:
+def _alerts(store: Store, info: SnapshotInfo, lim: Limits, lang: str = "zh") -> dict[str, Any]:
     """Open alerts: counts per recipient and, one line per customer, their most serious
     alert (the others are lower rungs of the same wait) with everyone already notified.
-    Counted and ranked in SQL: a long shortage holds an alert or three per customer."""
+    Counted and ranked in SQL: a long shortage holds an alert or three per customer.  In
+    English, reasons and recipients from the rules' ``*_en`` texts (the wait at firing
+    kept)."""
     from tierctl.store.schema import alerts
 
     a = alerts.c
@@ -307,6 +310,12 @@ def _alerts(store: Store, info: SnapshotInfo, lim: Limits) -> dict[str, Any]:
               "recipient": r.recipient, "recipients": notified[r.customer_key], "reason": r.reason,
               "fired_on": r.fired_on.isoformat() if isinstance(r.fired_on, dt.date) else str(r.fired_on)}
              for r in top]
+    if lang == "en":
+        names = daily.alert_recipients_in_english(info.meta)
+        for x in shown:
+            x["recipient"], x["reason"] = daily.alert_in_english(x, info.meta)
+            x["recipients"] = [names.get(w, w) for w in x["recipients"]]
+        by = [(names.get(k, k), n) for k, n in by]
     count = sum(int(n) for _, n in by)
     return {"count": count, "customers": int(customers),
             "by_recipient": [{"recipient": k, "count": int(n)} for k, n in by],
@@ -324,20 +333,18 @@ def _due_text(text: str) -> str:
         return text
 
 
-def _tasks(store: Store, info: SnapshotInfo, model: Any | None, day: dt.date, now: dt.datetime,
-           working_days: bool, lim: Limits) -> dict[str, Any]:
+def _tasks(store: Store, info: SnapshotInfo, day: dt.date, now: dt.datetime,
+           working_days: bool, lim: Limits, calendar: Any = None) -> dict[str, Any]:
     """Today's contact tasks by owner, as ``tierctl tasks`` computes them (the same
     inputs as :func:`tierctl.store.loop.tasks_report`), counted for everyone but turned
     into records only for the rows the page lists."""
 
-    from tierctl import daily
-    from tierctl.store.loop import task_rows
+    from tierctl.store.loop import ordered_tasks
 
-    tiers = info.meta.get("tiers") or (daily.model_meta(model)["tiers"] if model is not None else [])
+    cal = calendar or daily.WorkCalendar(working_days)
     # no phone numbers: the page never shows them
-    rows, stale = task_rows(store, info, day, generic=("customer_key", "customer_id", "name", "label", "score"))
-    cal = daily.WorkCalendar(working_days)
-    tasks = daily.order_tasks(rows, tiers, store.last_contacts(SHORTAGE), day, now, cal, view="due")
+    tasks, tiers, stale, _ = ordered_tasks(store, info, day, now, cal, "due",
+                                           generic=("customer_key", "customer_id", "name", "label", "score"))
     # order_tasks sorts by owner (most urgent owner first): keep that order
     owners = list(dict.fromkeys(tasks["owner"].tolist()))
     count = tasks.groupby("owner", sort=False).size()

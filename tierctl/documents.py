@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierctl import cadence
 from tierctl.errors import ConfigError
 from tierctl.shortage import ShortageResult, complaint_mask, media_mask
 from tierctl.textmatch import keyword_hits
@@ -254,12 +255,40 @@ def tier_labels(result: ShortageResult, lang: str) -> dict[str, str]:
     return out
 
 
-def action_text(tier: Any, lang: str) -> str:
+def action_text(tier: Any, lang: str, response: Any = None) -> str:
+    """The action plan of a tier: its action and how often to contact — the tier's own
+    cadence, or the one the crisis level ``response`` (:class:`tierctl.cadence.CrisisResponse`)
+    asks for when it is tighter — and who owns it at that level."""
+    pol = cadence.effective(_tier_dict(tier), response, lang)
     if lang == "zh":
-        return tier.action
+        text = f"{tier.action}；{pol['note']}" if tier.action else pol["note"]
+        return text + (f"；危机 {response.level} 级由{pol['owner']}负责" if pol["owner_changed"] else "")
     who = OWNER_EN.get(tier.owner_role, tier.owner_short or "the owner")
-    return (f"First contact within {tier.first_contact_hours} h by {who}; "
-            f"update every {tier.cadence_days} days")
+    text = f"First contact within {tier.first_contact_hours} h by {who}; {pol['note']}"
+    return text + (f"; owned by {pol['owner']} at crisis level {response.level}" if pol["owner_changed"] else "")
+
+
+def owner_text(tier: Any, lang: str, response: Any = None) -> str:
+    """Who owns a tier's customers: the tier's owner, or the one the crisis level hands
+    them to."""
+    pol = cadence.effective(_tier_dict(tier), response, lang)
+    if pol["owner_changed"]:
+        return f"{pol['owner']}（危机 {response.level} 级接管）" if lang == "zh" \
+            else f"{pol['owner']} (takes over at crisis level {response.level})"
+    return tier.owner if lang == "zh" else OWNER_EN.get(tier.owner_role, tier.owner_short)
+
+
+def at_crisis_level(customers: list[dict[str, Any]], result: ShortageResult, lang: str, response: Any) -> None:
+    """Set each customer view's owner and action as the crisis level ``response`` asks."""
+    tiers = {t.name: t for t in result.model.tiers}
+    texts = {k: (owner_text(t, lang, response), action_text(t, lang, response)) for k, t in tiers.items()}
+    for c in customers:
+        c["owner"], c["action"] = texts[c["tier"]]
+
+
+def _tier_dict(tier: Any) -> dict[str, Any]:
+    return {"name": tier.name, "cadence_days": tier.cadence_days, "cadence_note": tier.cadence_note,
+            "owner": tier.owner, "owner_short": tier.owner_short, "owner_short_en": tier.owner_short_en}
 
 
 def caller_for(config: Any, tier: Any, lang: str = "zh") -> dict[str, Any]:
@@ -282,9 +311,11 @@ TONES = ("legal", "posted", "complained", "angry", "anxious", "trusting", "calm"
 
 
 def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str = "zh",
-                   rows: int | None = None, reasons: Any = None) -> list[dict[str, Any]]:
+                   rows: int | None = None, reasons: Any = None,
+                   response: Any = None) -> list[dict[str, Any]]:
     """One plain dict per customer (most urgent first) with everything a template may
-    show.  Raises ConfigError when a customer's part has no ETA in the configuration.
+    show; owner and action as the crisis level ``response`` asks (see
+    :func:`at_crisis_level` when the level is known only later).  Raises ConfigError when a customer's part has no ETA in the configuration.
 
     ``reasons`` (:class:`tierctl.plain_reasons.PlainReasons`, default: the one the
     configuration names) turns the rule reasons into ``plain_reasons`` for outward
@@ -379,8 +410,8 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
             "posted": bool(posted[i]),
             "caller": callers[t.name],
             "plan": None,  # what the day's allocation plan gave this customer (set by render.prepare)
-            "owner": t.owner if lang == "zh" else OWNER_EN.get(t.owner_role, t.owner_short),
-            "action": action_text(t, lang),
+            "owner": owner_text(t, lang, response),
+            "action": action_text(t, lang, response),
             "respond_by": respond_by.to_pydatetime() if hasattr(respond_by, "to_pydatetime") else respond_by,
             "cadence_days": int(r["cadence_days"]),
             "channel": t.channel,

@@ -302,6 +302,7 @@ def prepare(result: ShortageResult, config: Any, *, lang: str = "zh", eta_weeks:
     if crisis is None:
         crisis = crisis_level(result, max_eta_days / 7)
     model = result.model
+    docs.at_crisis_level(customers, result, lang, model.policy.response(crisis.level))
     labels = docs.tier_labels(result, lang)
     counts = result.counts()
     n = len(customers)
@@ -748,7 +749,7 @@ def write_evaluation_sheet(result: ShortageResult, path: Path, *, lang: str = "z
         ws.set_header(f"&L&\"-,Bold\"{_hf(centre)}&C&\"-,Bold\"{_hf(L['sheet'])}&R{result.as_of.isoformat()}")
         ws.set_footer(f"&C{L['footer']}")
 
-        values = _sheet_values(result, cols, lang)
+        values = _sheet_values(result, cols, lang, model.policy.response(crisis.level))
         if view is not None:
             values[at], values[at + 1] = view["customer_option"], view["customer_cost"]
         tiers = c["tier"].tolist()
@@ -900,7 +901,9 @@ def _hf(s: str) -> str:
     return s.replace("&", "&&")
 
 
-def _sheet_values(result: ShortageResult, cols: list[tuple[str, str, str, float]], lang: str) -> list[list[Any]]:
+def _sheet_values(result: ShortageResult, cols: list[tuple[str, str, str, float]], lang: str,
+                  response: Any = None) -> list[list[Any]]:
+    """The sheet's columns; owner and action as the crisis level ``response`` asks."""
     model = result.model
     c = result.customers
     tiers = {t.name: t for t in model.tiers}
@@ -913,11 +916,10 @@ def _sheet_values(result: ShortageResult, cols: list[tuple[str, str, str, float]
         elif f in model.dim_keys or f == "wait_days":
             out.append([int(v) for v in c[f].tolist()])
         elif f == "action":
-            acts = {k: docs.action_text(t, lang) for k, t in tiers.items()}
+            acts = {k: docs.action_text(t, lang, response) for k, t in tiers.items()}
             out.append([acts[t] for t in c["tier"].tolist()])
         elif f == "owner":
-            owners = {k: (t.owner if lang == "zh" else docs.OWNER_EN.get(t.owner_role, t.owner_short))
-                      for k, t in tiers.items()}
+            owners = {k: docs.owner_text(t, lang, response) for k, t in tiers.items()}
             out.append([owners[t] for t in c["tier"].tolist()])
         elif f == "respond_by":
             rb = c["respond_by"]

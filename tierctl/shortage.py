@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl import background
+from tierctl.cadence import ContactPolicy, load_policy
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.frames import key_positions, same_keys
 from tierctl.io.ingest import ColumnSet
@@ -114,6 +115,8 @@ class AlertRule:
     min_days: int
     recipient: str
     reason: str
+    recipient_en: str = ""
+    reason_en: str = ""
 
 
 @dataclass
@@ -155,6 +158,9 @@ class ShortageModel:
     # the other packaged shortage models' scales per dimension key, to name the model a
     # column of given scores belongs to when it does not fit this one
     other_scales: dict[str, dict[str, DimScale]] = field(default_factory=dict)
+    policy: ContactPolicy = field(default_factory=ContactPolicy)  # crisis cadence, no-answer results
+    redlist_recipient_en: str = ""
+    redlist_reason_en: str = ""
 
     @property
     def tier_names(self) -> list[str]:
@@ -270,7 +276,8 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
     if pr_field and pr_field not in columns.specs:
         raise pr.error("field", f"引用了未声明的列「{pr_field}」", hint="在 [columns] 中声明这一列（是/否）")
 
-    alerts = [AlertRule(a.str("id"), a.int("min_days", min=0), a.str("recipient"), a.str("reason", ""))
+    alerts = [AlertRule(a.str("id"), a.int("min_days", min=0), a.str("recipient"), a.str("reason", ""),
+                        a.str("recipient_en", ""), a.str("reason_en", ""))
               for a in sec.sections("alerts", [])]
     alerts.sort(key=lambda a: a.min_days)
     rl = sec.section("redlist_alert", {})
@@ -300,6 +307,9 @@ def load_model(name_or_path: str | Path = "rite") -> ShortageModel:
         hold_text=hold_text, pr_plan_field=pr_field,
         negation_note=_negation_note(sec),
         other_scales={k: v for k, v in packaged_scales().items() if k != sec.str("name", Path(sec.path).stem)},
+        policy=load_policy(sec, names),
+        redlist_recipient_en=rl.str("recipient_en", "") if rl else "",
+        redlist_reason_en=rl.str("reason_en", "") if rl else "",
     )
 
 

@@ -194,6 +194,8 @@ def db_path(opt: Path | None) -> Path:
 def warn(messages: list[str]) -> None:
     if not messages:
         return
+    from rich.markup import escape
+
     con = err_console()
-    for m in messages:
-        con.print(f"[yellow]⚠ {m}[/yellow]")
+    for m in messages:  # a warning may quote a path or a [section]: never read as markup
+        con.print(f"[yellow]⚠ {escape(m)}[/yellow]")

@@ -64,16 +64,35 @@ def _open(db: Path | None) -> Store:
     return Store.open(path)
 
 
-def _calendar():
+HolidaysOpt = Annotated[list[Path] | None, typer.Option(
+    "--holidays", help="节假日文件（一年一个，可多次给出；格式见 README）：按工作日计算联系周期，该年的放假和调休以此为准"
+                       "（代替配置 calendar.file）", show_default=False)]
+
+
+def work_calendar(holidays: list[Path] | None = None):
+    """The working-day calendar the configuration asks for: ``calendar.working_days``,
+    and the holiday files of ``calendar.file`` (a path or a list, relative to the
+    configuration file's folder).  ``holidays`` (``--holidays``) replaces those files
+    and turns working days on."""
     from tierctl.daily import WorkCalendar
+    from tierctl.errors import ConfigError
+    from tierctl.holidays import load_holiday_files
 
-    v = STATE.config.get("calendar.working_days", False)
+    cfg = STATE.config
+    where = cfg.path or Path("tierctl.toml")
+    v = cfg.get("calendar.working_days", False)
     if not isinstance(v, bool):
-        from tierctl.errors import ConfigError
-
-        raise ConfigError("应为 true 或 false", path=STATE.config.path or Path("tierctl.toml"),
-                          key="calendar.working_days")
-    return WorkCalendar(v)
+        raise ConfigError("应为 true 或 false", path=where, key="calendar.working_days")
+    if holidays:
+        return WorkCalendar(True, load_holiday_files(holidays))
+    files = cfg.get("calendar.file", "") or []
+    if isinstance(files, str):
+        files = [files] if files.strip() else []
+    if not isinstance(files, list) or not all(isinstance(x, str) for x in files):
+        raise ConfigError("应为节假日文件的路径，或路径的列表", path=where, key="calendar.file",
+                          hint='例如 file = "节假日2027.csv"')
+    base = cfg.path.parent if cfg.path else Path.cwd()
+    return WorkCalendar(v, load_holiday_files([base / x for x in files if x.strip()]))
 
 
 def _e(v: Any) -> str:
@@ -108,6 +127,12 @@ def _parse_at(text: str | None, now: dt.datetime, what: str) -> dt.datetime | No
     except ValueError as exc:
         raise UsageError(f"{what}「{text}」无法识别", hint="写成 2026-11-24 10:30") from exc
     return v.replace(tzinfo=now.tzinfo) if v.tzinfo is None else v
+
+
+def _due_text(due: str) -> str:
+    """A deadline as the task list shows it: ``2026-11-24`` stays a date, a time reads
+    ``11-24 22:30``."""
+    return due[5:16].replace("T", " ") if "T" in due else due
 
 
 def _short(channel: str | None) -> str:
@@ -221,16 +246,30 @@ def changes_text(ch: dict[str, Any], snap: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def alerts_text(fired: list[dict[str, Any]], snap: dict[str, Any]) -> str:
-    """Today's alerts as rich markup, one line per customer naming every recipient
-    (empty when none fired and none are open)."""
+def alerts_text(fired: list[dict[str, Any]], snap: dict[str, Any], lang: str = "zh",
+                meta: dict[str, Any] | None = None) -> str:
+    """Today's alerts as rich markup, one line per customer: each alert's recipient with
+    its reason — a wait alert is the highest threshold reached (empty when none fired
+    and none are open).  ``lang="en"`` takes the English texts of the rules in ``meta``
+    (:func:`tierctl.daily.model_meta`)."""
+    from tierctl.daily import alert_in_english
+
+    en = lang == "en"
     if not fired:
         n = snap.get("alerts_open")
-        return f"[dim]今天没有新触发的预警；未处理预警 {n} 条（tierctl alerts 查看）[/dim]" if n else ""
+        if not n:
+            return ""
+        return f"[dim]No new alerts today; {n} open (tierctl alerts lists them)[/dim]" if en else \
+            f"[dim]今天没有新触发的预警；未处理预警 {n} 条（tierctl alerts 查看）[/dim]"
     n_fired = max(int(snap.get("alerts_fired") or 0), len(fired))
-    lines = [f"[bold red]今天触发的预警 {n_fired} 条[/bold red]"
-             + (f"（未处理共 {snap['alerts_open']} 条：tierctl alerts 查看，tierctl alerts ack 编号 确认）"
-                if snap.get("alerts_open") is not None else "")]
+    if en:
+        lines = [f"[bold red]Alerts fired today: {n_fired}[/bold red]"
+                 + (f" ({snap['alerts_open']} open: tierctl alerts lists them, tierctl alerts ack ID acknowledges)"
+                    if snap.get("alerts_open") is not None else "")]
+    else:
+        lines = [f"[bold red]今天触发的预警 {n_fired} 条[/bold red]"
+                 + (f"（未处理共 {snap['alerts_open']} 条：tierctl alerts 查看，tierctl alerts ack 编号 确认）"
+                    if snap.get("alerts_open") is not None else "")]
     per: dict[str, list[dict[str, Any]]] = {}
     for a in fired:  # most severe first (see loop.alert_severity)
         per.setdefault(a["customer_key"], []).append(a)
@@ -241,11 +280,14 @@ def alerts_text(fired: list[dict[str, Any]], snap: dict[str, Any]) -> str:
             break
         shown += 1
         ids = " ".join(f"#{a['id']}" for a in items if a.get("id"))
-        to = "、".join(dict.fromkeys(a["recipient"] for a in items))
-        lines.append(f"  → [bold]{_e(to)}[/bold]：{_e(_who(items[0]))} {_e(items[0]['reason'])}"
+        texts = [alert_in_english(a, meta or {}) if en else (a["recipient"], a["reason"]) for a in items]
+        first, rest = texts[0], texts[1:]
+        more = "".join(f"；[bold]{_e(to)}[/bold]：{_e(why)}" for to, why in rest)
+        lines.append(f"  → [bold]{_e(first[0])}[/bold]：{_e(_who(items[0]))} {_e(first[1])}{more}"
                      + (f" [dim]{ids}[/dim]" if ids else ""))
     if n_customers > shown:
-        lines.append(f"  [dim]… 另有 {n_customers - shown} 位客户（tierctl alerts 查看全部）[/dim]")
+        lines.append(f"  [dim]… {n_customers - shown} more customers (tierctl alerts lists them all)[/dim]" if en
+                     else f"  [dim]… 另有 {n_customers - shown} 位客户（tierctl alerts 查看全部）[/dim]")
     return "\n".join(lines)
 
 
@@ -381,6 +423,9 @@ def why(
         con.print(f"  [magenta]{_e(data['override'])}[/magenta]")
     con.print("最终分级 ", _tier(data["tier"]), f"  负责人：{_e(data['policy']['owner'])}"
               + (f" · 响应时限 {data['policy']['respond_by'][:16]}" if data["policy"]["respond_by"] else ""))
+    pc = data["policy"].get("contact")
+    if pc and (pc["tightened"] or pc["owner_changed"]):
+        con.print(f"联系要求：{_e(pc['note'])}；由{_e(pc['owner'])}负责")
     for a in data["alerts"]:
         con.print(f"  [yellow]预警 {_e(a)}[/yellow]")
     if data["active_override"] and not data["override"]:
@@ -451,6 +496,7 @@ def tasks(
     limit: LimitOpt = 100,
     now: NowOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="只列出这位负责人的客户：姓名（服务顾问列或 tierctl assign），或角色如「服务经理」「SA」")] = None,
+    holidays: HolidaysOpt = None,
 ) -> None:
     """今天该联系谁：从未联系的客户按分级的首次联系时限，已联系的按联系周期；按负责人分组，逾期在前，注明渠道。"""
     from tierctl.store import loop
@@ -463,7 +509,7 @@ def tasks(
     store = _open(db)
     try:
         data = _with_churn_followups(store, day, view,
-                                     lambda: loop.tasks_report(store, day, now_dt, _calendar(), view,
+                                     lambda: loop.tasks_report(store, day, now_dt, work_calendar(holidays), view,
                                                                limit=limit if fmt == "table" else None,
                                                                owner=owner))
     finally:
@@ -480,6 +526,9 @@ def tasks(
     title = f"{data['date']} {VIEWS[view]}：{data['count']} 位"
     if view == "due":
         title += f"，其中逾期 {data['overdue']} 位"
+    note = crisis_text(data.get("crisis"))
+    if note:
+        con.print(note)
     t = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
     t.add_column("负责人", no_wrap=True, min_width=6)
     t.add_column("级别", no_wrap=True, min_width=4)
@@ -501,15 +550,16 @@ def tasks(
         for x in g["tasks"]:
             if limit and shown >= limit:
                 break
-            due = x["due"][5:16].replace("T", " ") if x["due_kind"] == "first" else x["due"][5:]
+            due = _due_text(x["due"]) if "T" in x["due"] else x["due"][5:]
             state = f"[bold red]{_e(x['status'])}[/bold red]" if x["overdue"] else _e(x["status"])
             cells = [_e(g["owner"]) if first else "", _tier(x["tier"]), _e(_who(x))]
             if people:
                 cells.append(_e(x.get("owner_person") or ""))
             if wide:
                 cells.append(mask_phone(x["phone"]))
-            what = x["task"] if view == "due" else (x["last_contact"][5:16].replace("T", " ") if x["last_contact"]
-                                                    else "从未联系")
+            what = x["task"] if view == "due" else (x["last_contact"][5:16].replace("T", " ")
+                                                    + (f" {x['last_result']}" if x["retry"] else "")
+                                                    if x["last_contact"] else "从未联系")
             cells += [f"{x['wait_days']}天", _e(what if wide else f"{what} · {_short(x['channel'])}")]
             if wide:
                 cells.append(_e(x["channel"]))
@@ -526,6 +576,18 @@ def tasks(
         con.print("[green]没有到期的联系任务[/green]")
     _show_churn_followups(con, data)
     _show_warnings(data)
+
+
+def crisis_text(c: dict[str, Any] | None) -> str:
+    """What the crisis level changes in the task list, as one line of markup (empty when
+    it changes nothing)."""
+    if not c or not (c.get("tightened") or c.get("owners")):
+        return ""
+    parts = []
+    if c.get("tightened"):
+        parts.append(f"{'、'.join(c['tightened'])} {c.get('contact_note') or ''}".strip())
+    parts += [f"{tier} 由{who}负责" for tier, who in (c.get("owners") or {}).items()]
+    return f"[bold]危机 {c['level']} 级（{_e(c.get('label') or '')}）[/bold]：{_e('；'.join(parts))}"
 
 
 # -- churn follow-ups (job B) in the task list: from tierctl.churn_loop, kept apart from the
@@ -591,8 +653,9 @@ def contact(
     db: DbOpt = None,
     fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
+    holidays: HolidaysOpt = None,
 ) -> None:
-    """记录一次客户联系，重置该客户的联系周期（下次联系日从此刻起算）。批量：tierctl contact --tier P3 --channel sms --result 已发送（今天名单中整个分级，或 --owner 某人的全部客户，一次记录）。"""
+    """记录一次客户联系：联系上了就重置该客户的联系周期（下次联系日从此刻起算）；未接通、关机等没联系上的结果不重置，下一个工作日重拨。批量：tierctl contact --tier P3 --channel sms --result 已发送（今天名单中整个分级，或 --owner 某人的全部客户，一次记录）。"""
     from tierctl.store import loop
 
     fmt = check_format(fmt, ("table", "json"))
@@ -620,14 +683,17 @@ def contact(
         channel = ch.key
     store = _open(db)
     try:
-        data = loop.log_contact(store, customer, result=result, at=at_dt, now=now_dt, cal=_calendar(), note=note,
-                                by=by, plan=plan, done_at=done, channel=channel)
+        data = loop.log_contact(store, customer, result=result, at=at_dt, now=now_dt, cal=work_calendar(holidays),
+                                note=note, by=by, plan=plan, done_at=done, channel=channel)
     finally:
         store.close()
     if fmt == "json":
         emit(dump_json(data), None, False)
     else:
-        nxt = f"；下次联系 {data['next_due']} 前" if data["next_due"] else ""
+        nxt = ""
+        if data["next_due"]:
+            when = _due_text(data["next_due"])
+            nxt = f"；下次联系 {when} 前" if data["reached"] else f"；没联系上，不重置联系周期：{when} 前重拨"
         err_console().print(f"已记录：{_e(_who(data))} {at_dt:%m-%d %H:%M} {_e(data['result'])}{nxt}")
         if not data["listed"]:
             err_console().print("[yellow]注意：该客户不在最新名单中[/yellow]")

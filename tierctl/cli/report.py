@@ -29,6 +29,7 @@ from tierctl.cli.common import (
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
+from tierctl.cli.daily import HolidaysOpt
 from tierctl.errors import NotFoundError
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="看板日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的结果")]
@@ -48,6 +49,7 @@ def report(
     templates: TemplatesOpt = None,
     fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
+    holidays: HolidaysOpt = None,
 ) -> None:
     """生成每日看板：一个可离线打开、可 A4 打印的 HTML 文件（危机等级、P0–P3 人数与趋势、等待天数分布、预警、今日任务、变化；有 RFM/流失结果时加上类型分布、迁移和 ROI）。"""
     from tierctl import dashboard
@@ -62,10 +64,12 @@ def report(
     if not path.exists():
         raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
+    from tierctl.cli.daily import work_calendar
+
     cfg = STATE.config
-    working = cfg.get("calendar.working_days", False)
+    cal = work_calendar(holidays)
     with Store.open(path, readonly=True) as store:
-        data = dashboard.gather(store, day, now_dt, lang=lg, working_days=bool(working),
+        data = dashboard.gather(store, day, now_dt, lang=lg, working_days=cal.working_days, calendar=cal,
                                 centre=cfg.get("centre.name") or None)
     out_root = out or Path(cfg.get("render.out") or "out")
     files = dashboard.write_report(data, out_root, png=png, force=force, templates=_templates_dir(templates))

@@ -274,6 +274,11 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         flag = "" if lo * 0.5 <= share <= min(1.0, hi * 1.5) or len(c) < 20 else L("off_share", lang)
         parts.append(L("count", lang, tier=tier, n=counts[tier], share=f"{share:.0%}", flag=flag))
     con.print(L("total", lang) + " · ".join(parts))
+    if lang == "en" and "alerts_fired" in run:  # the alert lines from the rules' English texts
+        from tierctl import daily
+        from tierctl.cli.daily import alerts_text
+
+        run["alerts_text"] = alerts_text(run["alerts_fired"], run["snapshot"], "en", daily.model_meta(model))
     for extra in ("changes_text", "alerts_text"):
         if run.get(extra):
             con.print(run[extra])

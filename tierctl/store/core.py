@@ -541,8 +541,10 @@ class Store:
                                                     "fired_at": _utc(fired_at), "status": "open"})
         return len(new)
 
-    def resolve_alerts(self, kind: str, keys: Sequence[str], at: dt.datetime, note: str) -> int:
-        """Close the open/acked alerts of customers who left the list."""
+    def resolve_alerts(self, kind: str, keys: Sequence[str], at: dt.datetime, note: str, *,
+                       rules: Sequence[str] | None = None, statuses: Sequence[str] = ("open", "acked")) -> int:
+        """Close the open/acked alerts of customers who left the list (or only those of
+        ``rules`` in ``statuses``: a lower threshold replaced by a higher one)."""
         if not len(keys):
             return 0
         a = alerts.c
@@ -550,8 +552,9 @@ class Store:
         with self.transaction() as conn:
             for cond in _key_chunks(conn, a.customer_key, [str(k) for k in keys]):
                 # the key index, not the status one (which spans every open alert)
+                only = a.rule_id.in_(list(rules)) if rules is not None else sa.true()
                 res = conn.execute(sa.update(alerts).where(
-                    a.kind == kind, a.status.concat("").in_(["open", "acked"]), cond
+                    a.kind == kind, a.status.concat("").in_(list(statuses)), cond, only
                 ).values(status="resolved", closed_at=at, note=note))
                 n += res.rowcount or 0
         return n
@@ -600,15 +603,31 @@ class Store:
         return n
 
     def last_contacts(self, kind: str) -> pd.DataFrame:
-        """Per customer, the time of the latest contact (``customer_key``, ``last_at``),
-        from ``contact_latest`` (kept with the log)."""
+        """Per customer, the time and result of the latest contact (``customer_key``,
+        ``last_at``, ``last_result``), from ``contact_latest`` (kept with the log)."""
         c = contact_latest.c
-        stmt = sa.select(c.customer_key, sa.type_coerce(c.last_at, sa.String).label("last_at")).where(c.kind == kind)
+        stmt = sa.select(c.customer_key, sa.type_coerce(c.last_at, sa.String).label("last_at"),
+                         c.last_result).where(c.kind == kind)
         with self.reading() as conn:
-            keys, stamps = _fetch_text_columns(conn, stmt)
+            keys, stamps, results = _fetch_text_columns(conn, stmt)
         # stored as UTC ISO text: Arrow parses the lot in C
         last = pa.array(stamps, type=pa.string()).cast(pa.timestamp("us", tz="UTC")).to_pandas()
-        return pd.DataFrame({"customer_key": pd.Series(keys, dtype=object), "last_at": last})
+        return pd.DataFrame({"customer_key": pd.Series(keys, dtype=object), "last_at": last,
+                             "last_result": pd.Series(results, dtype=object)})
+
+    def contact_results(self, kind: str, keys: Sequence[str]) -> pd.DataFrame:
+        """Every logged contact of ``keys``: ``customer_key``, ``at``, ``result`` (by time,
+        then as logged)."""
+        c = contacts.c
+        parts = []
+        with self.reading() as conn:
+            for cond in _key_chunks(conn, c.customer_key, [str(k) for k in keys]):
+                parts.append(_frame(conn.execute(sa.select(c.customer_key, c.at, c.result)
+                                                 .where(c.kind == kind, cond).order_by(c.at, c.id))))
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            {"customer_key": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]"),
+             "result": pd.Series(dtype=object)})
 
     def contacts_list(self, kind: str, customer_key: str | None = None, since: dt.datetime | None = None,
                       until: dt.datetime | None = None) -> pd.DataFrame:
@@ -716,15 +735,22 @@ def _configure(engine: sa.Engine, *, wal: bool, timeout: float) -> None:
 
 def _refresh_latest(conn: sa.Connection, kind: str, keys: list[str]) -> None:
     """``contact_latest`` for ``keys`` worked out again from the contact log (the stored
-    UTC texts sort like the times they are: the greatest is the latest)."""
+    UTC texts sort like the times they are: the greatest is the latest), with the result
+    of that latest contact (the last logged, when two share the time)."""
     c, latest = contacts.c, contact_latest.c
     for cond in _key_chunks(conn, latest.customer_key, keys):
         conn.execute(sa.delete(contact_latest).where(latest.kind == kind, cond))
+    c2 = contacts.alias("c2")
     for cond in _key_chunks(conn, c.customer_key, keys):
+        g = sa.select(c.kind.label("kind"), c.customer_key.label("customer_key"),
+                      sa.func.max(sa.type_coerce(c.at, sa.String)).label("last_at")
+                      ).where(c.kind == kind, cond).group_by(c.kind, c.customer_key).subquery()
+        result = sa.select(c2.c.result).where(c2.c.kind == g.c.kind, c2.c.customer_key == g.c.customer_key,
+                                              sa.type_coerce(c2.c.at, sa.String) == g.c.last_at
+                                              ).order_by(c2.c.id.desc()).limit(1).scalar_subquery()
         conn.execute(sa.insert(contact_latest).from_select(
-            ["kind", "customer_key", "last_at"],
-            sa.select(c.kind, c.customer_key, sa.func.max(sa.type_coerce(c.at, sa.String)))
-            .where(c.kind == kind, cond).group_by(c.kind, c.customer_key)))
+            ["kind", "customer_key", "last_at", "last_result"],
+            sa.select(g.c.kind, g.c.customer_key, g.c.last_at, result)))
 
 
 def _key_chunks(conn: sa.Connection, column: Any, keys: list[str]) -> list[Any]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl import background, daily, owners
+from tierctl.cadence import ContactPolicy, CrisisResponse, days_text, effective
 from tierctl.daily import KIND, WorkCalendar
 from tierctl.errors import ModelError, NotFoundError, UsageError
 from tierctl.shortage import (
@@ -49,6 +50,53 @@ def _tiers(info: SnapshotInfo) -> list[dict[str, Any]]:
         return tiers
     model = _model_for(info)  # an old snapshot without its policy: ask the model file
     return daily.model_meta(model)["tiers"]
+
+
+def _policy(info: SnapshotInfo) -> ContactPolicy:
+    """The contact policy the snapshot was scored under (an older snapshot: the model's)."""
+    p = info.meta.get("contact_policy")
+    return ContactPolicy.from_json(p) if p else _model_for(info).policy
+
+
+def _crisis_response(info: SnapshotInfo, policy: ContactPolicy) -> CrisisResponse | None:
+    """What the crisis level of the snapshot's run asks of people (None: no level stored)."""
+    level = (info.meta.get("crisis") or {}).get("level")
+    return policy.response(level)
+
+
+def last_contacts(store: Store, policy: ContactPolicy) -> pd.DataFrame:
+    """Each customer's latest contact (``customer_key``, ``last_at``, ``last_result``) and
+    the latest that reached them (``reached_at``): for the few whose latest contact did not
+    (未接通 …), read from their contact log."""
+    last = store.last_contacts(KIND)
+    if not len(last):
+        return last.assign(reached_at=pd.Series(dtype="datetime64[ns, UTC]"))
+    codes, uniq = pd.factorize(last["last_result"])
+    ok = np.array([policy.is_reached(u) for u in uniq] + [True], dtype=bool)[np.where(codes < 0, len(uniq), codes)]
+    reached = last["last_at"].where(ok)
+    missed = last["customer_key"][~ok]
+    if len(missed):
+        log = store.contact_results(KIND, missed.tolist())
+        if len(log):
+            log = log[[policy.is_reached(r) for r in log["result"].tolist()]]
+            if len(log):
+                best = pd.to_datetime(log["at"], utc=True).groupby(log["customer_key"].astype(str)).max()
+                reached = reached.fillna(last["customer_key"].map(best))
+    return last.assign(reached_at=pd.to_datetime(reached, utc=True))
+
+
+def _last_contact_of(store: Store, key: str, policy: ContactPolicy) -> pd.DataFrame:
+    """:func:`last_contacts` for one customer, from their contact log alone."""
+    log = store.contact_results(KIND, [key])
+    if not len(log):
+        return pd.DataFrame({"customer_key": [], "last_at": pd.Series(dtype="datetime64[ns, UTC]")})
+    at_ = pd.to_datetime(log["at"], utc=True)
+    latest = int(np.argmax(at_.to_numpy()))  # the first of equal times: the row logged first
+    same = np.flatnonzero(at_.to_numpy() == at_.to_numpy()[latest])
+    result = log["result"].iloc[same[-1]]  # as contact_latest keeps it: the last logged at that time
+    reached = at_[[policy.is_reached(r) for r in log["result"].tolist()]]
+    return pd.DataFrame({"customer_key": [key], "last_at": [at_.iloc[latest]], "last_result": [result],
+                         "reached_at": [reached.max() if len(reached) else pd.NaT]})
 
 
 def _model_for(info: SnapshotInfo) -> ShortageModel:
@@ -211,6 +259,11 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 earlier = store.alerts_fired_on(KIND, as_of)
                 if len(earlier):
                     earlier = earlier[daily.key_positions(earlier["customer_key"], rows["customer_key"]) >= 0]
+                    drop = np.zeros(len(earlier), dtype=bool)  # what the run would close: lower rungs replaced
+                    for _, keys, lower in daily.superseded(new, meta["alerts"]):
+                        drop |= ((earlier["status"] == "open") & earlier["rule_id"].isin(lower)
+                                 & earlier["customer_key"].astype(str).isin(keys)).to_numpy()
+                    earlier = earlier[~drop]
                 fired = _alert_records(earlier, tz, meta["alerts"]) + [
                     {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
                      "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
@@ -220,6 +273,7 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 # in key order: the index on the customer key then mostly grows at its end
                 new = new.sort_values("customer_key", kind="mergesort").reset_index(drop=True)
                 store.insert_alerts(KIND, new, as_of, now)
+                _supersede(store, new, meta["alerts"], now)
                 closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
                 store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
                 if detail_limit is not None and replaced is None:
@@ -243,6 +297,17 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 "alerts_fired": fired_total, "alerts_fired_customers": fired_customers}
     return {"changes": changes, "alerts_fired": fired, "snapshot": snapshot, "crisis": crisis,
             "overrides_applied": applied}
+
+
+def _supersede(store: Store, new: pd.DataFrame, rules: list[dict[str, Any]], now: dt.datetime) -> None:
+    """Close the open lower wait alerts of the customers a higher one just fired for (an
+    acknowledged one stays as it was): each open line then names the highest threshold
+    reached and its recipient."""
+    by = {r["id"]: r for r in rules}
+    for rid, keys, lower in daily.superseded(new, rules):
+        r = by[rid]
+        store.resolve_alerts(KIND, keys, now, f"已升级为 {rid}：{r['reason'] or rid} → {r['recipient']}",
+                             rules=lower, statuses=("open",))
 
 
 def _alerts_known(prev_info: SnapshotInfo, prev: pd.DataFrame, pos: np.ndarray, cur: pd.DataFrame,
@@ -444,23 +509,42 @@ def _who(c: dict[str, Any]) -> dict[str, Any]:
 
 # -- tasks -----------------------------------------------------------------------------------
 def task_rows(store: Store, info: SnapshotInfo, day: dt.date,
-              generic: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int]:
-    """What the task list is computed from: the snapshot's customers with their waits
-    moved on to ``day`` (and how many days that was) and active overrides applied."""
+              generic: tuple[str, ...] | None = None, keys: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """What the task list is computed from: the snapshot's customers (or ``keys`` only)
+    with their waits moved on to ``day`` (and how many days that was) and active
+    overrides applied."""
     rows = store.snapshot_rows(info.id, fields=["wait_days", "first_seen", "first_due", owners.ADVISOR],
-                               **({"generic": generic} if generic else {}))
+                               **({"generic": generic} if generic else {}), **({"keys": keys} if keys else {}))
     stale = (day - info.as_of).days
     if stale:
         rows["wait_days"] = rows["wait_days"] + stale
     ovr = store.active_overrides(KIND)
     if len(ovr):
         lab = ovr.drop_duplicates("customer_key", keep="last").set_index("customer_key")["label"]
-        rows["label"] = rows["customer_key"].map(lab).fillna(rows["label"])
+        rows["label"] = rows["customer_key"].map(lab).astype(object).fillna(rows["label"])
     # the person as of now: today's assignments count at once (like overrides)
     assigned = store_owners.active_assignments(store, KIND)
     if len(assigned) or owners.ADVISOR in rows:
         rows = owners.with_person(rows, assigned, key="customer_key")
     return rows, stale
+
+
+def ordered_tasks(store: Store, info: SnapshotInfo, day: dt.date, now: dt.datetime, cal: WorkCalendar,
+                  view: str = "due", generic: tuple[str, ...] | None = None, owner: str | None = None
+                  ) -> tuple[pd.DataFrame, list[dict[str, Any]], int, dict[str, Any] | None]:
+    """The task list of ``day`` from ``info`` ordered (:func:`tierctl.daily.order_tasks`)
+    under the snapshot's contact policy and crisis level: (tasks, tiers, days the
+    snapshot is old, what the crisis level changes — :func:`crisis_note`).  With
+    ``owner``, one person's list: their customers, and those of the role they name."""
+    tiers = _tiers(info)
+    policy = _policy(info)
+    crisis = _crisis_response(info, policy)
+    rows, stale = task_rows(store, info, day, generic=generic)
+    if owner is not None:
+        rows = rows[owners.owner_mask(rows["label"], rows.get(owners.PERSON), owner, tiers)].reset_index(drop=True)
+    tasks = daily.order_tasks(rows, tiers, last_contacts(store, policy), day, now, cal, view=view, policy=policy,
+                              crisis=crisis)
+    return tasks, tiers, stale, crisis_note(info, tiers, crisis)
 
 
 def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar, view: str = "due",
@@ -474,12 +558,7 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
     if info is None:
         raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的评分",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
-    tiers = _tiers(info)
-    rows, stale = task_rows(store, info, day)
-    if owner is not None:  # one person's list: their customers, and those of the role they name
-        rows = rows[owners.owner_mask(rows["label"], rows.get(owners.PERSON), owner, tiers)].reset_index(drop=True)
-    last = store.last_contacts(KIND)
-    tasks = daily.order_tasks(rows, tiers, last, day, now, cal, view=view)
+    tasks, tiers, stale, crisis = ordered_tasks(store, info, day, now, cal, view, owner=owner)
     listed = daily.describe_tasks(tasks.head(limit) if limit else tasks, tiers, day, view=view)
     warnings = list(cal.warnings)
     if stale > 0:
@@ -487,7 +566,28 @@ def tasks_report(store: Store, day: dt.date, now: dt.datetime, cal: WorkCalendar
     return {"date": day.isoformat(), "view": view, "now": now.isoformat(), "snapshot": info.to_json(),
             "count": int(len(tasks)), "overdue": int(tasks["overdue"].sum()) if view == "due" else int(
                 (tasks["overdue"] & tasks["is_due"]).sum()),
-            "groups": daily.task_records(listed), "warnings": warnings}
+            "crisis": crisis, "groups": daily.task_records(listed), "warnings": warnings}
+
+
+def crisis_note(info: SnapshotInfo, tiers: list[dict[str, Any]], crisis: CrisisResponse | None
+                ) -> dict[str, Any] | None:
+    """The crisis level behind the task list and what it changes: the tiers whose cadence
+    it tightens and the tiers it hands to another owner."""
+    c = info.meta.get("crisis")
+    if not c:
+        return None
+    out = {"level": c.get("level"), "label": c.get("label"), "contact_max_days": None, "contact_note": None,
+           "tightened": [], "owners": {}}
+    if crisis is not None:
+        out["contact_max_days"] = None if crisis.contact_max_days is None else float(crisis.contact_max_days)
+        for t in tiers:
+            e = effective(t, crisis)
+            if e["capped"]:
+                out["tightened"].append(t["name"])
+                out["contact_note"] = crisis.contact_note or days_text(crisis.contact_max_days or 1)
+            if e["owner_changed"]:
+                out["owners"][t["name"]] = e["owner"]
+    return out
 
 
 # -- alerts ----------------------------------------------------------------------------------
@@ -510,12 +610,18 @@ def ack_alerts(store: Store, ids: list[int], now: dt.datetime, by: str | None, n
 def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: dt.datetime,
                 cal: WorkCalendar, note: str | None = None, by: str | None = None, plan: str | None = None,
                 done_at: dt.datetime | None = None, channel: str | None = None) -> dict[str, Any]:
-    """Log a contact (it resets the customer's contact clock)."""
+    """Log a contact.  One that reached the customer resets their contact clock; one
+    whose result says they were not reached (``[contacts] not_reached`` of the model:
+    未接通, 关机 …) does not, and they are due again the next (working) day.
+    ``next_due`` is the customer's next deadline as ``tierctl tasks`` will show it."""
     if not result.strip():
         raise UsageError("--result 不能为空", hint="例如 --result 已接通 或 --result 未接通")
     c = resolve_customer(store, ident)
     info: SnapshotInfo = c["snapshot"]
-    tiers = {t["name"]: t for t in _tiers(info)}
+    tier_list = _tiers(info)
+    tiers = {t["name"]: t for t in tier_list}
+    policy = _policy(info)
+    crisis = _crisis_response(info, policy)
     label = c["label"]
     ovr = store.active_overrides(KIND)
     if len(ovr):
@@ -523,15 +629,24 @@ def log_contact(store: Store, ident: str, *, result: str, at: dt.datetime, now: 
         if len(mine):
             label = mine.iloc[-1]["label"]
     tier = tiers.get(label, {})
-    owner = by or tier.get("owner_short") or tier.get("owner")
+    owner = by or (effective(tier, crisis)["owner"] if tier else None)
     cid = store.add_contact(KIND, customer_key=c["customer_key"], customer_id=c.get("customer_id"),
                             name=c.get("name"), at=at, result=result.strip(), note=note, plan=plan, done_at=done_at,
                             by=by, score=c.get("score"), label=label, owner=owner, logged_at=now,
                             channel=channel)
-    next_due = cal.add_days(at.astimezone(now.tzinfo).date(), int(tier["cadence_days"])) if tier else None
+    reached = policy.is_reached(result)
+    next_due = None
+    if c["listed"] and tier:
+        day = now.astimezone(now.tzinfo).date()
+        rows, _ = task_rows(store, info, day, keys=[c["customer_key"]])
+        last = _last_contact_of(store, c["customer_key"], policy)
+        t = daily.describe_tasks(daily.order_tasks(rows, tier_list, last, day, now, cal, view="all", policy=policy,
+                                                   crisis=crisis), tier_list, day)
+        if len(t):
+            next_due = str(t["due"].iat[0])
     return {"id": cid, **_who(c), "tier": label, "at": at.isoformat(), "result": result.strip(), "note": note,
-            "by": by, "owner": owner, "channel": channel, "listed": c["listed"],
-            "next_due": next_due.isoformat() if next_due else None, "warnings": list(cal.warnings)}
+            "by": by, "owner": owner, "channel": channel, "listed": c["listed"], "reached": reached,
+            "next_due": next_due, "warnings": list(cal.warnings)}
 
 
 # the execution record (SPEC B) plus the channel, which tierctl contacts import reads back
@@ -668,10 +783,23 @@ def why_report(store: Store, ident: str, day: dt.date | None, tz: dt.tzinfo | No
             "model": (info.meta.get("model") or {}).get("name", info.model_name), "facts": facts, **exp,
             "policy": {"owner": t.get("owner"), "respond_by": respond.isoformat() if isinstance(respond, pd.Timestamp)
                        and not pd.isna(respond) else None, "cadence_days": t.get("cadence_days"),
-                       "channel": t.get("channel"), "action": t.get("action")},
+                       "channel": t.get("channel"), "action": t.get("action"),
+                       # how often and by whom at the run's crisis level (what tasks asks for)
+                       "contact": _contact_policy(info, t)},
             "active_override": ({"to": active.iloc[-1]["label"], "reason": active.iloc[-1]["reason"],
                                  "by": active.iloc[-1]["by"], "since": _local(active.iloc[-1]["created_at"], tz)}
                                 if len(active) else None)}
+
+
+def _contact_policy(info: SnapshotInfo, tier: dict[str, Any]) -> dict[str, Any] | None:
+    if not tier:
+        return None
+    policy = _policy(info)
+    response = _crisis_response(info, policy)
+    e = effective(tier, response)
+    return {"cadence_days": e["cadence_days"], "note": e["note"], "owner": e["owner"],
+            "crisis_level": response.level if response else None, "tightened": e["capped"],
+            "owner_changed": e["owner_changed"]}
 
 
 FACT_KEYS = ("car", "part", "advisor", "wait_start", "wait_days", "followers", "identity", "usage", "contacts_7d",

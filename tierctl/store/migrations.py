@@ -223,6 +223,16 @@ def _v8_channels_and_assignments(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v9_contact_latest_result(conn: sa.Connection) -> None:
+    """The latest contact's result beside its time: the task list tells a contact that did
+    not reach the customer (未接通 …) from one that did without reading the whole log."""
+    conn.execute(sa.text("ALTER TABLE contact_latest ADD COLUMN last_result TEXT"))
+    conn.execute(sa.text(
+        "UPDATE contact_latest SET last_result = (SELECT c.result FROM contacts c WHERE c.kind = contact_latest.kind"
+        " AND c.customer_key = contact_latest.customer_key AND c.at = contact_latest.last_at"
+        " ORDER BY c.id DESC LIMIT 1)"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "snapshots and per-customer rows", _v1_snapshots),
     Migration(2, "alerts, contacts, overrides; payload layout", _v2_daily_loop),
@@ -230,6 +240,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "snapshots stored column-wise (Arrow IPC blobs)", _v4_columnar_snapshots),
     Migration(5, "each customer's latest contact", _v5_contact_latest),
     Migration(8, "contact channel; named owners (assignments)", _v8_channels_and_assignments),
+    Migration(9, "the latest contact's result", _v9_contact_latest_result),
 ]
 CURRENT_VERSION = MIGRATIONS[-1].version
 

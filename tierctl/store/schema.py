@@ -154,6 +154,7 @@ contact_latest = sa.Table(
     sa.Column("kind", sa.String(40), primary_key=True),
     sa.Column("customer_key", sa.String(200), primary_key=True),
     sa.Column("last_at", AwareDateTime, nullable=False),
+    sa.Column("last_result", sa.Text),  # v9
 )
 
 overrides = sa.Table(
