@@ -102,3 +102,7 @@ class RenderError(TierctlError):
 
 class NotFoundError(TierctlError):
     """A customer, snapshot or alert the user asked for does not exist."""
+
+
+class NotifyError(TierctlError):
+    """A group robot could not be told (the platform refused, or every attempt failed)."""
