@@ -164,7 +164,7 @@ def make_handler(state: Robots) -> type[BaseHTTPRequestHandler]:
             if platform in state.fail_after and ok_before >= state.fail_after[platform]:
                 req.answered = "5xx"
                 return self._answer(502, b"<html>bad gateway</html>")
-            if action is not None:
+            if action is not None and action[0] != "ok":  # ("ok",): answer as the platform would
                 kind = action[0]
                 if kind == "status":
                     req.answered = "5xx"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tierctl.errors import ConfigError
+from tierctl.errors import ConfigError, ModelError
 from tierctl.models.loader import Section, load_toml
 
 NOTIFY_DEFAULTS = Path(__file__).resolve().parent.parent / "data" / "notify.toml"
@@ -189,11 +189,24 @@ def _person(sec: Section, name: str) -> Person:
 
 def parse(user: Any, path: Path | None = None) -> NotifyConfig:
     """Check and read the ``[notify]`` table of a configuration (``user``: the merged
-    table, or None) over the packaged defaults."""
+    table, or None) over the packaged defaults.  Errors are :class:`ConfigError` naming
+    the user's file (``path``) and the key."""
+    try:
+        return _parse(user, path)
+    except ConfigError:
+        raise
+    except ModelError as exc:  # a Section check: the same message, as a configuration error
+        err = ConfigError(exc.message, hint=exc.hint)
+        err.message, err.path, err.key = exc.message, exc.path, exc.key
+        err.args = (exc.message,)
+        raise err from None
+
+
+def _parse(user: Any, path: Path | None) -> NotifyConfig:
     if user is not None and not isinstance(user, dict):
         raise ConfigError("应为一个表（[notify]）", path=path, key="notify")
     merged = _merge(load_toml(NOTIFY_DEFAULTS), user or {})
-    where = path if user else NOTIFY_DEFAULTS
+    where = (path or Path("tierctl.toml")) if user else NOTIFY_DEFAULTS
     sec = Section(merged, where or NOTIFY_DEFAULTS, "notify")
     plat_sec = sec.section("platforms")
     platforms: dict[str, Platform] = {}
