@@ -214,3 +214,25 @@ def test_outcomes_read_each_platforms_answer():
     o = feishu.outcome(f, b'{"code":19021,"msg":"sign match fail"}')
     assert not o.ok and not o.rate_limited and o.code == 19021
     assert not wecom.outcome(w, b"<html>gateway</html>").ok
+
+
+def test_the_message_in_english():
+    d = {**digest(2), "lang": "en", "centre": "Pudong"}
+    d["crisis"] = {**d["crisis"], "label": "high", "response": "Regional manager steps in"}
+    n = cfg()
+    robot = next(r for r in n.robots if r.name == "w")
+    p = compose.plan(d, robot, n, lambda _i: False)
+    from tierctl.notify.core import _renderer
+
+    r = _renderer(robot, n, "en")
+    [m] = pack(p.blocks, r, limit=4096, max_messages=5, title=p.title_for("en"), overflow=p.overflow("en"))
+    body, *_ = r.bodies(m.title, m.lines)
+    assert body["markdown"]["content"] == (
+        "## Pudong parts-shortage morning report 2026-11-24\n"
+        "Crisis level **3 high**: Regional manager steps in\n"
+        "P0 2 (+1) · P1 5 (−1) · P2 3 · P3 0 · 10 in all (vs 2026-11-23)\n"
+        "2 open alerts (tierctl alerts lists them; tierctl alerts ack ID acknowledges)\n"
+        "**2 new alerts**\n"
+        "**SA 主管** <@zhou.sa> (2)\n"
+        "- 客户0（C0000）: 等待已满 14 天（已等待 15 天） #1\n"
+        "- 客户1（C0001）: 等待已满 14 天（已等待 15 天） #2")

@@ -297,3 +297,24 @@ def test_the_dashboard_png_goes_to_wecom_as_an_image_once(robots, store, tmp_pat
     big.write_bytes(b"\x89PNG" + b"0" * (2 * 1024 * 1024 + 1))
     rep = deliver(store, ncfg, D1, at(D1), image=big, **kw)
     assert rep["robots"][0]["image"]["status"] == "too_large" and len(robots.requests) == n
+
+
+def test_pacing_per_second_and_per_minute_on_the_injected_clock():
+    """Feishu: at most 5 requests in any second (and 100 a minute); the clock is fake."""
+    from tierctl.notify import feishu
+    from tierctl.notify.transport import Response, Sender
+
+    plat = parse(None).platforms["feishu"]
+    ft = nr.FakeTime()
+    at_: list[float] = []
+
+    def post(url, data, timeout):
+        at_.append(ft.t)
+        ft.t += 0.01  # each request takes 10 ms
+        return Response(200, b'{"code":0,"msg":"success"}')
+
+    s = Sender(plat, feishu.outcome, post=post, sleep=ft.sleep, clock=ft.clock, per_second=plat.per_second)
+    for _ in range(12):
+        s.send(lambda: ("http://127.0.0.1/x", b"{}"))
+    assert all(at_[i + 5] - at_[i] >= 1.0 for i in range(len(at_) - 5))
+    assert len(ft.sleeps) == 2 and all(w == "rate" for w, _ in s.waits)

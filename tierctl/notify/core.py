@@ -12,6 +12,7 @@ fails stops there (its later messages would arrive out of order); the others go 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -110,7 +111,7 @@ def deliver(store: Store, ncfg: NotifyConfig, day: dt.date, now: dt.datetime, *,
         if resend_unconfirmed and dry_run:
             status = {k: v for k, v in status.items() if v != "pending"}
         rep["already_sent"] = sum(1 for i in everything.items if i in status)
-        p = compose.plan(digest, robot, ncfg, lambda i, status=status: i in status)
+        p = compose.plan(digest, robot, ncfg, status.__contains__)
         renderer = _renderer(robot, ncfg, lang)
         messages = pack(p.blocks, renderer, limit=plat.max_bytes, max_messages=ncfg.max_messages,
                         title=p.title_for(lang), overflow=p.overflow(lang)) if p.blocks else []
@@ -137,7 +138,7 @@ def deliver(store: Store, ncfg: NotifyConfig, day: dt.date, now: dt.datetime, *,
             done = 0
             try:
                 for body in bodies:
-                    sender.send(lambda body=body, mod=mod, url=url, secret=secret: mod.prepare(url, body, secret, wall))
+                    sender.send(functools.partial(mod.prepare, url, body, secret, wall))
                     done += 1
             except SendFailed as f:
                 if done == 0:  # the message itself did not arrive: it goes out with the next run
@@ -186,7 +187,7 @@ def _send_image(store: Store, robot: Robot, path: Path, item: str, status: dict[
     assert url is not None
     sn.claim(store, robot.name, robot.platform, [item], 0, now)
     try:
-        sender.send(lambda: wecom.prepare(url, body, None, wall))
+        sender.send(functools.partial(wecom.prepare, url, body, None, wall))
     except SendFailed as f:
         sn.release(store, robot.name, [item])
         reason = redact(f.reason, secrets)

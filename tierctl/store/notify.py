@@ -154,7 +154,7 @@ def add_escalations(store: Store, kind: str, rows: list[dict[str, Any]], at: dt.
                 ids.append(None)
                 continue
             res = conn.execute(sa.insert(alert_escalations).values(kind=kind, escalated_at=at, **r))
-            ids.append(int(res.inserted_primary_key[0]))
+            ids.append(int(res.inserted_primary_key[0]))  # type: ignore[index]
             done.add(int(r["alert_id"]))
     return ids
 
