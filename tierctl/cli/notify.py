@@ -35,6 +35,7 @@ from tierctl.errors import NotFoundError, NotifyError
 RobotOpt = Annotated[list[str] | None, typer.Option("--robot", help="只发给这个机器人（按 name；可写多次）")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="企业微信机器人附发的图片（默认 <render.out>/<日期>/trend.png，由 tierctl report --png 生成）")]
 ResendOpt = Annotated[bool, typer.Option("--resend-unconfirmed", help="重发上次运行中断时正在发送、不确定是否送达的消息")]
+SHOW_ESCALATIONS = 10  # escalation lines printed; the JSON and tierctl alerts have all
 DateOpt = Annotated[str | None, typer.Option("--date", help="日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的评分")]
 
 
@@ -65,11 +66,14 @@ def show(report: dict[str, Any], *, payloads: bool = True) -> None:
     from rich.markup import escape
 
     con = err_console()
-    for e in report.get("escalated", []):
-        verb = "将升级" if report["dry_run"] else "已升级"
+    escalated = report.get("escalated", [])
+    verb = "将升级" if report["dry_run"] else "已升级"
+    for e in escalated[:SHOW_ESCALATIONS]:
         con.print(f"[magenta]{verb}预警 #{e['alert_id']}：{escape(e['from_recipient'])} → "
                   f"{escape(e['to_recipient'])}（{e['after_days']} 个{'工作日' if e['working_days'] else '自然日'}内未确认）"
                   "[/magenta]")
+    if len(escalated) > SHOW_ESCALATIONS:
+        con.print(f"[magenta]… 另有 {len(escalated) - SHOW_ESCALATIONS} 条预警{verb}（--format json 列出全部）[/magenta]")
     for r in report["robots"]:
         name = f"{escape(r['name'])}（{escape(r['label'])}）"
         for item in r["unconfirmed"]:
