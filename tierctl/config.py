@@ -51,6 +51,10 @@ class Config:
                 path = candidate
         if path is not None:
             data = _merge(data, load_toml(path))
+            if "notify" in data:  # robots and people are checked now, naming the key (tierctl.notify.config)
+                from tierctl.notify.config import parse as check_notify
+
+                check_notify(data["notify"], path)
         return cls(data, path)
 
     def get(self, dotted: str, default: Any = None) -> Any:

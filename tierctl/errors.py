@@ -106,3 +106,7 @@ class NotFoundError(TierctlError):
 
 class MailError(TierctlError):
     """An e-mail could not be sent (connection, authentication, TLS, refused recipients)."""
+
+
+class NotifyError(TierctlError):
+    """A group robot could not be told (the platform refused, or every attempt failed)."""

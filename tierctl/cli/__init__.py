@@ -42,7 +42,8 @@ def _register() -> None:
     # one module per command group; each adds its commands to ``app`` when imported
     import importlib
 
-    for mod in ("score", "daily", "documents", "rfm", "churn", "grade", "allocate", "report", "collect"):
+    for mod in ("score", "daily", "documents", "rfm", "churn", "grade", "allocate", "report", "collect",
+                "notify"):
         importlib.import_module(f"tierctl.cli.{mod}")
 
 

@@ -837,10 +837,16 @@ def alerts_main(
     t.add_column("客户", no_wrap=True)
     t.add_column("原因")
     t.add_column("起始", no_wrap=True)
+    escalated = any(a.get("escalated_to") for a in data["alerts"])
+    if escalated:
+        t.add_column("超时升级", no_wrap=True)
     if include_closed:
         t.add_column("状态", no_wrap=True)
     for a in data["alerts"]:
         cells = [str(a["id"]), _e(a["recipient"]), _e(_who(a)), _e(a["reason"]), (a["since"] or "")[:16].replace("T", " ")]
+        if escalated:
+            cells.append(f"→ {_e(a['escalated_to'])}（{(a['escalated_at'] or '')[5:16].replace('T', ' ')}）"
+                         if a.get("escalated_to") else "")
         if include_closed:
             cells.append(status.get(a["status"], a["status"]))
         t.add_row(*cells)

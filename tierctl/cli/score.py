@@ -127,13 +127,20 @@ def score(
     limit: LimitOpt = 100,
     lang: LangOpt = None,
     now: NowOpt = None,
+    notify: Annotated[bool, typer.Option("--notify", help="保存后把晨报发到 tierctl.toml 中配置的群机器人（同 tierctl notify）")] = False,
 ) -> None:
     """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
     fmt = check_format(fmt)
+    if notify and (dry_run or no_store):
+        from tierctl.errors import UsageError
+
+        raise UsageError("--notify 只能在保存评分时使用（不能与 --dry-run 或 --no-store 同用）",
+                         hint="预览群消息：tierctl notify --dry-run")
     run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store,
                     detail_limit=None if fmt == "json" else DETAIL_LIMIT)
     result = run["result"]
+    sent: dict[str, Any] | None = None
     if fmt == "json":
         from tierctl.cli.common import dump_json
 
@@ -142,6 +149,9 @@ def score(
         for k in ("changes", "alerts_fired", "snapshot"):
             if k in run:
                 doc[k] = run[k]
+        sent = _notify(as_of, now, db, lang) if notify else None
+        if sent is not None:
+            doc["notify"] = sent
         emit(dump_json(doc), None if dry_run else output, force)
     elif fmt == "csv":
         emit_csv(flat_frame(result), output, force, dry_run=dry_run)
@@ -150,6 +160,22 @@ def score(
 
         show_table(run, limit, pick_lang(lang))
     warn(run["export"].warnings + result.warnings)
+    if notify:
+        from tierctl.cli.notify import fail_if_needed, show
+
+        if sent is None:  # (the JSON document carries it already)
+            sent = _notify(as_of, now, db, lang)
+            show(sent)
+        fail_if_needed(sent)
+
+
+def _notify(as_of: str | None, now: str | None, db: Path | None, lang: str | None) -> dict[str, Any]:
+    """``--notify``: the group robots are told about the run just stored."""
+    from tierctl.cli.common import lang as pick_lang
+    from tierctl.cli.notify import run_notify
+
+    day, now_dt = clock(as_of, now)
+    return run_notify(day, now_dt, db=db, lang=pick_lang(lang))
 
 
 def flat_frame(result):

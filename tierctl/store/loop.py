@@ -595,7 +595,23 @@ def alerts_report(store: Store, tz: dt.tzinfo | None, *, include_closed: bool = 
     frame = store.alerts_list(KIND, statuses=None if include_closed else ("open",))
     latest = store.latest_snapshot(KIND)
     rules = latest.meta.get("alerts", []) if latest else []
-    return {"alerts": _alert_records(frame, tz, rules), "count": int(len(frame))}
+    records = _alert_records(frame, tz, rules)
+    _with_escalations(store, records, tz)
+    return {"alerts": records, "count": int(len(frame))}
+
+
+def _with_escalations(store: Store, records: list[dict[str, Any]], tz: dt.tzinfo | None) -> None:
+    """Each alert's escalation (``escalated_to``, ``escalated_at``; None when it has not
+    escalated): an alert nobody acknowledged in time goes on to the next recipient
+    (:mod:`tierctl.notify.escalation`)."""
+    from tierctl.store.notify import escalations
+
+    esc = escalations(store, KIND)
+    by = {int(r["alert_id"]): r for r in esc.to_dict("records")} if len(esc) else {}
+    for a in records:
+        e = by.get(int(a["id"]))
+        a["escalated_to"] = e["to_recipient"] if e else None
+        a["escalated_at"] = _local(e["escalated_at"], tz) if e else None
 
 
 def ack_alerts(store: Store, ids: list[int], now: dt.datetime, by: str | None, note: str | None) -> dict[str, Any]:

@@ -196,6 +196,42 @@ def _v5_contact_latest(conn: sa.Connection) -> None:
         sa.select(log.c.kind, log.c.customer_key, sa.func.max(log.c.at)).group_by(log.c.kind, log.c.customer_key)))
 
 
+def _v7_notify(conn: sa.Connection) -> None:
+    """What the group robots were told (per robot and item, pending until the platform
+    accepts it) and the alerts that escalated for want of an acknowledgement, at most once
+    each; see :mod:`tierctl.store.notify`."""
+    md = sa.MetaData()
+    sa.Table(
+        "notify_sent", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("robot", sa.String(200), nullable=False),
+        sa.Column("platform", sa.String(20), nullable=False),
+        sa.Column("item", sa.String(400), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("message_no", sa.Integer),
+        sa.Column("claimed_at", AwareDateTime, nullable=False),
+        sa.Column("sent_at", AwareDateTime),
+        sa.UniqueConstraint("robot", "item", name="uq_notify_sent_robot_item"),
+    )
+    sa.Table(
+        "alert_escalations", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("alert_id", sa.Integer, nullable=False),
+        sa.Column("customer_key", sa.String(200), nullable=False),
+        sa.Column("rule_id", sa.String(64), nullable=False),
+        sa.Column("from_recipient", sa.String(200), nullable=False),
+        sa.Column("to_recipient", sa.String(200), nullable=False),
+        sa.Column("after_days", sa.Integer, nullable=False),
+        sa.Column("working_days", sa.Boolean, nullable=False),
+        sa.Column("due_on", sa.Date, nullable=False),
+        sa.Column("escalated_at", AwareDateTime, nullable=False),
+        sa.UniqueConstraint("alert_id", name="uq_alert_escalations_alert"),
+        sa.Index("ix_alert_escalations_kind", "kind"),
+    )
+    md.create_all(conn)
+
+
 def _v8_channels_and_assignments(conn: sa.Connection) -> None:
     """The channel of a contact (电话/短信/微信 …: bulk marks and imported execution
     records say how the customer was reached), and named owners: ``assignments`` holds
@@ -239,6 +275,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "contact action and cost; scheduled follow-ups", _v3_followups),
     Migration(4, "snapshots stored column-wise (Arrow IPC blobs)", _v4_columnar_snapshots),
     Migration(5, "each customer's latest contact", _v5_contact_latest),
+    Migration(7, "robot notifications sent; alert escalations", _v7_notify),
     Migration(8, "contact channel; named owners (assignments)", _v8_channels_and_assignments),
     Migration(9, "the latest contact's result", _v9_contact_latest_result),
 ]
