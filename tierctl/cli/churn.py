@@ -25,12 +25,14 @@ from tierctl.cli.common import (
     EncodingOpt,
     ForceOpt,
     FormatOpt,
+    HeadersOpt,
     LangOpt,
     LimitOpt,
     MappingOpt,
     NowOpt,
     OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     db_path,
@@ -38,6 +40,7 @@ from tierctl.cli.common import (
     dump_json,
     emit,
     emit_csv,
+    emit_table,
     err_console,
     mask_phone,
     out_console,
@@ -151,16 +154,18 @@ def churn_score(
     encoding: EncodingOpt = None,
     mapping: MappingOpt = None,
     as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
+    lang: LangOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
     limit: LimitOpt = 100,
     now: NowOpt = None,
 ) -> None:
     """流失风险评分：每位客户 0–100 分及原因，等级（低/中/高/极高）、负责人（按客户价值上调）、响应时限、预算和按原因定的方案。"""
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     run = run_churn(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, db=db, dry_run=dry_run)
     result = run["result"]
@@ -168,8 +173,9 @@ def churn_score(
         doc = result.to_json()
         doc["snapshot"] = run["snapshot"]
         emit(dump_json(doc), None if dry_run else output, force)
-    elif fmt == "csv":
-        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(result), "churn", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
+                   unit="位客户")
     else:
         show_table(run, limit)
     warn(run["export"].warnings + [f"无法评估的信号：{s}" for s in result.unavailable_signals] + result.warnings)

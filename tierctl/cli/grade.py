@@ -28,16 +28,20 @@ from tierctl.cli.common import (
     EncodingOpt,
     FileArg,
     ForceOpt,
+    HeadersOpt,
     LangOpt,
     MappingOpt,
     NowOpt,
+    OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     db_path,
     default_command_group,
     dump_json,
     emit,
+    emit_table,
     err_console,
     out_console,
     warn,
@@ -191,7 +195,9 @@ def run(
     model: ModelOpt = None,
     normalise: NormaliseOpt = None,
     overrides: OverridesOpt = None,
-    fmt: GradeFormatOpt = "table",
+    fmt: TableFormatOpt = "table",
+    output: OutputOpt = None,
+    headers: HeadersOpt = None,
     out: OutDirOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
@@ -211,12 +217,15 @@ def run(
     指标：近12个月消费 30%、到店频次 20%、客单价 10%、客户年限 15%、满意度 15%、潜力 10%。
     人工调整：--overrides 文件（仅本次），或 tierctl grade override（保存，之后每次都生效）。
     """
-    fmt = check_format(fmt, ("table", "json"))
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     r = run_grade(file, model_name=model, normalise=normalise, overrides=overrides, sheet=sheet, encoding=encoding,
                   mapping=mapping, as_of=as_of, now=now, db=db, dry_run=dry_run, out=out, force=force, lang=lang,
                   templates=templates, allow_taboo=allow_taboo)
     if fmt == "json":
-        emit(dump_json(run_json(r)), None, False)
+        emit(dump_json(run_json(r)), None if dry_run else output, force)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(r["result"]), "grade", fmt, output, force, headers=headers, lang=lang,
+                   dry_run=dry_run, unit="位客户", dynamic=table_columns(r["result"]))
     else:
         show_run(r, limit)
     _report_store(r)
@@ -238,9 +247,51 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _display_order(c: Any, limit: int | None = None) -> Any:
+    """Row positions, highest grade first, then the highest composite; ids break ties
+    (row order never matters).  With ``limit`` only the rows shown are sorted (a million
+    rows: top-k, not a full sort), every tie at the cut kept."""
+    import numpy as np
+
+    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
+        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
+    pick = np.arange(len(c))
+    if limit and len(c) > limit:
+        kth = np.partition(key, len(c) - limit)[len(c) - limit]
+        pick = np.flatnonzero(key >= kth)
+    ids = c["customer_id"].to_numpy(dtype=object)[pick]
+    return pick[np.lexsort((ids.astype(str), -key[pick]))]
+
+
+def flat_frame(result: Any) -> Any:
+    """The CSV/xlsx shape: one row per customer in the table's order."""
+    import pandas as pd
+
+    c = result.customers
+    order = _display_order(c)
+    sub = c.iloc[order]
+    reasons = result.reason_lists()
+    cols: dict[str, Any] = {"customer_id": sub["customer_id"].to_numpy(dtype=object),
+                            "name": sub["name"].to_numpy(dtype=object) if "name" in sub else None,
+                            "grade": sub["grade"].astype(str).to_numpy(dtype=object),
+                            "composite": sub["composite"].to_numpy(dtype=float)}
+    for ind in result.indicators:
+        cols[ind.score_column] = sub[ind.score_column].to_numpy(dtype=float)
+    cols["computed_grade"] = sub["computed_grade"].astype(str).to_numpy(dtype=object)
+    cols["overridden"] = sub["overridden"].to_numpy(dtype=bool)
+    cols["override_reason"] = sub["override_reason"].to_numpy(dtype=object)
+    cols["reasons"] = ["；".join(reasons[i]) for i in order]
+    return pd.DataFrame(cols)
+
+
+def table_columns(result: Any) -> dict[str, Any]:
+    """The grade model's indicator scores as exported columns, headed by their labels."""
+    return {"@indicators": [{"key": i.score_column, "zh": f"{i.label}得分", "en": f"{i.label_en or i.label} score",
+                             "type": "number", "format": "0.0"} for i in result.indicators]}
+
+
 # -- display -------------------------------------------------------------------------------
 def show_run(r: dict[str, Any], limit: int) -> None:
-    import numpy as np
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -261,15 +312,7 @@ def show_run(r: dict[str, Any], limit: int) -> None:
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
-    # highest grade first, then the highest composite; ids break ties (row order never matters)
-    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
-        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
-    pick = np.arange(len(c))
-    if limit and len(c) > limit:  # only the rows shown are sorted (a million rows: top-k, not a full sort)
-        kth = np.partition(key, len(c) - limit)[len(c) - limit]
-        pick = np.flatnonzero(key >= kth)  # every tie at the cut, so row order cannot pick among them
-    ids = c["customer_id"].to_numpy(dtype=object)[pick]
-    order = pick[np.lexsort((ids.astype(str), -key[pick]))]
+    order = _display_order(c, limit)  # highest grade first (see there)
     sub = c.iloc[order[:limit] if limit else order]
     any_note = bool(sub["overridden"].any())
     t.add_column("等级", no_wrap=True, min_width=6)

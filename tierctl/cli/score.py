@@ -16,17 +16,18 @@ from tierctl.cli.common import (
     EncodingOpt,
     FileArg,
     ForceOpt,
-    FormatOpt,
+    HeadersOpt,
     LangOpt,
     LimitOpt,
     MappingOpt,
     NowOpt,
     OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     emit,
-    emit_csv,
+    emit_table,
     mask_phone,
     out_console,
     warn,
@@ -112,9 +113,10 @@ def score(
     encoding: EncodingOpt = None,
     mapping: MappingOpt = None,
     as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
     red: RedListOpt = None,
     eta_weeks: EtaOpt = None,
     db: DbOpt = None,
@@ -125,7 +127,7 @@ def score(
     now: NowOpt = None,
 ) -> None:
     """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store,
                     detail_limit=None if fmt == "json" else DETAIL_LIMIT)
@@ -139,8 +141,10 @@ def score(
             if k in run:
                 doc[k] = run[k]
         emit(dump_json(doc), None if dry_run else output, force)
-    elif fmt == "csv":
-        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(result), "score", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
+                   unit="位客户", dynamic=table_columns(result.model),
+                   formats={"score": "0" if result.model.decimals == 0 else "0." + "0" * result.model.decimals})
     else:
         from tierctl.cli.common import lang as pick_lang
 
@@ -177,6 +181,13 @@ def flat_frame(result):
     for k in ("escalations", "alerts"):
         cols[k] = c[k].cat.rename_categories([x.replace("\n", "；") for x in c[k].cat.categories])
     return pd.DataFrame(cols)
+
+
+def table_columns(model) -> dict[str, Any]:
+    """The model's own columns of the exported table: one per dimension, headed by its
+    key and label (``R 舆情风险``)."""
+    return {"@dimensions": [{"key": d.key, "zh": f"{d.key} {d.label}", "en": f"{d.key} {d.label_en or d.label}",
+                             "type": "int"} for d in model.dimensions]}
 
 
 def main_reason(row: dict[str, Any], model) -> str:
