@@ -21,6 +21,7 @@ from tierctl.errors import UsageError
 class State:
     debug: bool = False
     config_path: Path | None = None
+    lang: str | None = None  # the root --lang (each command's own --lang comes first)
     _config: Any = field(default=None, repr=False)
 
     @property
@@ -29,6 +30,11 @@ class State:
             from tierctl.config import Config
 
             self._config = Config.load(self.config_path)
+            if self.debug or not sys.stderr.isatty():
+                # a scheduled run's log says where its settings came from (never silently defaults)
+                from rich.markup import escape
+
+                err_console().print(f"[dim]{escape(self._config.describe())}[/dim]")
         return self._config
 
 
@@ -36,15 +42,23 @@ STATE = State()
 
 
 def out_console():
-    from rich.console import Console
+    from tierctl.cli.terminal import PipeConsole
 
-    return Console(soft_wrap=False, highlight=False)
+    return PipeConsole(soft_wrap=False, highlight=False)
 
 
 def err_console():
-    from rich.console import Console
+    from tierctl.cli.terminal import PipeConsole
 
-    return Console(stderr=True, highlight=False)
+    return PipeConsole(stderr=True, highlight=False)
+
+
+def progress(first: str):
+    """A progress line on stderr for work that takes more than about two seconds
+    (only when stderr is a terminal): ``with progress("读取…") as p: …; p.step("打分…")``."""
+    from tierctl.cli.terminal import progress as _progress
+
+    return _progress(first, err_console())
 
 
 def default_command_group(default: str):
@@ -137,7 +151,7 @@ def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "csv")) 
 
 
 def lang(opt: str | None) -> str:
-    v = (opt or STATE.config.get("centre.lang", "zh") or "zh").lower()
+    v = (opt or STATE.lang or STATE.config.get("centre.lang", "zh") or "zh").lower()
     if v not in ("zh", "en"):
         raise UsageError(f"--lang 不支持「{v}」", hint="可选：zh | en")
     return v
@@ -274,10 +288,15 @@ def db_path(opt: Path | None) -> Path:
         return opt
     if os.environ.get("TIERCTL_DB"):
         return Path(os.environ["TIERCTL_DB"])
-    cfg = STATE.config.get("store.db", "")
+    cfg = STATE.config.path_of("store.db")
     if cfg:
-        return Path(cfg).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return cfg
+    from tierctl.config import on_windows
+
+    if on_windows():
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tierctl" / "tierctl.db"
 
 
