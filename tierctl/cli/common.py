@@ -34,7 +34,7 @@ class State:
                 # a scheduled run's log says where its settings came from (never silently defaults)
                 from rich.markup import escape
 
-                err_console().print(f"[dim]{escape(self._config.describe())}[/dim]")
+                err_console().print(f"[dim]{escape(self._config.describe())}[/dim]", soft_wrap=True)
         return self._config
 
 

@@ -147,7 +147,7 @@ def init(
     write_text(target, starter, force=force)
     where = "（用户配置：在任何文件夹运行 tierctl 都会用它，当前文件夹的 tierctl.toml 优先）" if user else ""
     err_console().print(f"已生成 {target}{where}：请填写服务中心、到货时间、今天的进展、补偿和单价后再运行 tierctl render",
-                        markup=False)
+                        markup=False, soft_wrap=True)  # a path is never broken over lines
 
 
 @templates_app.command("list")

@@ -28,6 +28,7 @@ def config_cmd(fmt: FormatOpt = "table") -> None:
         emit(dump_json(data), None, False)
         return
     con = out_console()
+    con.soft_wrap = True  # paths whole, for copying
     con.print(f"[bold]{escape(cfg.describe())}[/bold]")
     con.print("查找顺序（先找到的生效）：")
     for i, o in enumerate(order, 1):
