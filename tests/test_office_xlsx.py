@@ -232,3 +232,20 @@ def test_table_spec_is_checked_when_it_loads(tmp_path):
         table_spec("score", bad)
     spec = table_spec("score")
     assert [c.header for c in spec.columns("zh")][:3] == ["客户编号", "客户姓名", "手机号"]
+
+
+def test_a_workbook_open_in_excel_is_said_plainly(env, capsys, monkeypatch):
+    """Windows refuses to replace a file Excel holds open: one message saying so, exit 1."""
+    from tierctl.io import writers
+
+    src = write(env / "export.csv")
+    out = env / "today.xlsx"
+
+    def locked(src_path, dst_path):
+        raise PermissionError(13, "Permission denied", str(src_path), None, str(dst_path))
+
+    monkeypatch.setattr(writers.os, "replace", locked)
+    code, _, err = cli(capsys, "score", str(src), "--no-store", "-f", "xlsx", "-o", str(out), "--force")
+    assert code == 1 and "文件被占用" in err and str(out) in err.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "Traceback" not in err and "内部错误" not in err
+    assert not out.exists() and not list(env.glob(".today.xlsx.*"))  # nothing half-written left behind

@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
             _quiet_exit()
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
             _disk_full(exc)
+        if isinstance(exc, PermissionError):
+            where = exc.filename2 or exc.filename or ""
+            _report(Exception(f"无法写入 {where}：文件被占用或没有权限\n"
+                              "→ 这个文件在 Excel 等程序里打开着时先关掉它；或用 -o 写到别的位置"), 1)
+            sys.exit(1)
         if STATE.debug:
             raise
         _internal(exc)

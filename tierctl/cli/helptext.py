@@ -46,7 +46,12 @@ def language() -> str:
     try:  # the configuration in use (any error in it is reported by the command itself)
         from tierctl.cli.common import STATE
 
-        v = str(STATE.config.get("centre.lang", "zh") or "zh").lower()
+        cfg = STATE._config  # noqa: SLF001 - already loaded by the command: reuse it
+        if cfg is None:  # a help page or a usage error: read it quietly (no log line for a help page)
+            from tierctl.config import Config
+
+            cfg = Config.load(STATE.config_path)
+        v = str(cfg.get("centre.lang", "zh") or "zh").lower()
     except Exception:  # noqa: BLE001 - a help page never fails on a broken config file
         v = "zh"
     return "en" if v == "en" else "zh"
