@@ -229,3 +229,14 @@ def test_progress_shows_on_a_terminal_only_and_only_for_long_work():
 def test_score_run_has_no_progress_in_a_pipe(env, capsys):
     code, _, err = cli(capsys, "score", str(SAMPLE), "--as-of", AS_OF, "--dry-run", "-f", "json")
     assert code == 0 and "打分 …" not in err and "读取" not in err
+
+
+def test_shell_completion_is_offered_and_completes(tmp_path):
+    env = {**os.environ, "SHELL": "/bin/bash", "TIERCTL_DB": str(tmp_path / "s.db")}
+    p = subprocess.run([sys.executable, "-m", "tierctl", "--show-completion"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 0 and "_TIERCTL_COMPLETE" in p.stdout
+    comp = subprocess.run([sys.executable, "-m", "tierctl"], capture_output=True, text=True, timeout=120,
+                          env={**env, "_TIERCTL_COMPLETE": "complete_bash", "COMP_WORDS": "tierctl score --fo",
+                               "COMP_CWORD": "2"})
+    assert comp.returncode == 0 and "--format" in comp.stdout.split()

@@ -45,6 +45,7 @@ from tierctl.cli.common import (
     mask_phone,
     out_console,
     parse_date,
+    progress,
     warn,
 )
 from tierctl.errors import NotFoundError, UsageError
@@ -124,10 +125,12 @@ def run_churn(file: Path, *, model_name: str | None = None, sheet: str | None = 
     from tierctl.io.ingest import load_mapping, read_export
 
     model = _model(model_name)
-    export = read_export(file, model.ingest_columns, sheet=sheet, encoding=encoding,
-                         mapping=load_mapping(mapping), mapping_path=mapping)
-    as_of_d, now_dt = clock(as_of, now)
-    result = score_churn(export.frame, model, as_of_d, now_dt, headers=export.headers, path=export.path)
+    with progress(f"读取 {file.name} …") as p:
+        export = read_export(file, model.ingest_columns, sheet=sheet, encoding=encoding,
+                             mapping=load_mapping(mapping), mapping_path=mapping)
+        as_of_d, now_dt = clock(as_of, now)
+        p.step(f"给 {len(export.frame):,} 位客户打分 …")
+        result = score_churn(export.frame, model, as_of_d, now_dt, headers=export.headers, path=export.path)
     snapshot: dict[str, Any] = {"stored": False}
     if not dry_run:
         from tierctl import churn_loop

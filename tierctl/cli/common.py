@@ -176,8 +176,16 @@ def dump_json(data: Any) -> str:
 def emit(text: str, output: Path | None, force: bool) -> None:
     """Data to stdout, or atomically to ``output``."""
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        text = text if text.endswith("\n") else text + "\n"
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None or sys.stdout.isatty():
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        # data into a file or a program is UTF-8, whatever the console's code page (Windows: GBK)
         sys.stdout.flush()
+        buffer.write(text.encode("utf-8"))
+        buffer.flush()
         return
     from tierctl.io.writers import write_text
 

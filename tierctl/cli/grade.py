@@ -44,6 +44,7 @@ from tierctl.cli.common import (
     emit_table,
     err_console,
     out_console,
+    progress,
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
@@ -138,8 +139,9 @@ def run_grade(file: Path, *, model_name: str | None = None, normalise: str | Non
 
     model = load_model(model_name, normalise)
     columns = ColumnSet.from_model(Section.load(model.path, kind="grade"))
-    export = read_export(file, columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
+    with progress(f"读取 {file.name} …"):
+        export = read_export(file, columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
+                             mapping_path=mapping)
     as_of_d, now_dt = clock(as_of, now)
     from_file = gs.read_overrides_file(overrides) if overrides is not None else None
     warnings: list[str] = list(export.warnings)
@@ -149,8 +151,9 @@ def run_grade(file: Path, *, model_name: str | None = None, normalise: str | Non
         assert tz is not None  # clock() always gives an aware time
         stored = gs.stored_overrides(store, tz) if store is not None else None
         ov, ov_warnings = gs.combine_overrides(from_file, stored)
-        result = grade_customers(export.frame, model, as_of_d, overrides=ov, path=export.path,
-                                 overrides_path=overrides, headers=export.headers)
+        with progress(f"给 {len(export.frame):,} 位客户分级 …"):
+            result = grade_customers(export.frame, model, as_of_d, overrides=ov, path=export.path,
+                                     overrides_path=overrides, headers=export.headers)
         warnings += ov_warnings + result.warnings
         prev = gs.previous_grading(store, as_of_d) if store is not None else None
         changes = None
