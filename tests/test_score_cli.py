@@ -81,7 +81,7 @@ def test_csv_output_is_injection_safe(tmp_path):
     (["score", "{sample}", "--as-of", "2026-13-45"], 2, ["--as-of", "2026-13-45"]),
     (["score", "{sample}", "--model", "nosuch"], 1, ["nosuch", "rite"]),
     (["score", "{sample}", "--sheet", "9"], 2, ["9", "工作表"]),
-    (["score"], 2, ["Missing argument"]),
+    (["score"], 2, ["缺少参数", "file"]),
 ])
 def test_exit_codes_and_messages(args, code, words):
     p = run(*[a.replace("{sample}", str(SAMPLE)) for a in args])

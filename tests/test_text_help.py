@@ -59,7 +59,7 @@ def test_every_format_option_lists_exactly_what_the_command_accepts():
     for path, cmd in commands():
         for p in getattr(cmd, "params", []):
             if "--format" in getattr(p, "opts", []):
-                listed = set(re.findall(r"table|json|csv", p.help or ""))
+                listed = set(re.findall(r"table|json|csv|xlsx", p.help or ""))
                 assert listed == _accepted_formats(cmd), (" ".join(path), p.help)
                 seen += 1
     assert seen > 15

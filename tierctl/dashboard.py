@@ -812,12 +812,18 @@ def cjk_font() -> str | None:
     return next((f for f in fams if "Mono" not in f), fams[0] if fams else None)
 
 
+CAIRO_HINT = ("PNG 需要 Python 包 cairosvg（pip install cairosvg）和系统的 cairo 库：\n"
+              "  Windows：安装 GTK3 运行库（GTK-for-Windows-Runtime-Environment-Installer，含 libcairo-2.dll），"
+              "安装时勾选「加入 PATH」，装好后关掉并重新打开命令行窗口再运行；\n"
+              "  macOS：brew install cairo；Debian/Ubuntu：sudo apt-get install libcairo2。\n"
+              "  不装也行：去掉 --png，dashboard.html 可以直接用浏览器打开、打印或截图。")
+
+
 def _cairosvg() -> Any:
     try:
         import cairosvg
     except (ImportError, OSError) as exc:  # OSError: the system cairo library is missing
-        raise RenderError(f"无法生成 PNG：{exc}",
-                          hint="需要 Python 包 cairosvg 和系统的 cairo 库（Debian: apt-get install libcairo2）") from exc
+        raise RenderError(f"无法生成 PNG：{exc}", hint=CAIRO_HINT) from exc
     return cairosvg
 
 

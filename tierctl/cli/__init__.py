@@ -7,6 +7,7 @@ message on stderr and exit code 1 (usage errors 2); ``--debug`` shows the traceb
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -20,21 +21,35 @@ app = typer.Typer(
     name="tierctl",
     help="汽车服务中心每日客户分层工具：配件短缺分级（P0–P3）、流失风险、RFM、客户分级。",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from tierctl import __version__
+
+        typer.echo(f"tierctl {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="出错时显示完整的 Python 调用栈")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="配置文件（默认 $TIERCTL_CONFIG 或 ./tierctl.toml）")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="出错时显示完整的 Python 调用栈，并说明用的是哪个配置文件")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="配置文件（默认依次找 $TIERCTL_CONFIG、./tierctl.toml、用户配置文件夹；tierctl config 查看）")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="语言：zh（默认）或 en；各命令自己的 --lang 优先")] = None,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="显示版本并退出")] = False,
 ) -> None:
     """汽车服务中心每日客户分层工具。"""
     STATE.debug = debug or bool(os.environ.get("TIERCTL_DEBUG"))
     STATE.config_path = config
+    STATE.lang = lang
     STATE._config = None
 
 
@@ -43,7 +58,7 @@ def _register() -> None:
     import importlib
 
     for mod in ("score", "daily", "documents", "rfm", "churn", "grade", "allocate", "report", "collect",
-                "notify"):
+                "notify", "setup"):
         importlib.import_module(f"tierctl.cli.{mod}")
 
 
@@ -53,16 +68,22 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and translate errors into messages and exit codes.
 
-    Typer handles its own usage errors (exit 2); everything a user can get wrong in
-    the library arrives here as a :class:`TierctlError`."""
+    Usage errors (exit 2) are shown in the run's language like every other error;
+    everything a user can get wrong in the library arrives here as a
+    :class:`TierctlError`.  A reader that stops reading (``tierctl … | head``) ends the
+    run quietly with 0; a full disk is said so, with 1."""
+    from tierctl.cli import helptext
     from tierctl.errors import TierctlError
 
     args = sys.argv[1:] if argv is None else argv
+    helptext.install()
+    helptext.set_language(helptext.language_from_args(args))
     try:
         try:
-            app(args=args, prog_name="tierctl")
+            code = app(args=args, prog_name="tierctl", standalone_mode=False)
         finally:
             _wait_for_stores()
+        _flush_stdout()
     except TierctlError as err:
         _report(err, err.exit_code)
         sys.exit(err.exit_code)
@@ -70,13 +91,91 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("已中断\n")
         sys.exit(130)
     except BrokenPipeError:
-        sys.exit(0)
-    except Exception as exc:  # a bug: say so plainly, never dump locals (rows hold names and phones)
+        _quiet_exit()
+    except SystemExit as exc:
+        # click turns a closed pipe into exit 1, after wrapping stdout to pacify the final
+        # flush: for tierctl the reader having read enough is no failure
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _quiet_exit()
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            _quiet_exit()
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            _disk_full(exc)
+        if isinstance(exc, PermissionError):
+            where = exc.filename2 or exc.filename or ""
+            _report(Exception(f"无法写入 {where}：文件被占用或没有权限\n"
+                              "→ 这个文件在 Excel 等程序里打开着时先关掉它；或用 -o 写到别的位置"), 1)
+            sys.exit(1)
         if STATE.debug:
             raise
-        sys.stderr.write(f"tierctl 内部错误：{type(exc).__name__}: {exc}\n"
-                         "请加 --debug 重新运行并把输出发给维护者。\n")
+        _internal(exc)
+    except Exception as exc:  # a bug: say so plainly, never dump locals (rows hold names and phones)
+        from tierctl.cli.helptext import click_errors
+
+        if isinstance(exc, click_errors()):
+            _usage(exc)
+        if STATE.debug:
+            raise
+        _internal(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _flush_stdout() -> None:
+    """Flush now, so that a full disk or a closed pipe is reported here, not lost at exit."""
+    sys.stdout.flush()
+
+
+def _quiet_exit() -> None:
+    """The reader has all it wanted (``| head``): nothing more to say, success."""
+    from tierctl.cli.terminal import silence_stdout
+
+    silence_stdout()
+    sys.exit(0)
+
+
+def _disk_full(exc: OSError) -> None:
+    from tierctl.cli.terminal import silence_stdout
+
+    where = f"（{exc.filename}）" if exc.filename else ""
+    silence_stdout()  # what is still buffered would only fail again at exit
+    _report(Exception(f"磁盘已满，输出无法写入{where}（{exc.strerror or exc}）\n"
+                      "→ 清理磁盘（或换一个有空间的位置用 -o 写入）后重新运行；已写出的内容不完整"), 1)
+    sys.exit(1)
+
+
+def _internal(exc: BaseException) -> None:
+    sys.stderr.write(f"tierctl 内部错误：{type(exc).__name__}: {exc}\n"
+                     "请加 --debug 重新运行并把输出发给维护者。\n")
+    sys.exit(1)
+
+
+def _usage(exc: Exception) -> None:
+    """A click usage error (a missing argument, an unknown option …) as tierctl shows
+    every error: one panel on stderr naming what to fix, the usage line and where the
+    help is; exit 2.  ``tierctl`` with nothing after it shows the help (exit 2)."""
+    from tierctl.cli import helptext
+
+    click_exception, abort = helptext.click_errors()
+    if isinstance(exc, abort):
+        sys.stderr.write("已中断\n")
         sys.exit(1)
+    assert isinstance(exc, click_exception)
+    code = exc.exit_code
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help page was shown already
+        sys.exit(code)
+    ctx = getattr(exc, "ctx", None)
+    lines = [helptext.usage_message(exc.format_message())]
+    if ctx is not None:
+        helptext.prepare(ctx.command, ctx)
+        usage = ctx.get_usage().strip()
+        help_opt = ctx.help_option_names[0] if ctx.help_option_names else "--help"
+        lines.append(f"→ {usage}")
+        where = f"{ctx.command_path} {help_opt}"
+        lines.append(f"→ 查看帮助：{where}" if helptext.language() == "zh" else f"→ Try '{where}' for help.")
+    _report(Exception("\n".join(lines)), code)
+    sys.exit(code)
 
 
 def entry() -> None:
@@ -118,11 +217,19 @@ def _report(err: Exception, code: int) -> None:
         import traceback
 
         traceback.print_exception(err)
-    from rich.console import Console
     from rich.markup import escape
     from rich.panel import Panel
 
-    title = "用法错误" if code == 2 else "错误"
-    Console(stderr=True, highlight=False).print(
+    from tierctl.cli.terminal import PipeConsole
+
+    en = _lang_of_run() == "en"
+    title = ("Usage error" if en else "用法错误") if code == 2 else ("Error" if en else "错误")
+    PipeConsole(stderr=True, highlight=False).print(
         Panel(escape(str(err)), title=title, border_style="red", title_align="left", expand=False)
     )
+
+
+def _lang_of_run() -> str:
+    from tierctl.cli import helptext
+
+    return helptext.language()

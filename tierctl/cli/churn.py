@@ -25,6 +25,7 @@ from tierctl.cli.common import (
     EncodingOpt,
     ForceOpt,
     FormatOpt,
+    HeadersOpt,
     JsonFormatOpt,
     LangOpt,
     LimitOpt,
@@ -32,6 +33,7 @@ from tierctl.cli.common import (
     NowOpt,
     OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     db_path,
@@ -39,10 +41,12 @@ from tierctl.cli.common import (
     dump_json,
     emit,
     emit_csv,
+    emit_table,
     err_console,
     mask_phone,
     out_console,
     parse_date,
+    progress,
     warn,
 )
 from tierctl.errors import NotFoundError, UsageError
@@ -122,10 +126,12 @@ def run_churn(file: Path, *, model_name: str | None = None, sheet: str | None = 
     from tierctl.io.ingest import load_mapping, read_export
 
     model = _model(model_name)
-    export = read_export(file, model.ingest_columns, sheet=sheet, encoding=encoding,
-                         mapping=load_mapping(mapping), mapping_path=mapping)
-    as_of_d, now_dt = clock(as_of, now)
-    result = score_churn(export.frame, model, as_of_d, now_dt, headers=export.headers, path=export.path)
+    with progress(f"读取 {file.name} …") as p:
+        export = read_export(file, model.ingest_columns, sheet=sheet, encoding=encoding,
+                             mapping=load_mapping(mapping), mapping_path=mapping)
+        as_of_d, now_dt = clock(as_of, now)
+        p.step(f"给 {len(export.frame):,} 位客户打分 …")
+        result = score_churn(export.frame, model, as_of_d, now_dt, headers=export.headers, path=export.path)
     snapshot: dict[str, Any] = {"stored": False}
     if not dry_run:
         from tierctl import churn_loop
@@ -152,16 +158,18 @@ def churn_score(
     encoding: EncodingOpt = None,
     mapping: MappingOpt = None,
     as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
+    lang: LangOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
     limit: LimitOpt = 100,
     now: NowOpt = None,
 ) -> None:
     """流失风险评分：每位客户 0–100 分及原因，等级（低/中/高/极高）、负责人（按客户价值和流失原因上调）、响应时限、预算和按原因定的方案。"""
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     run = run_churn(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, db=db, dry_run=dry_run)
     result = run["result"]
@@ -169,8 +177,9 @@ def churn_score(
         doc = result.to_json()
         doc["snapshot"] = run["snapshot"]
         emit(dump_json(doc), None if dry_run else output, force)
-    elif fmt == "csv":
-        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(result), "churn", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
+                   unit="位客户")
     else:
         show_table(run, limit)
     warn(run["export"].warnings + [f"无法评估的信号：{s}" for s in result.unavailable_signals] + result.warnings)

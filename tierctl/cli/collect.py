@@ -21,7 +21,7 @@ from tierctl.cli.common import (
     DbOpt,
     DryRunOpt,
     EncodingOpt,
-    FormatOpt,
+    JsonFormatOpt,
     MappingOpt,
     NowOpt,
     SheetOpt,
@@ -62,7 +62,7 @@ def contacts_import(
     mapping: MappingOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """导入服务顾问填好的执行记录（客户 风险分 等级 负责人 联系时间 联系结果 客户反馈 后续方案 完成时间 渠道）：逐行检查，有错则列出行号、列和值，一条也不导入；同一张表导入两次不会重复。"""
@@ -90,7 +90,7 @@ def assign(
     clear: Annotated[bool, typer.Option("--clear", help="取消指定，恢复按导出表的服务顾问列")] = False,
     by: ByOpt = None,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     now: NowOpt = None,
 ) -> None:
     """指定客户的负责人（具体的人）：分级决定由哪个角色处理，导出表的「服务顾问」列或本命令决定是谁；指定一直有效，直到再次指定或 --clear。"""

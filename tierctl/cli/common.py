@@ -21,6 +21,7 @@ from tierctl.errors import UsageError
 class State:
     debug: bool = False
     config_path: Path | None = None
+    lang: str | None = None  # the root --lang (each command's own --lang comes first)
     _config: Any = field(default=None, repr=False)
 
     @property
@@ -29,6 +30,11 @@ class State:
             from tierctl.config import Config
 
             self._config = Config.load(self.config_path)
+            if self.debug or not sys.stderr.isatty():
+                # a scheduled run's log says where its settings came from (never silently defaults)
+                from rich.markup import escape
+
+                err_console().print(f"[dim]{escape(self._config.describe())}[/dim]", soft_wrap=True)
         return self._config
 
 
@@ -36,15 +42,23 @@ STATE = State()
 
 
 def out_console():
-    from rich.console import Console
+    from tierctl.cli.terminal import PipeConsole
 
-    return Console(soft_wrap=False, highlight=False)
+    return PipeConsole(soft_wrap=False, highlight=False)
 
 
 def err_console():
-    from rich.console import Console
+    from tierctl.cli.terminal import PipeConsole
 
-    return Console(stderr=True, highlight=False)
+    return PipeConsole(stderr=True, highlight=False)
+
+
+def progress(first: str):
+    """A progress line on stderr for work that takes more than about two seconds
+    (only when stderr is a terminal): ``with progress("读取…") as p: …; p.step("打分…")``."""
+    from tierctl.cli.terminal import progress as _progress
+
+    return _progress(first, err_console())
 
 
 def default_command_group(default: str):
@@ -74,7 +88,10 @@ MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="列映射文
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="评估日期 YYYY-MM-DD（默认今天），可重算旧文件")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json | csv")]
 JsonFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="把 json/csv 输出写入文件（不覆盖已有文件，除非 --force）")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="把 json/csv/xlsx 输出写入文件（不覆盖已有文件，除非 --force）")]
+TableFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json | csv | xlsx（xlsx 需要 -o 文件.xlsx）")]
+HeadersOpt = Annotated[str | None, typer.Option(
+    "--headers", help="csv/xlsx 的表头：keys（英文字段名，csv 默认，便于脚本）| zh（中文，xlsx 默认）| en")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="历史数据库路径（默认见 README；也可设 TIERCTL_DB）")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="预览：不写数据库、不写文件")]
@@ -135,10 +152,13 @@ def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "csv")) 
 
 
 def lang(opt: str | None) -> str:
-    v = (opt or STATE.config.get("centre.lang", "zh") or "zh").lower()
+    v = (opt or STATE.lang or STATE.config.get("centre.lang", "zh") or "zh").lower()
     if v not in ("zh", "en"):
         raise UsageError(f"--lang 不支持「{v}」", hint="可选：zh | en")
     return v
+
+
+lang_of = lang  # for callers whose own parameter is called ``lang``
 
 
 def mask_phone(phone: object) -> str:
@@ -157,8 +177,16 @@ def dump_json(data: Any) -> str:
 def emit(text: str, output: Path | None, force: bool) -> None:
     """Data to stdout, or atomically to ``output``."""
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        text = text if text.endswith("\n") else text + "\n"
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None or sys.stdout.isatty():
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        # data into a file or a program is UTF-8, whatever the console's code page (Windows: GBK)
         sys.stdout.flush()
+        buffer.write(text.encode("utf-8"))
+        buffer.flush()
         return
     from tierctl.io.writers import write_text
 
@@ -168,14 +196,99 @@ def emit(text: str, output: Path | None, force: bool) -> None:
 
 def emit_csv(frame: Any, output: Path | None, force: bool, *, dry_run: bool = False, unit: str = "行") -> None:
     """A table as injection-safe CSV: to ``output`` (atomically, UTF-8 with BOM for
-    Excel) or, without one or on a dry run, to stdout."""
+    Excel) or, without one or on a dry run, to stdout (see :func:`write_stdout_csv`)."""
     from tierctl.io.writers import write_csv
 
     if output is not None and not dry_run:
         write_csv(frame, output, force=force)
         err_console().print(f"已写入 {output}（{len(frame)} {unit}）")
     else:
-        emit(write_csv(frame, None) or "", None, force)
+        write_stdout_csv(write_csv(frame, None) or "")
+
+
+def stdout_wants_bom() -> bool:
+    """A CSV on stdout starts with the UTF-8 BOM (as ``-o`` files do, so that Excel
+    reads the Chinese right) when stdout is redirected into a new or empty regular file
+    (``tierctl … -f csv > today.csv``); never into a pipe, a terminal, or the end of a
+    file that already holds something (``>>``)."""
+    import stat
+
+    try:
+        fd = sys.stdout.fileno()
+        st = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):  # replaced stdout (tests, embedding): no file
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        sys.stdout.flush()
+        return st.st_size == 0 and os.lseek(fd, 0, os.SEEK_CUR) == 0
+    except OSError:
+        return False
+
+
+def write_stdout_csv(text: str) -> None:
+    """CSV text to stdout, always as UTF-8 (whatever the console's code page), with
+    the BOM when :func:`stdout_wants_bom`."""
+    text = text if text.endswith("\n") else text + "\n"
+    bom = stdout_wants_bom()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stdout (tests capture this way)
+        sys.stdout.write(("\ufeff" if bom else "") + text)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    if bom:
+        buffer.write("\ufeff".encode())
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
+
+
+HEADER_CHOICES = ("keys", "zh", "en")
+
+
+def emit_table(frame: Any, table: str, fmt: str, output: Path | None, force: bool, *, headers: str | None = None,
+               lang: str | None = None, dry_run: bool = False, unit: str = "行", dynamic: dict[str, Any] | None = None,
+               formats: dict[str, str] | None = None) -> None:
+    """A flat table as CSV or Excel, one way for every command that exports one
+    (``score``, ``churn``, ``grade``, ``tasks``, ``alerts``).
+
+    ``table`` names its columns in ``tierctl/data/tables.toml``; ``dynamic`` gives the
+    model's own columns for a placeholder there.  CSV keeps the field names as headers
+    for scripts unless ``--headers zh|en``; the workbook takes the headers of ``lang``
+    (or ``--headers``) and needs ``-o FILE.xlsx``."""
+    from tierctl.tables import header_map, table_spec
+
+    if headers is not None and headers.lower() not in HEADER_CHOICES:
+        raise UsageError(f"--headers 不支持「{headers}」", hint="可选：keys | zh | en")
+    heads = headers.lower() if headers else None
+    spec = table_spec(table)
+    if fmt == "csv":
+        if heads in ("zh", "en"):
+            names = header_map(spec.columns(heads, dynamic=dynamic))
+            frame = frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
+        emit_csv(frame, output, force, dry_run=dry_run, unit=unit)
+        return
+    if fmt != "xlsx":  # (check_format let it through)
+        raise UsageError(f"--format 不支持「{fmt}」")
+    if output is None:
+        raise UsageError("-f xlsx 需要用 -o 指定要写入的文件", hint="例如：-f xlsx -o 今天.xlsx")
+    if output.suffix.lower() != ".xlsx":
+        raise UsageError(f"-o 应为 .xlsx 文件，而不是「{output.name}」", hint="例如：-o 今天.xlsx；要 CSV 用 -f csv")
+    if dry_run:
+        raise UsageError("预览（--dry-run）不写文件：-f xlsx 不能和 --dry-run 一起用",
+                         hint="去掉 --dry-run，或用 -f table 预览")
+    from tierctl.io.writers import write_xlsx
+
+    lg = heads if heads in ("zh", "en") else lang_of(lang)
+    columns = spec.columns(lg, dynamic=dynamic, formats=formats)
+    if heads == "keys":
+        from dataclasses import replace
+
+        columns = [replace(c, header=c.key) for c in columns]
+    write_xlsx(frame, output, columns, sheet=spec.sheet_name(lg), fills=spec.fills, tz=timezone(), force=force,
+               yes_no=("yes", "no") if lg == "en" else ("是", "否"))
+    err_console().print(f"已写入 {output}（{len(frame)} {unit}）")
 
 
 def db_path(opt: Path | None) -> Path:
@@ -184,10 +297,15 @@ def db_path(opt: Path | None) -> Path:
         return opt
     if os.environ.get("TIERCTL_DB"):
         return Path(os.environ["TIERCTL_DB"])
-    cfg = STATE.config.get("store.db", "")
+    cfg = STATE.config.path_of("store.db")
     if cfg:
-        return Path(cfg).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return cfg
+    from tierctl.config import on_windows
+
+    if on_windows():
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tierctl" / "tierctl.db"
 
 

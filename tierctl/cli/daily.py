@@ -20,18 +20,21 @@ from tierctl.cli.common import (
     STATE,
     DbOpt,
     ForceOpt,
-    FormatOpt,
+    HeadersOpt,
     JsonFormatOpt,
+    LangOpt,
     LimitOpt,
     NowOpt,
     OutputOpt,
+    TableFormatOpt,
     check_format,
     clock,
     db_path,
     dump_json,
     emit,
-    emit_csv,
+    emit_table,
     err_console,
+    lang_of,
     mask_phone,
     out_console,
     parse_date,
@@ -490,9 +493,11 @@ def tasks(
     date: DateOpt = None,
     view: Annotated[str, typer.Option("--view", help="due：今日待办（默认）；calls：16:00 电话名单（全部 P0、P1）；evening：晚间书面更新名单（等待 ≥15 天）")] = "due",
     db: DbOpt = None,
-    fmt: JsonFormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
+    lang: LangOpt = None,
     limit: LimitOpt = 100,
     now: NowOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="只列出这位负责人的客户：姓名（服务顾问列或 tierctl assign），或角色如「服务经理」「SA」")] = None,
@@ -501,7 +506,7 @@ def tasks(
     """今天该联系谁：从未联系的客户按分级的首次联系时限，已联系的按联系周期；按负责人分组，逾期在前，注明渠道。"""
     from tierctl.store import loop
 
-    fmt = check_format(fmt, ("table", "json"))
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     if view not in VIEWS:
         raise UsageError(f"--view 不支持「{view}」", hint="可选：due | calls | evening")
     asked = parse_date(date, "--date")
@@ -516,6 +521,10 @@ def tasks(
         store.close()
     if fmt == "json":
         emit(dump_json(data), output, force)
+        _show_warnings(data)
+        return
+    if fmt in ("csv", "xlsx"):
+        emit_table(tasks_frame(data, lang_of(headers if headers in ("zh", "en") else lang)), "tasks", fmt, output, force, headers=headers, lang=lang, unit="项任务")
         _show_warnings(data)
         return
     from rich import box
@@ -588,6 +597,28 @@ def crisis_text(c: dict[str, Any] | None) -> str:
         parts.append(f"{'、'.join(c['tightened'])} {c.get('contact_note') or ''}".strip())
     parts += [f"{tier} 由{who}负责" for tier, who in (c.get("owners") or {}).items()]
     return f"[bold]危机 {c['level']} 级（{_e(c.get('label') or '')}）[/bold]：{_e('；'.join(parts))}"
+
+
+def tasks_frame(data: dict[str, Any], lang: str = "zh") -> Any:
+    """The task list flat, as CSV/xlsx: one row per task in the list's order (owner
+    groups, overdue first), then the churn follow-ups due."""
+    import pandas as pd
+
+    shortage, churn = ("parts shortage", "churn follow-up") if lang == "en" else ("配件短缺", "流失回访")
+    rows: list[dict[str, Any]] = []
+    for g in data["groups"]:
+        for x in g["tasks"]:
+            rows.append({"owner": g["owner"], "kind": shortage, "tier": x["tier"], "customer_id": x["customer_id"],
+                         "name": x["name"], "phone": x["phone"], "score": x["score"], "wait_days": x["wait_days"],
+                         "task": x["task"], "channel": x["channel"], "due": x["due"], "status": x["status"],
+                         "overdue": bool(x["overdue"]), "last_contact": x["last_contact"]})
+    for x in data.get("churn_followups") or []:
+        rows.append({"owner": x.get("owner"), "kind": churn, "customer_id": x.get("customer_id"),
+                     "name": x.get("name"), "task": x.get("detail"), "channel": x.get("channel"), "due": x.get("due"),
+                     "overdue": bool(x.get("overdue_days"))})
+    cols = ["owner", "kind", "tier", "customer_id", "name", "phone", "score", "wait_days", "task", "channel", "due",
+            "status", "overdue", "last_contact"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 # -- churn follow-ups (job B) in the task list: from tierctl.churn_loop, kept apart from the
@@ -786,6 +817,7 @@ def write_record_xlsx(frame: Any, path: Path, *, force: bool = False) -> None:
 
 
 # -- alerts -------------------------------------------------------------------------------------------
+ALERT_STATUS = {"open": "未处理", "acked": "已确认", "resolved": "已解除"}
 alerts_app = typer.Typer(help="预警：列出未处理的预警；ack 确认", rich_markup_mode="rich")
 app.add_typer(alerts_app, name="alerts", help="等待时长与红名单预警：列出未处理的预警（接收人、客户、原因、起始时间）；alerts ack 编号 确认")
 
@@ -799,17 +831,19 @@ ALERT_CSV_COLUMNS = ("id", "recipient", "customer_id", "name", "reason", "since"
 def alerts_main(
     ctx: typer.Context,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     include_closed: Annotated[bool, typer.Option("--all", help="也列出已确认和已解除的预警")] = False,
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
+    lang: LangOpt = None,
 ) -> None:
     """列出未处理的预警：接收人、客户、原因、起始时间。预警只在首次越过阈值时触发一次，直到确认或客户离开名单。"""
     if ctx.invoked_subcommand:
         return
     from tierctl.store import loop
 
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     store = _open(db)
     try:
         data = loop.alerts_report(store, timezone(), include_closed=include_closed)
@@ -818,10 +852,14 @@ def alerts_main(
     if fmt == "json":
         emit(dump_json(data), output, force)
         return
-    if fmt == "csv":
+    if fmt in ("csv", "xlsx"):
         import pandas as pd
 
-        emit_csv(pd.DataFrame(data["alerts"], columns=list(ALERT_CSV_COLUMNS)), output, force, unit="条预警")
+        frame = pd.DataFrame(data["alerts"], columns=list(ALERT_CSV_COLUMNS))
+        for_people = (headers or ("keys" if fmt == "csv" else lang_of(lang))) == "zh"
+        if for_people:  # scripts keep open/acked/resolved
+            frame["status"] = frame["status"].map(lambda v: ALERT_STATUS.get(v, v))
+        emit_table(frame, "alerts", fmt, output, force, headers=headers, lang=lang, unit="条预警")
         return
     from rich import box
     from rich.table import Table
@@ -830,7 +868,7 @@ def alerts_main(
     if not data["alerts"]:
         con.print("[green]没有未处理的预警[/green]")
         return
-    status = {"open": "未处理", "acked": "已确认", "resolved": "已解除"}
+    status = ALERT_STATUS
     t = Table(title=f"预警 {data['count']} 条", box=box.SIMPLE_HEAD, header_style="bold")
     t.add_column("编号", justify="right", no_wrap=True)
     t.add_column("接收人", no_wrap=True)

@@ -176,17 +176,26 @@ def render(
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="要生成的配置文件（默认当前文件夹的 tierctl.toml）")] = Path("tierctl.toml"),
+    path: Annotated[Path | None, typer.Argument(help="要生成的配置文件（默认当前文件夹的 tierctl.toml）",
+                                                show_default=False)] = None,
+    user: Annotated[bool, typer.Option("--user", help="写到用户配置文件夹（Windows：%APPDATA%\\tierctl；其他："
+                                                      "~/.config/tierctl），在任何文件夹运行都会用到")] = False,
     force: ForceOpt = False,
 ) -> None:
     """生成一份带注释的配置文件 tierctl.toml（已存在时不覆盖，除非 --force）。"""
+    from tierctl.config import user_config_path
     from tierctl.io.writers import write_text
 
+    if user and path is not None:
+        raise UsageError("--user 和文件路径只能二选一", hint="tierctl init --user，或 tierctl init 路径/tierctl.toml")
     starter = (Path(__file__).resolve().parent.parent / "data" / "init.toml").read_text(encoding="utf-8")
-    if path.is_dir():
-        path = path / "tierctl.toml"
-    write_text(path, starter, force=force)
-    err_console().print(f"已生成 {path}：请填写服务中心、到货时间、今天的进展、补偿和单价后再运行 tierctl render")
+    target = user_config_path() if user else (path or Path("tierctl.toml"))
+    if target.is_dir():
+        target = target / "tierctl.toml"
+    write_text(target, starter, force=force)
+    where = "（用户配置：在任何文件夹运行 tierctl 都会用它，当前文件夹的 tierctl.toml 优先）" if user else ""
+    err_console().print(f"已生成 {target}{where}：请填写服务中心、到货时间、今天的进展、补偿和单价后再运行 tierctl render",
+                        markup=False, soft_wrap=True)  # a path is never broken over lines
 
 
 @templates_app.command("list")

@@ -28,18 +28,23 @@ from tierctl.cli.common import (
     EncodingOpt,
     FileArg,
     ForceOpt,
+    HeadersOpt,
     LangOpt,
     MappingOpt,
     NowOpt,
+    OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     db_path,
     default_command_group,
     dump_json,
     emit,
+    emit_table,
     err_console,
     out_console,
+    progress,
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
@@ -134,8 +139,9 @@ def run_grade(file: Path, *, model_name: str | None = None, normalise: str | Non
 
     model = load_model(model_name, normalise)
     columns = ColumnSet.from_model(Section.load(model.path, kind="grade"))
-    export = read_export(file, columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
+    with progress(f"读取 {file.name} …"):
+        export = read_export(file, columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
+                             mapping_path=mapping)
     as_of_d, now_dt = clock(as_of, now)
     from_file = gs.read_overrides_file(overrides) if overrides is not None else None
     warnings: list[str] = list(export.warnings)
@@ -145,8 +151,9 @@ def run_grade(file: Path, *, model_name: str | None = None, normalise: str | Non
         assert tz is not None  # clock() always gives an aware time
         stored = gs.stored_overrides(store, tz) if store is not None else None
         ov, ov_warnings = gs.combine_overrides(from_file, stored)
-        result = grade_customers(export.frame, model, as_of_d, overrides=ov, path=export.path,
-                                 overrides_path=overrides, headers=export.headers)
+        with progress(f"给 {len(export.frame):,} 位客户分级 …"):
+            result = grade_customers(export.frame, model, as_of_d, overrides=ov, path=export.path,
+                                     overrides_path=overrides, headers=export.headers)
         warnings += ov_warnings + result.warnings
         prev = gs.previous_grading(store, as_of_d) if store is not None else None
         changes = None
@@ -191,7 +198,9 @@ def run(
     model: ModelOpt = None,
     normalise: NormaliseOpt = None,
     overrides: OverridesOpt = None,
-    fmt: GradeFormatOpt = "table",
+    fmt: TableFormatOpt = "table",
+    output: OutputOpt = None,
+    headers: HeadersOpt = None,
     out: OutDirOpt = None,
     db: DbOpt = None,
     dry_run: DryRunOpt = False,
@@ -211,12 +220,15 @@ def run(
     指标：近12个月消费 30%、到店频次 20%、客单价 10%、客户年限 15%、满意度 15%、潜力 10%。
     人工调整：--overrides 文件（仅本次），或 tierctl grade override（保存，之后每次都生效）。
     """
-    fmt = check_format(fmt, ("table", "json"))
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     r = run_grade(file, model_name=model, normalise=normalise, overrides=overrides, sheet=sheet, encoding=encoding,
                   mapping=mapping, as_of=as_of, now=now, db=db, dry_run=dry_run, out=out, force=force, lang=lang,
                   templates=templates, allow_taboo=allow_taboo)
     if fmt == "json":
-        emit(dump_json(run_json(r)), None, False)
+        emit(dump_json(run_json(r)), None if dry_run else output, force)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(r["result"]), "grade", fmt, output, force, headers=headers, lang=lang,
+                   dry_run=dry_run, unit="位客户", dynamic=table_columns(r["result"]))
     else:
         show_run(r, limit)
     _report_store(r)
@@ -241,9 +253,51 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _display_order(c: Any, limit: int | None = None) -> Any:
+    """Row positions, highest grade first, then the highest composite; ids break ties
+    (row order never matters).  With ``limit`` only the rows shown are sorted (a million
+    rows: top-k, not a full sort), every tie at the cut kept."""
+    import numpy as np
+
+    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
+        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
+    pick = np.arange(len(c))
+    if limit and len(c) > limit:
+        kth = np.partition(key, len(c) - limit)[len(c) - limit]
+        pick = np.flatnonzero(key >= kth)
+    ids = c["customer_id"].to_numpy(dtype=object)[pick]
+    return pick[np.lexsort((ids.astype(str), -key[pick]))]
+
+
+def flat_frame(result: Any) -> Any:
+    """The CSV/xlsx shape: one row per customer in the table's order."""
+    import pandas as pd
+
+    c = result.customers
+    order = _display_order(c)
+    sub = c.iloc[order]
+    reasons = result.reason_lists()
+    cols: dict[str, Any] = {"customer_id": sub["customer_id"].to_numpy(dtype=object),
+                            "name": sub["name"].to_numpy(dtype=object) if "name" in sub else None,
+                            "grade": sub["grade"].astype(str).to_numpy(dtype=object),
+                            "composite": sub["composite"].to_numpy(dtype=float)}
+    for ind in result.indicators:
+        cols[ind.score_column] = sub[ind.score_column].to_numpy(dtype=float)
+    cols["computed_grade"] = sub["computed_grade"].astype(str).to_numpy(dtype=object)
+    cols["overridden"] = sub["overridden"].to_numpy(dtype=bool)
+    cols["override_reason"] = sub["override_reason"].to_numpy(dtype=object)
+    cols["reasons"] = ["；".join(reasons[i]) for i in order]
+    return pd.DataFrame(cols)
+
+
+def table_columns(result: Any) -> dict[str, Any]:
+    """The grade model's indicator scores as exported columns, headed by their labels."""
+    return {"@indicators": [{"key": i.score_column, "zh": f"{i.label}得分", "en": f"{i.label_en or i.label} score",
+                             "type": "number", "format": "0.0"} for i in result.indicators]}
+
+
 # -- display -------------------------------------------------------------------------------
 def show_run(r: dict[str, Any], limit: int) -> None:
-    import numpy as np
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -271,15 +325,7 @@ def show_run(r: dict[str, Any], limit: int) -> None:
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
-    # highest grade first, then the highest composite; ids break ties (row order never matters)
-    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
-        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
-    pick = np.arange(len(c))
-    if limit and len(c) > limit:  # only the rows shown are sorted (a million rows: top-k, not a full sort)
-        kth = np.partition(key, len(c) - limit)[len(c) - limit]
-        pick = np.flatnonzero(key >= kth)  # every tie at the cut, so row order cannot pick among them
-    ids = c["customer_id"].to_numpy(dtype=object)[pick]
-    order = pick[np.lexsort((ids.astype(str), -key[pick]))]
+    order = _display_order(c, limit)  # highest grade first (see there)
     sub = c.iloc[order[:limit] if limit else order]
     any_note = bool(sub["overridden"].any())
     t.add_column("等级", no_wrap=True, min_width=6)

@@ -18,7 +18,7 @@ from tierctl.cli.common import (
     STATE,
     DbOpt,
     DryRunOpt,
-    FormatOpt,
+    JsonFormatOpt,
     LangOpt,
     NowOpt,
     check_format,
@@ -136,7 +136,7 @@ def notify(
     image: ImageOpt = None,
     resend_unconfirmed: ResendOpt = False,
     db: DbOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: JsonFormatOpt = "table",
     lang: LangOpt = None,
     now: NowOpt = None,
 ) -> None:

@@ -16,19 +16,21 @@ from tierctl.cli.common import (
     EncodingOpt,
     FileArg,
     ForceOpt,
-    FormatOpt,
+    HeadersOpt,
     LangOpt,
     LimitOpt,
     MappingOpt,
     NowOpt,
     OutputOpt,
     SheetOpt,
+    TableFormatOpt,
     check_format,
     clock,
     emit,
-    emit_csv,
+    emit_table,
     mask_phone,
     out_console,
+    progress,
     warn,
 )
 
@@ -39,6 +41,9 @@ EtaOpt = Annotated[float | None, typer.Option("--eta-weeks", help="配件预计�
 # customers per kind of change (and with alerts) worked out in full under the table; the
 # JSON lists everyone
 DETAIL_LIMIT = 50
+
+# the main reason gets at least this many cells (15 Chinese characters) before a column is dropped
+REASON_MIN_WIDTH = 30
 
 TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2": "black on yellow",
               "P3": "black on green"}
@@ -59,7 +64,7 @@ def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding:
 def red_list(opt: Path | None) -> set[str] | None:
     from tierctl.io.lists import read_id_list
 
-    path = opt or (Path(STATE.config.get("score.red_list")) if STATE.config.get("score.red_list") else None)
+    path = opt or STATE.config.path_of("score.red_list")
     return read_id_list(path) if path else None
 
 
@@ -80,31 +85,35 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
         from tierctl.store.loop import sha256_in_background
 
         digest = sha256_in_background(file)
-    model, export = load_inputs(file, model_name, sheet, encoding, mapping)
-    as_of_d, now_dt = clock(as_of, now)
-    previous = week_ago = None
-    store = None
-    if history is not None:
-        store = history.open_for_score(db, dry_run)
-    try:
-        if history is not None and store is not None:  # (the one implies the other)
-            previous, week_ago = history.previous_for(store, model, as_of_d)
-        result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
-                                red_list=red_list(red), headers=export.headers, path=export.path)
-        from tierctl.documents import crisis_eta_weeks
+    with progress(f"读取 {file.name} …") as p:
+        model, export = load_inputs(file, model_name, sheet, encoding, mapping)
+        as_of_d, now_dt = clock(as_of, now)
+        previous = week_ago = None
+        store = None
+        if history is not None:
+            store = history.open_for_score(db, dry_run)
+        try:
+            if history is not None and store is not None:  # (the one implies the other)
+                p.step("读取历史 …")
+                previous, week_ago = history.previous_for(store, model, as_of_d)
+            p.step(f"给 {len(export.frame):,} 位客户打分 …")
+            result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
+                                    red_list=red_list(red), headers=export.headers, path=export.path)
+            from tierctl.documents import crisis_eta_weeks
 
-        # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
-        eta, eta_warnings = crisis_eta_weeks(result, STATE.config, eta_weeks)
-        result.warnings.extend(eta_warnings)
-        crisis = shortage.crisis_level(result, eta)
-    except BaseException:
-        if store is not None:  # (after_score closes it on the way that succeeds)
-            store.close()
-        raise
-    extra: dict[str, Any] = {}
-    if history is not None and store is not None:
-        extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit,
-                                    source_hash=digest)
+            # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
+            eta, eta_warnings = crisis_eta_weeks(result, STATE.config, eta_weeks)
+            result.warnings.extend(eta_warnings)
+            crisis = shortage.crisis_level(result, eta)
+        except BaseException:
+            if store is not None:  # (after_score closes it on the way that succeeds)
+                store.close()
+            raise
+        extra: dict[str, Any] = {}
+        if history is not None and store is not None:
+            p.step("保存到历史数据库 …")
+            extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit,
+                                        source_hash=digest)
     return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
 
 
@@ -116,9 +125,10 @@ def score(
     encoding: EncodingOpt = None,
     mapping: MappingOpt = None,
     as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: TableFormatOpt = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
+    headers: HeadersOpt = None,
     red: RedListOpt = None,
     eta_weeks: EtaOpt = None,
     db: DbOpt = None,
@@ -130,7 +140,7 @@ def score(
     notify: Annotated[bool, typer.Option("--notify", help="保存后把晨报发到 tierctl.toml 中配置的群机器人（同 tierctl notify）")] = False,
 ) -> None:
     """给短缺导出表里的每位客户打分、定级（P0–P3），并列出负责人和响应时限。"""
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     if notify and (dry_run or no_store):
         from tierctl.errors import UsageError
 
@@ -153,8 +163,10 @@ def score(
         if sent is not None:
             doc["notify"] = sent
         emit(dump_json(doc), None if dry_run else output, force)
-    elif fmt == "csv":
-        emit_csv(flat_frame(result), output, force, dry_run=dry_run)
+    elif fmt in ("csv", "xlsx"):
+        emit_table(flat_frame(result), "score", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
+                   unit="位客户", dynamic=table_columns(result.model),
+                   formats={"score": "0" if result.model.decimals == 0 else "0." + "0" * result.model.decimals})
     else:
         from tierctl.cli.common import lang as pick_lang
 
@@ -212,6 +224,13 @@ def flat_frame(result):
     return pd.DataFrame(cols)
 
 
+def table_columns(model) -> dict[str, Any]:
+    """The model's own columns of the exported table: one per dimension, headed by its
+    key and label (``R 舆情风险``)."""
+    return {"@dimensions": [{"key": d.key, "zh": f"{d.key} {d.label}", "en": f"{d.key} {d.label_en or d.label}",
+                             "type": "int"} for d in model.dimensions]}
+
+
 def main_reason(row: dict[str, Any], model) -> str:
     """The one reason to print in the table: the escalation if any, else the
     dimension that contributes most to the total."""
@@ -248,46 +267,66 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         con.print(Text("  ⚑ " + L("media_line", lang, n=crisis.media_attention, who=who + more),
                        style="bold magenta"))
     title = L("title", lang, as_of=result.as_of, model=model.name, n=len(result.customers))
-    wide = con.width >= 140
-    from rich import box
+    from tierctl.cli.terminal import Col, Wrapped, fit_columns
 
-    t = Table(title=title, header_style="bold", expand=False, box=box.SIMPLE_HEAD, pad_edge=False,
-              collapse_padding=True, padding=(0, 1))
-    t.add_column(L("tier", lang), no_wrap=True, min_width=7)
-    t.add_column(L("score", lang), justify="right", no_wrap=True, min_width=4)
-    t.add_column(L("customer", lang), no_wrap=True, min_width=6, max_width=10)
-    if wide:
-        t.add_column(L("phone", lang), no_wrap=True, min_width=11)
-        t.add_column(L("car", lang), no_wrap=True, max_width=16)
-    t.add_column(L("wait", lang), justify="right", no_wrap=True, min_width=4)
-    t.add_column("·".join(model.dim_keys), no_wrap=True, min_width=8)
-    named = "owner_person" in result.unordered or "advisor" in result.unordered  # role·person needs room
-    t.add_column(L("owner", lang), no_wrap=True, min_width=12 if named else 8)
-    t.add_column(L("respond_by", lang), no_wrap=True, min_width=11)
-    t.add_column(L("reason", lang), overflow="ellipsis", no_wrap=True, min_width=10)
     c = result.customers
     shown = c if not limit else c.head(limit)
+    rows = shown.to_dict("records")
+    cols = [
+        Col("tier", L("tier", lang), [], options={"no_wrap": True, "min_width": 7}),
+        Col("score", L("score", lang), [], drop=4, options={"justify": "right", "no_wrap": True}),
+        Col("customer", L("customer", lang), [], options={"max_width": 12}),
+        Col("phone", L("phone", lang), [], drop=2, options={"no_wrap": True}),
+        Col("car", L("car", lang), [], drop=1, options={"max_width": 16}),
+        Col("wait", L("wait", lang), [], drop=5, options={"justify": "right", "no_wrap": True}),
+        Col("dims", "·".join(model.dim_keys), [], drop=3, options={"no_wrap": True}),
+        Col("owner", L("owner", lang), [], options={"no_wrap": True}),
+        Col("respond_by", L("respond_by", lang), [], options={"no_wrap": True}),
+        Col("reason", L("reason", lang), [], options={}),
+    ]
+    by = {col.key: col for col in cols}
     from tierctl.shortage import media_mask
 
     media = media_mask(shown, model)
-    for i, r in enumerate(shown.to_dict("records")):
+    for i, r in enumerate(rows):
         tier = r["tier"]
         tier_txt = Text(f" {tier} ", style=TIER_STYLE.get(tier, "bold"))
         if r["model_tier"] != tier:
             tier_txt.append(f"↑{r['model_tier']}", style="dim")
-        if media[i]:
-            tier_txt.append(f" {L('media_mark', lang)}", style="bold magenta")
-        cells = [tier_txt, model.format_score(r["total_scaled"]), str(r.get("name") or r.get("customer_id") or "")]
-        if wide:
-            cells += [mask_phone(r.get("phone")), str(r.get("car") or "")]
         pol = model.tier(tier)
         owner = (pol.owner_short_en if en and pol.owner_short_en else pol.owner_short) or str(r["owner"])
+        if media[i]:
+            tier_txt.append(f" {L('media_mark', lang)}", style="bold magenta")
         person = person_of(r)
         if person:
             owner = f"{owner}·{person}"
-        cells += [L("days", lang, n=r["wait_days"]), "·".join(str(r[d.key]) for d in model.dimensions),
-                  owner, r["respond_by"].strftime("%m-%d %H:%M"), main_reason(r, model)]
-        t.add_row(*cells)
+        by["tier"].cells.append(tier_txt)
+        by["score"].cells.append(model.format_score(r["total_scaled"]))
+        by["customer"].cells.append(Wrapped(str(r.get("name") or r.get("customer_id") or "")))
+        by["phone"].cells.append(mask_phone(r.get("phone")))
+        by["car"].cells.append(Wrapped(str(r.get("car") or "")))
+        by["wait"].cells.append(L("days", lang, n=r["wait_days"]))
+        by["dims"].cells.append("·".join(str(r[d.key]) for d in model.dimensions))
+        by["owner"].cells.append(owner)
+        by["respond_by"].cells.append(r["respond_by"].strftime("%m-%d %H:%M"))
+        by["reason"].cells.append(Wrapped(main_reason(r, model)))
+    if not any(by["car"].cells[i].text for i in range(len(rows))):
+        cols.remove(by["car"])
+    from rich import box
+
+    def build(chosen):
+        t = Table(title=title, header_style="bold", expand=False, box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True, padding=(0, 1))
+        for col in chosen:
+            t.add_column(col.header, **col.options)
+        for i in range(len(rows)):
+            t.add_row(*(col.cells[i] for col in chosen))
+        return t
+
+    # narrow screens lose the least needed columns first (car, phone, R·I·T·E, score,
+    # wait) so that the main reason keeps room to wrap; tier, customer, owner and the
+    # respond-by time always stay (see README)
+    t = build(fit_columns(con, cols, "reason", REASON_MIN_WIDTH, build))
     con.print(t)
     if limit and len(c) > limit:
         con.print(f"[dim]{L('more', lang, n=len(c) - limit)}[/dim]")

@@ -155,3 +155,155 @@ def _append(src, out) -> None:
         src.seek(done)
         out.seek(0, os.SEEK_END)
         shutil.copyfileobj(src, out, 1 << 20)
+
+
+# -- Excel tables ----------------------------------------------------------------------------
+EXCEL_MAX_ROWS = 1_048_576  # rows per sheet, the header included
+TEXT_FORMAT = "@"
+
+
+def _display_width(text: str) -> float:
+    """Excel column width a text needs: CJK characters take two."""
+    return sum(2.0 if ord(ch) > 0x2E80 else 1.0 for ch in text)
+
+
+def _local_naive(value: object, tz) -> object:
+    """An aware time (or ISO text) in ``tz`` without its zone (Excel has none); a plain
+    date stays a date; anything empty is None."""
+    import datetime as dt
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value) or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return dt.date.fromisoformat(text)
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return text  # not a time after all: kept as the text it is
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and tz is not None:
+            value = value.astimezone(tz)
+        return value.replace(tzinfo=None)
+    return value
+
+
+def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1", fills: dict[str, str] | None = None,
+               tz=None, force: bool = False, yes_no: tuple[str, str] = ("是", "否")) -> Path:
+    """One table as an Excel workbook that opens ready to use: the header frozen and
+    filtered, widths fitted to the content, ids and phone numbers as text (number
+    format ``@``, so 00000104 stays 00000104), local times as Excel date-times
+    (``tz``: the centre's timezone; Excel has none), numbers as numbers, and the tier
+    cell filled with its colour from ``fills``.
+
+    ``columns`` are :class:`tierctl.tables.Column` (key, header, type, format,
+    max_width), in order; a key missing from ``frame`` gives an empty column.  Safe
+    like the CSV: every text is written as text (never a formula or link), and a text
+    that Excel would run once edited (= + - @, tab, CR) carries Excel's hidden quote
+    prefix, as if typed with a leading apostrophe.  Written atomically; an existing
+    file is kept unless ``force``."""
+    import math
+
+    import xlsxwriter
+
+    n = len(frame)
+    if n + 1 > EXCEL_MAX_ROWS:
+        raise RenderError(f"{n:,} 行超过 Excel 一个工作表的上限（{EXCEL_MAX_ROWS - 1:,} 行数据）",
+                          hint="用 -f csv 导出全部，或先筛选")
+    fills = fills or {}
+    values: list[list[object]] = []
+    for c in columns:
+        if c.key not in frame:
+            values.append([None] * n)
+            continue
+        s = frame[c.key]
+        obj = s.astype(object)
+        values.append(obj.where(s.notna(), None).tolist())
+    with atomic_path(path, force=force) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False})
+        try:
+            wb.set_properties({"title": sheet, "author": "tierctl"})
+            base = {"valign": "top"}
+            header_fmt = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+                                        "valign": "vcenter"})
+            text_fmt = wb.add_format({**base, "num_format": TEXT_FORMAT})
+            quoted_fmt = wb.add_format({**base, "num_format": TEXT_FORMAT, "quote_prefix": True})
+            int_fmt = wb.add_format({**base, "num_format": "0"})
+            dt_fmt = wb.add_format({**base, "num_format": "yyyy-mm-dd hh:mm"})
+            date_fmt = wb.add_format({**base, "num_format": "yyyy-mm-dd"})
+            tier_fmts = {v: wb.add_format({**base, "num_format": TEXT_FORMAT, "bg_color": colour, "bold": True,
+                                           "align": "center"}) for v, colour in fills.items()}
+            tier_plain = wb.add_format({**base, "num_format": TEXT_FORMAT, "align": "center"})
+            number_fmts: dict[str | None, object] = {}
+            ws = wb.add_worksheet(sheet)
+            for j, c in enumerate(columns):
+                sample = [v for v in values[j][:1000] if v is not None]
+                shown = [_cell_text(v, c.type, yes_no) for v in sample]
+                width = max([_display_width(c.header) + 2, *(_display_width(s) + 2 for s in shown)])
+                ws.set_column(j, j, min(max(width, 6.0), c.max_width),
+                              text_fmt if c.type in ("text", "tier") else None)
+                if c.type == "number" and c.format not in number_fmts:
+                    number_fmts[c.format] = wb.add_format({**base, "num_format": c.format}) if c.format else None
+            ws.set_row(0, 30)
+            for j, c in enumerate(columns):
+                ws.write_string(0, j, c.header, header_fmt)
+            ws.freeze_panes(1, 0)
+            ws.autofilter(0, 0, max(n, 1), max(len(columns) - 1, 0))
+            kinds = [c.type for c in columns]
+            num_fmt = [number_fmts.get(c.format) for c in columns]
+            for i in range(n):
+                r = i + 1
+                for j, kind in enumerate(kinds):
+                    v = values[j][i]
+                    if v is None:
+                        continue
+                    if kind in ("int", "number"):
+                        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                            try:
+                                v = float(str(v))
+                            except ValueError:
+                                ws.write_string(r, j, str(v), text_fmt)
+                                continue
+                        x = float(v)
+                        if math.isnan(x) or math.isinf(x):
+                            continue
+                        ws.write_number(r, j, x, int_fmt if kind == "int" else num_fmt[j])
+                    elif kind in ("datetime", "date"):
+                        t = _local_naive(v, tz)
+                        if t is None:
+                            continue
+                        if isinstance(t, str):
+                            ws.write_string(r, j, t, text_fmt)
+                        else:
+                            import datetime as dt
+
+                            plain_date = not isinstance(t, dt.datetime)
+                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),
+                                              date_fmt if plain_date or kind == "date" else dt_fmt)
+                    elif kind == "bool":
+                        ws.write_string(r, j, yes_no[0] if bool(v) else yes_no[1], text_fmt)
+                    else:
+                        text = str(v)
+                        if kind == "tier":
+                            ws.write_string(r, j, text, tier_fmts.get(text, tier_plain))
+                        else:
+                            ws.write_string(r, j, text, quoted_fmt if text.startswith(DANGEROUS_PREFIXES) else text_fmt)
+        finally:
+            wb.close()
+    return Path(path)
+
+
+def _cell_text(v: object, kind: str, yes_no: tuple[str, str]) -> str:
+    if kind == "datetime":
+        return "2026-11-24 09:00"
+    if kind == "date":
+        return "2026-11-24"
+    if kind == "bool":
+        return yes_no[0]
+    if kind == "number" and isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
