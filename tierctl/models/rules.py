@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.models.loader import Section
+from tierctl.models.registry import Registry
 from tierctl.textmatch import factorize_text, keyword_match
 
 
@@ -214,12 +215,11 @@ class RedList(Rule):
                      [float(self.score)])
 
 
-RULE_TYPES: dict[str, type[Rule]] = {c.type: c for c in (Keywords, Band, Flag, Category, RedList)}
+DIMENSION_RULES: Registry[Rule] = Registry("规则")
+for _cls in (Keywords, Band, Flag, Category, RedList):
+    DIMENSION_RULES.register(_cls)
+RULE_TYPES = DIMENSION_RULES  # the name older code used
 
 
 def build_rule(sec: Section) -> Rule:
-    t = sec.str("type")
-    cls = RULE_TYPES.get(t)
-    if cls is None:
-        raise sec.error("type", f"未知的规则类型「{t}」", hint=f"可用：{', '.join(RULE_TYPES)}")
-    return cls(sec)
+    return DIMENSION_RULES.build(sec)
