@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import AS_OF, NOW, score_rows
+from conftest import AS_OF, NOW, cli, score_rows
 
 from tierctl.allocate import allocate, frame_from_scores, load_model
 from tierctl.errors import UsageError
@@ -30,20 +30,6 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "t.db"))
     monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the command line in process: (exit code, stdout, stderr)."""
-    from tierctl.cli import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sample_result():

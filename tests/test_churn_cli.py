@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "churn.csv"
@@ -21,10 +19,8 @@ AS_OF = dt.date(2026, 11, 24)
 NOW = "2026-11-24T09:00:00+08:00"
 
 
-def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e, cwd=cwd,
-                          timeout=120)
+def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture(autouse=True)

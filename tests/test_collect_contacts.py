@@ -13,8 +13,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import cli
 
-from tierctl.cli import main
 from tierctl.contacts_import import load_contacts_model, minute_key, parse_when
 from tierctl.errors import InputError
 from tierctl.store import Store
@@ -37,14 +37,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from tierctl.cli import main
+from conftest import cli
 
 aiosmtpd = pytest.importorskip("aiosmtpd")
 from aiosmtpd.controller import Controller  # noqa: E402
@@ -56,14 +55,6 @@ def config(env: Path, mail: str) -> Path:
     p = env / "tierctl.toml"
     p.write_text(GOLDEN_CONFIG.read_text(encoding="utf-8") + "\n[mail]\n" + mail, encoding="utf-8")
     return p
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def render_send(capsys, cfg: Path) -> tuple[int, str, str]:

@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
-from tierctl.cli import main
 from tierctl.store import CURRENT_VERSION, Store
 
 HEAD = ["客户编号", "客户姓名", "手机号", "登记日期", "用车场景", "沟通记录"]
@@ -35,14 +35,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def export(path: Path, header: str | None = "服务顾问", advisors: list[str] = ADVISORS) -> Path:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import cli
 
 from tierctl import sms_platform as sp
-from tierctl.cli import main
 from tierctl.config import Config
 from tierctl.errors import ConfigError
 
@@ -29,14 +29,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "t.db"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def cfg_with(tmp_path: Path, extra: str = "") -> Config:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import cli
 from typer.testing import CliRunner
 
-from tierctl.cli import app, common, main
+from tierctl.cli import app, common
 from tierctl.cli import daily as cli_daily
 from tierctl.daily import WorkCalendar
 from tierctl.errors import NotFoundError
@@ -57,14 +58,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     monkeypatch.setenv("COLUMNS", "160")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def score(capsys, path: Path, day: dt.date, *extra: str) -> dict:

@@ -17,10 +17,7 @@ from __future__ import annotations
 import csv
 import email
 import json
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from email import policy
 from pathlib import Path
@@ -28,7 +25,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import AS_OF, NOW
+from conftest import AS_OF, NOW, CliResult, run_cli
 
 from tierctl import render
 from tierctl.config import Config
@@ -335,12 +332,8 @@ def test_p1_script_speaks_as_the_sa_supervisor(tmp_path, sample_result):
 
 
 # -- 5. every document it can; overrides without a new score ------------------------------------------------------
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200"}
-    e.pop("TIERCTL_CONFIG", None)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e,
-                          cwd=cwd, timeout=180)
+def run(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"TIERCTL_CONFIG": None, **(env or {})})
 
 
 def test_render_without_a_part_column_writes_the_rest_and_says_why(tmp_path):

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import email
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from email import policy
 from pathlib import Path
 
 import pytest
+from conftest import CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
@@ -20,12 +18,8 @@ CONFIG = ROOT / "tests" / "golden" / "render" / "tierctl.toml"
 CLOCK = ["--as-of", "2026-11-24", "--now", "2026-11-24T09:00+08:00"]
 
 
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200", **(env or {})}
-    e.pop("TIERCTL_CONFIG", None)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e,
-                          cwd=cwd, timeout=120)
+def run(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"TIERCTL_CONFIG": None, **(env or {})})
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import cli
 
 from tierctl import render
-from tierctl.cli import main
 from tierctl.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,14 +46,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def scored(tmp_path: Path, rows: list[dict] = ROWS):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli
 
-from tierctl.cli import main
 from tierctl.shortage import escalate, load_model
 from tierctl.store import Store, loop
 
@@ -46,14 +46,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "red.txt").write_text("C002\n", encoding="utf-8")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def score(capsys, path: Path, day: dt.date, *extra: str) -> dict:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CliResult, cli, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "grading.csv"
@@ -43,23 +42,8 @@ def _env(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``tierctl ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from tierctl.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True,
-                          env={**os.environ}, timeout=120)
+def run(*args: str) -> CliResult:
+    return run_cli(*args, env={"COLUMNS": os.environ.get("COLUMNS")})
 
 
 @pytest.fixture(scope="module")

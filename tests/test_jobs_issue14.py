@@ -17,6 +17,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import cli
 
 from tierctl.churn import load_churn_model, score_churn
 from tierctl.errors import ModelError
@@ -40,20 +41,6 @@ def _env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_CONFIG", str(cfg))
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """``tierctl ARGS`` in-process: (exit code, stdout, stderr)."""
-    from tierctl.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # =====================================================================================

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import cli
 
 from tierctl import daily
-from tierctl.cli import main
 from tierctl.errors import InputError, ModelError
 from tierctl.holidays import load_holiday_file
 from tierctl.shortage import load_model
@@ -64,14 +64,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     monkeypatch.setenv("COLUMNS", "160")
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def score(capsys, path: Path, day: dt.date = D, *extra: str) -> dict:

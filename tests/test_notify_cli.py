@@ -16,8 +16,8 @@ from pathlib import Path
 
 import notify_robots as nr
 import pytest
+from conftest import cli
 
-from tierctl.cli import main
 from tierctl.store import Store
 from tierctl.store import notify as sn
 
@@ -38,14 +38,6 @@ def env(tmp_path, monkeypatch, robots):
     (tmp_path / "tierctl.toml").write_text(nr.config_text({k: robots.url(k) for k in nr.PLATFORMS}), encoding="utf-8")
     nr.write(tmp_path / "export.csv", nr.ROWS)
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def score(capsys, day: str, now: str, *extra: str) -> tuple[int, str, str]:

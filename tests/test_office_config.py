@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 from tierctl import config as config_mod
-from tierctl.cli import main
 from tierctl.config import Config, user_config_path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "shortage.xlsx"
@@ -29,14 +29,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     monkeypatch.setattr(config_mod, "on_windows", lambda: False)
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def put(path: Path, name: str) -> Path:

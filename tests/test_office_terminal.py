@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli
 from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
-from tierctl.cli import app, main
+from tierctl.cli import app
 from tierctl.cli.terminal import Progress, Wrapped, longest_piece, wrap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,14 +33,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
     return tmp_path
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
 
 
 def expected_reasons() -> tuple[list[str], list[str]]:

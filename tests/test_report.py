@@ -9,14 +9,13 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "report"
@@ -584,11 +583,8 @@ def test_png_title_uses_an_installed_cjk_family(db, tmp_path):
 
 
 # -- command line -----------------------------------------------------------------------------------
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200", **(env or {})}
-    e.pop("TIERCTL_DB", None)
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e,
-                          timeout=180)
+def run(*args: str, env: dict | None = None) -> CliResult:
+    return run_cli(*args, env={**(env or {}), "TIERCTL_DB": None})
 
 
 def test_cli_json_equals_library_and_refuses_overwrite(db, tmp_path):

@@ -5,15 +5,13 @@ library result, the same ingest as `score`, snapshots in the store (and none wit
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import CliResult, run_cli
 
 from tierctl.io.ingest import load_mapping, read_export
 from tierctl.rfm import compute_rfm, load_rfm_model, migrate
@@ -25,13 +23,8 @@ AS_OF = "2026-11-24"
 MONTH_AGO = "2026-10-24"
 
 
-def run(*args: str, db: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("TIERCTL_DB", None)
-    if db is not None:
-        env["TIERCTL_DB"] = str(db)
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=180)
+def run(*args: str, db: Path | None = None, cwd: Path | None = None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"TIERCTL_DB": None if db is None else str(db)})
 
 
 @pytest.fixture

@@ -12,18 +12,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, NOW
+from conftest import AS_OF, NOW, CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
 
 
-def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200", "TIERCTL_DB": os.environ.get("TIERCTL_TEST_DB", ""), **(env or {})}
-    if not e["TIERCTL_DB"]:
-        e.pop("TIERCTL_DB")
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, env=e,
-                          cwd=cwd, timeout=120)
+def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"TIERCTL_DB": os.environ.get("TIERCTL_TEST_DB") or None, **(env or {})})
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import AS_OF, NOW, score_rows
+from conftest import AS_OF, NOW, cli, score_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -267,20 +267,6 @@ def test_cli_seed_002_with_and_without_model(tmp_path, capsys):
         [("张三", 95, "P0"), ("李四", 65, "P1"), ("王五", 40, "P2")]
     code, _out, err = cli(capsys, "score", str(p), "--no-store", "--as-of", AS_OF.isoformat())
     assert code == 1 and "--model rite100" in err and "Traceback" not in err
-
-
-def cli(capsys, *args):
-    """Run the real entry point in-process (its error handler included): exit code, stdout, stderr."""
-    from tierctl.cli import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_seed_000_headers_under_rite(rite, tmp_path):
