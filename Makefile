@@ -13,7 +13,7 @@ help:
 	@echo "make demo   - install into .venv and score the sample export"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make bench  - speed and memory figures (large generated inputs; takes minutes)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tierctl tests bench sample_data
+	$(BIN)/mypy tierctl
 
 # the editable install leaves tierctl's own modules uncompiled: compile them first so that
 # no timed process compiles source (where PYTHONDONTWRITEBYTECODE is set, every one would)
