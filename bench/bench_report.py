@@ -83,7 +83,7 @@ def gather_steps(db: Path) -> None:
              lambda: dashboard._counts_sql(store, [s.id for s in store.list_snapshots("shortage")])),
             ("wait-days histogram (one column)", lambda: dashboard._wait(store, info, model, lim, "zh")),
             ("open alerts", lambda: dashboard._alerts(store, info, lim)),
-            ("today's tasks (daily loop)", lambda: dashboard._tasks(store, info, model, LAST, now, False, lim)),
+            ("today's tasks (daily loop)", lambda: dashboard._tasks(store, info, LAST, now, False, lim)),
             ("changes since the previous run (key join)",
              lambda: dashboard._changes(store, info, [t.name for t in model.tiers], lim, model)),
             ("whole gather()", lambda: dashboard.gather(store, LAST, now)),
