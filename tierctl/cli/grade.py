@@ -49,6 +49,7 @@ from tierctl.cli.common import (
 from tierctl.cli.common import lang as pick_lang
 from tierctl.cli.documents import AllowTabooOpt, TemplatesOpt, _templates_dir
 from tierctl.errors import NotFoundError, UsageError
+from tierctl.grade.report import display_order, flat_frame, table_columns  # noqa: F401 - the table's order and shape
 
 RUN = "run"
 
@@ -199,46 +200,6 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _display_order(c: Any, limit: int | None = None) -> Any:
-    """Row positions, highest grade first, then the highest composite; ids break ties
-    (row order never matters).  With ``limit`` only the rows shown are sorted (a million
-    rows: top-k, not a full sort), every tie at the cut kept."""
-    import numpy as np
-
-    from tierctl.kernels.topk import top_order
-
-    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
-        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
-    return top_order(key, c["customer_id"].to_numpy(dtype=object), limit)
-
-
-def flat_frame(result: Any) -> Any:
-    """The CSV/xlsx shape: one row per customer in the table's order."""
-    import pandas as pd
-
-    c = result.customers
-    order = _display_order(c)
-    sub = c.iloc[order]
-    reasons = result.reason_lists()
-    cols: dict[str, Any] = {"customer_id": sub["customer_id"].to_numpy(dtype=object),
-                            "name": sub["name"].to_numpy(dtype=object) if "name" in sub else None,
-                            "grade": sub["grade"].astype(str).to_numpy(dtype=object),
-                            "composite": sub["composite"].to_numpy(dtype=float)}
-    for ind in result.indicators:
-        cols[ind.score_column] = sub[ind.score_column].to_numpy(dtype=float)
-    cols["computed_grade"] = sub["computed_grade"].astype(str).to_numpy(dtype=object)
-    cols["overridden"] = sub["overridden"].to_numpy(dtype=bool)
-    cols["override_reason"] = sub["override_reason"].to_numpy(dtype=object)
-    cols["reasons"] = ["；".join(reasons[i]) for i in order]
-    return pd.DataFrame(cols)
-
-
-def table_columns(result: Any) -> dict[str, Any]:
-    """The grade model's indicator scores as exported columns, headed by their labels."""
-    return {"@indicators": [{"key": i.score_column, "zh": f"{i.label}得分", "en": f"{i.label_en or i.label} score",
-                             "type": "number", "format": "0.0"} for i in result.indicators]}
-
-
 # -- display -------------------------------------------------------------------------------
 def show_run(r: dict[str, Any], limit: int) -> None:
     from rich import box
@@ -268,7 +229,7 @@ def show_run(r: dict[str, Any], limit: int) -> None:
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
-    order = _display_order(c, limit)  # highest grade first (see there)
+    order = display_order(c, limit)  # highest grade first (see there)
     sub = c.iloc[order[:limit] if limit else order]
     any_note = bool(sub["overridden"].any())
     t.add_column("等级", no_wrap=True, min_width=6)
@@ -297,6 +258,16 @@ def show_run(r: dict[str, Any], limit: int) -> None:
     if limit and len(c) > limit:
         con.print(f"[dim]… 另有 {len(c) - limit:,} 位未显示（--limit 0 显示全部，或用 --format json）[/dim]")
 
+    _show_distribution(result, model, con)
+    _show_audit(result, con)
+    _show_changes(r, con)
+
+
+def _show_distribution(result: Any, model: Any, con: Any) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     # shares against the usual ones (SPEC D)
     d = result.distribution
     dt_ = Table(title="等级分布", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -322,6 +293,8 @@ def show_run(r: dict[str, Any], limit: int) -> None:
         dt_.add_row(*cells)
     con.print(dt_)
 
+
+def _show_audit(result: Any, con: Any) -> None:
     if result.audit:
         con.print(f"[bold]人工调整 {len(result.audit)} 位[/bold]（以人工等级为准，系统评定仍保留）：")
         for a in result.audit[:20]:
@@ -330,8 +303,6 @@ def show_run(r: dict[str, Any], limit: int) -> None:
                       f"[bold]{a['grade']}[/bold]　原因：{_e(a['reason'])}" + (f"（{_e(who)}）" if who else ""))
         if len(result.audit) > 20:
             con.print(f"  [dim]… 另有 {len(result.audit) - 20} 位（--format json 查看全部）[/dim]")
-
-    _show_changes(r, con)
 
 
 def _show_changes(r: dict[str, Any], con: Any) -> None:

@@ -233,3 +233,47 @@ def staged_letters(letters: Letters) -> Iterator[Path | None]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
+
+# =======================================================================================
+# The result as a table (CSV/xlsx export, the terminal's order)
+# =======================================================================================
+
+
+def display_order(c: Any, limit: int | None = None) -> Any:
+    """Row positions, highest grade first, then the highest composite; ids break ties
+    (row order never matters).  With ``limit`` only the rows shown are sorted (a million
+    rows: top-k, not a full sort), every tie at the cut kept."""
+    import numpy as np
+
+    from tierctl.kernels.topk import top_order
+
+    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
+        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
+    return top_order(key, c["customer_id"].to_numpy(dtype=object), limit)
+
+
+def flat_frame(result: Any) -> Any:
+    """The CSV/xlsx shape: one row per customer in the table's order."""
+    import pandas as pd
+
+    c = result.customers
+    order = display_order(c)
+    sub = c.iloc[order]
+    reasons = result.reason_lists()
+    cols: dict[str, Any] = {"customer_id": sub["customer_id"].to_numpy(dtype=object),
+                            "name": sub["name"].to_numpy(dtype=object) if "name" in sub else None,
+                            "grade": sub["grade"].astype(str).to_numpy(dtype=object),
+                            "composite": sub["composite"].to_numpy(dtype=float)}
+    for ind in result.indicators:
+        cols[ind.score_column] = sub[ind.score_column].to_numpy(dtype=float)
+    cols["computed_grade"] = sub["computed_grade"].astype(str).to_numpy(dtype=object)
+    cols["overridden"] = sub["overridden"].to_numpy(dtype=bool)
+    cols["override_reason"] = sub["override_reason"].to_numpy(dtype=object)
+    cols["reasons"] = ["；".join(reasons[i]) for i in order]
+    return pd.DataFrame(cols)
+
+
+def table_columns(result: Any) -> dict[str, Any]:
+    """The grade model's indicator scores as exported columns, headed by their labels."""
+    return {"@indicators": [{"key": i.score_column, "zh": f"{i.label}得分", "en": f"{i.label_en or i.label} score",
+                             "type": "number", "format": "0.0"} for i in result.indicators]}
