@@ -24,9 +24,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from tierctl.cli import app
 from tierctl.cli.common import (
@@ -51,24 +49,20 @@ from tierctl.cli.common import (
     out_console,
     warn,
 )
+from tierctl.cli.options import (  # re-exported: other CLI modules imported them from here
+    AllocFormatOpt,
+    AllocModelOpt,
+    BudgetOpt,
+    DaysOpt,
+    LoanersOpt,
+    NoStoreOpt,
+    PremiumOpt,
+    ScoreModelOpt,
+)
 from tierctl.cli.score import RedListOpt
 from tierctl.errors import StoreError, UsageError
 
-PLAN_KIND = "allocation"
-
-LoanersOpt = Annotated[int, typer.Option("--loaners", help="可用的代步车总数（含高端车）", show_default=False)]
-PremiumOpt = Annotated[int, typer.Option("--premium-loaners", help="其中高端代步车的数量（不能多于 --loaners）")]
-BudgetOpt = Annotated[str, typer.Option("--budget", help="补偿预算（元），如 30000、30,000、3万", show_default=False)]
-DaysOpt = Annotated[int | None, typer.Option(
-    "--days-to-eta", help="距配件到货还有几天（按天计费的代步车和补贴乘以它）；默认取配置 parts.eta_date / "
-                          "parts.eta_weeks，都没有时用分配模型的默认值")]
-AllocModelOpt = Annotated[str | None, typer.Option(
-    "--model", "-m", help="分配模型（单价、方案、规则）：allocate（默认），或你修改过的模型文件路径；"
-                          "也可在配置文件中设 allocate.model")]
-ScoreModelOpt = Annotated[str | None, typer.Option(
-    "--score-model", help="给 FILE 打分用的模型（默认 rite；I 必须是用车影响程度）")]
-AllocFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
-NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="不读写历史数据库（方案不保存，文件不会带上方案）")]
+PLAN_KIND = "allocation"  # = tierctl.allocate.history.PLAN_KIND
 
 _YUAN = re.compile(r"^\s*([0-9][0-9,，]*(?:\.[0-9]+)?)\s*(万)?\s*(元)?\s*$")
 
@@ -88,28 +82,17 @@ def parse_yuan(text: str) -> Decimal:
 
 # -- the library call ------------------------------------------------------------------------
 def eta_days(config: Any, as_of: dt.date, model: Any) -> tuple[int, str]:
-    """Days to the ETA from the configuration (``parts.eta_date`` / ``parts.eta_weeks``,
-    as the documents read it), else the model's default; with where it came from."""
-    from tierctl import documents as docs
+    """Days to the ETA (see :func:`tierctl.allocate.run.eta_days`)."""
+    from tierctl.allocate.run import eta_days as days
 
-    plan = docs.eta_plan(config, as_of)
-    if plan.general is not None:
-        return max((plan.general - as_of).days, 0), f"配置 {plan.general_source}（{plan.general.isoformat()} 到货）"
-    return int(model.days_to_eta), f"分配模型 {model.name} 的默认值"
+    return days(config, as_of, model)
 
 
 def _configured_model() -> str | None:
-    """``allocate.model`` from the configuration: a packaged name, or a path relative to
-    the configuration file (a manager's copy of allocate.toml with the centre's prices)."""
-    cfg = STATE.config
-    v = cfg.get("allocate.model") or ""
-    if not v:
-        return None
-    p = Path(str(v)).expanduser()
-    if (p.suffix == ".toml" or "/" in str(v)) and not p.is_absolute() and cfg.path is not None:
-        p = Path(cfg.path).parent / p
-        return str(p)
-    return str(v)
+    """``allocate.model`` from the configuration (:func:`tierctl.allocate.configured_model`)."""
+    from tierctl.allocate.model import configured_model
+
+    return configured_model(STATE.config)
 
 
 def load_scores(file: Path | None, *, score_model: str | None, sheet: str | None, encoding: str | None,
@@ -142,7 +125,8 @@ def run_allocate(file: Path | None, *, loaners: int, premium_loaners: int = 0, b
     """Score (or load), allocate, store the plan.  Returns ``allocation`` (the library's
     :class:`~tierctl.allocate.Allocation`), ``result``, ``days_source``, ``resources``,
     ``warnings`` and ``stored`` (the snapshot, or None)."""
-    from tierctl.allocate import allocate, check_resources, frame_from_scores, load_model
+    from tierctl.allocate import check_resources, load_model
+    from tierctl.allocate.run import run_allocate as run_job
 
     amount = parse_yuan(budget) if isinstance(budget, str) else Decimal(budget)
     # impossible resources are usage errors before any file is read
@@ -151,64 +135,37 @@ def run_allocate(file: Path | None, *, loaners: int, premium_loaners: int = 0, b
     result, warnings, source = load_scores(
         file, score_model=score_model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of, now=now,
         red=red, db=db, dry_run=dry_run, no_store=no_store)
-    if days_to_eta is None:
-        days, days_source = eta_days(STATE.config, result.as_of, model)
-    else:
-        days, days_source = days_to_eta, "命令行 --days-to-eta"
-    alloc = allocate(frame_from_scores(result), model, loaners=loaners, premium_loaners=premium_loaners,
-                     budget=amount, days_to_eta=days)
-    resources = {"loaners": loaners, "premium_loaners": premium_loaners, "budget": int(amount),
-                 "days_to_eta": days}
-    stored = None
-    if not (dry_run or no_store):
-        from tierctl.store.loop import sha256_file  # the store (SQLAlchemy) only when storing
+    run = run_job(result, model, config=STATE.config, loaners=loaners, premium_loaners=premium_loaners,
+                  budget=amount, days_to_eta=days_to_eta, warnings=warnings, source=source,
+                  open_store=None if (dry_run or no_store) else lambda: _store(db_path(db)))
+    if run["stored"] is not None:
+        run["stored"]["path"] = str(db_path(db))
+    return run
 
-        stored = save_plan(db_path(db), result, alloc, resources=resources, days_source=days_source,
-                           source_name=source.name if source else None,
-                           source_hash=sha256_file(source) if source else None)
-    return {"allocation": alloc, "result": result, "model": model, "days_source": days_source,
-            "resources": resources, "warnings": warnings + list(alloc.warnings), "stored": stored}
+
+def _store(path: Path, readonly: bool = False) -> Any:
+    from tierctl.store import Store
+
+    return Store.open(path, readonly=readonly)
 
 
 # -- the plan in the history store ------------------------------------------------------------
 def plan_rows(alloc: Any) -> Any:
-    """One row per customer for the store: package key as the label, cost as the score."""
-    import pandas as pd
+    """One row per customer for the store (:func:`tierctl.allocate.history.plan_rows`)."""
+    from tierctl.allocate.history import plan_rows as rows
 
-    plan = alloc.plan
-    return pd.DataFrame({
-        "customer_key": pd.array([r.customer_id for r in plan], dtype="string"),
-        "customer_id": pd.array([r.customer_id for r in plan], dtype="string"),
-        "name": pd.array([r.name for r in plan], dtype="string"),
-        "label": pd.array([r.option or "" for r in plan], dtype="string"),
-        "score": [float(r.cost) for r in plan],
-        "tier": pd.array([r.tier for r in plan], dtype="string"),
-        "risk": [r.score for r in plan],
-        "covered": [bool(r.covered) for r in plan],
-        "status": pd.array([r.status for r in plan], dtype="string"),
-        "option_name": pd.array([r.option_name for r in plan], dtype="string"),
-        "option_name_en": pd.array([r.option_name_en for r in plan], dtype="string"),
-        "loaner": pd.array([r.loaner for r in plan], dtype="string"),
-        "cost": [int(r.cost) for r in plan],
-        "why": pd.array(["\n".join(r.why) for r in plan], dtype="string"),
-    })
+    return rows(alloc)
 
 
 def save_plan(db: Path, result: Any, alloc: Any, *, resources: dict[str, Any], days_source: str,
               source_name: str | None = None, source_hash: str | None = None) -> dict[str, Any]:
     """Store the plan as the ``allocation`` snapshot of the scores' as-of date (replacing
     an earlier plan of that day) and return the snapshot's summary."""
-    from tierctl.store import Store
+    from tierctl.allocate import history
 
-    doc = alloc.to_json()
-    meta = {k: v for k, v in doc.items() if k != "plan"}
-    meta.update({"resources": resources, "days_source": days_source, "scores_as_of": result.as_of.isoformat(),
-                 "score_model": result.model.name, "generated_at": result.now.isoformat()})
-    with Store.open(db) as store:
-        sid = store.save_snapshot(PLAN_KIND, result.as_of, alloc.model, source_name, source_hash, plan_rows(alloc),
-                                  meta)
-        info = store.snapshot(sid)
-    out = info.to_json()
+    with _store(db) as store:
+        out = history.save_plan(store, result, alloc, resources=resources, days_source=days_source,
+                                source_name=source_name, source_hash=source_hash)
     out["path"] = str(db)
     return out
 
@@ -216,27 +173,13 @@ def save_plan(db: Path, result: Any, alloc: Any, *, resources: dict[str, Any], d
 def stored_plan(db: Path | None, as_of: dt.date) -> dict[str, Any] | None:
     """The plan stored for ``as_of`` in the shape of ``Allocation.to_json()`` (plus
     ``resources``, ``days_source``, ``stored_at`` …), or None when there is none."""
-    from tierctl.store import Store
+    from tierctl.allocate import history
 
     path = db_path(db)
     if not path.exists():
         return None
-    with Store.open(path, readonly=True) as store:
-        info = store.snapshot_on(PLAN_KIND, as_of)
-        if info is None:
-            return None
-        rows = store.snapshot_rows(info.id)
-    plan = []
-    for r in rows.to_dict("records"):
-        covered = bool(r["covered"])
-        plan.append({
-            "customer_id": r["customer_id"], "name": r["name"] or "", "tier": r["tier"], "score": float(r["risk"]),
-            "covered": covered, "status": r.get("status") or ("covered" if covered else "resources"),
-            "option": r["label"] or None, "option_name": r["option_name"], "option_name_en": r["option_name_en"],
-            "loaner": r["loaner"], "cost": int(r["cost"]), "why": str(r["why"] or "").split("\n"),
-        })
-    return {**info.meta, "plan": plan, "as_of": info.as_of.isoformat(), "stored_at": info.created_at.isoformat(),
-            "snapshot_id": info.id}
+    with _store(path, readonly=True) as store:
+        return history.stored_plan(store, as_of)
 
 
 def plan_for_documents(db: Path | None, as_of: dt.date) -> dict[str, Any] | None:
@@ -390,5 +333,6 @@ def show_plan(run: dict[str, Any], limit: int) -> None:
         con.print(Text.assemble(("缺口  ", "bold"), f"无：全部 {'/'.join(first)} 客户都已覆盖"))
 
 
-__all__ = ["PLAN_KIND", "allocate_cmd", "parse_yuan", "plan_for_documents", "run_allocate", "save_plan",
+__all__ = ["PLAN_KIND", "AllocFormatOpt", "AllocModelOpt", "BudgetOpt", "DaysOpt", "LoanersOpt", "NoStoreOpt",
+           "PremiumOpt", "ScoreModelOpt", "allocate_cmd", "parse_yuan", "plan_for_documents", "run_allocate", "save_plan",
            "stored_plan"]

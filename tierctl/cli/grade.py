@@ -5,15 +5,14 @@
     tierctl grade overrides [--all]
     tierctl grade history ID
 
-Thin: the grading is :mod:`tierctl.grade` (pure); history, override files and letters
-are :mod:`tierctl.grade_store`; this module parses options, calls them in order and
-shows what comes back.  ``tierctl grade FILE`` is the ``run`` sub-command: the group
+Thin: the whole run is :func:`tierctl.grade.run.run_grade` (history in
+:mod:`tierctl.grade.history`, letters in :mod:`tierctl.grade.report`); this module parses
+options, calls the library and shows what comes back.  ``tierctl grade FILE`` is the ``run`` sub-command: the group
 runs ``run`` whenever its first word is not one of its sub-commands.
 """
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +49,7 @@ from tierctl.cli.common import (
 from tierctl.cli.common import lang as pick_lang
 from tierctl.cli.documents import AllowTabooOpt, TemplatesOpt, _templates_dir
 from tierctl.errors import NotFoundError, UsageError
+from tierctl.grade.report import display_order, flat_frame, table_columns  # noqa: F401 - the table's order and shape
 
 RUN = "run"
 
@@ -126,69 +126,16 @@ def run_grade(file: Path, *, model_name: str | None = None, normalise: str | Non
               mapping: Path | None = None, as_of: str | None = None, now: str | None = None,
               db: Path | None = None, dry_run: bool = False, out: Path | None = None, force: bool = False,
               lang: str | None = None, templates: Path | None = None, allow_taboo: bool = False) -> dict[str, Any]:
-    """Ingest, grade, compare with the previous grading, render the letters, store.
-
-    Order matters for "nothing half-written": every check (input, overrides, templates,
-    taboo phrases, letters already on disk) runs before anything is stored or written;
-    the letters are written into a temporary folder, the snapshot is stored, then the
-    letters move into place."""
-    from tierctl import grade_store as gs
-    from tierctl.grade import compare, grade_customers
-    from tierctl.io.ingest import ColumnSet, load_mapping, read_export
-    from tierctl.models.loader import Section
+    """The options as the library takes them, then :func:`tierctl.grade.run.run_grade`
+    (ingest, grade, compare, letters, store)."""
+    from tierctl.grade.run import run_grade as run_job
 
     model = load_model(model_name, normalise)
-    columns = ColumnSet.from_model(Section.load(model.path, kind="grade"))
-    with progress(f"读取 {file.name} …"):
-        export = read_export(file, columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                             mapping_path=mapping)
-    as_of_d, now_dt = clock(as_of, now)
-    from_file = gs.read_overrides_file(overrides) if overrides is not None else None
-    warnings: list[str] = list(export.warnings)
-    store = _open_store(db, dry_run=dry_run)
-    try:
-        tz = now_dt.tzinfo
-        assert tz is not None  # clock() always gives an aware time
-        stored = gs.stored_overrides(store, tz) if store is not None else None
-        ov, ov_warnings = gs.combine_overrides(from_file, stored)
-        with progress(f"给 {len(export.frame):,} 位客户分级 …"):
-            result = grade_customers(export.frame, model, as_of_d, overrides=ov, path=export.path,
-                                     overrides_path=overrides, headers=export.headers)
-        warnings += ov_warnings + result.warnings
-        prev = gs.previous_grading(store, as_of_d) if store is not None else None
-        changes = None
-        previous = None
-        if prev is not None:
-            previous, prev_rows = prev
-            changes = compare(prev_rows, result)
-            warnings += changes.warnings
-            if previous.model_name != model.name or previous.meta.get("normalise", model.normalise) != model.normalise:
-                warnings.append(f"上次分级（{previous.as_of}）用的是模型 {previous.model_name}"
-                                f"（{previous.meta.get('normalise', '?')}），本次是 {model.name}（{model.normalise}）："
-                                "部分升降级可能来自评分方式的变化")
-        letters = None
-        if changes is not None:
-            out_root = out or Path(STATE.config.get("render.out") or "out")
-            letters = gs.render_letters(changes, result, STATE.config, out_root, lang=pick_lang(lang),
-                                        templates=_templates_dir(templates), allow_taboo=allow_taboo)
-            warnings += letters.warnings
-            if not dry_run:
-                gs.check_letters_writable(letters, force)
-            elif letters.clash or letters.stale:
-                warnings.append(f"{letters.folder} 中已有这一天的说明函（正式运行时需要 --force 才会替换）")
-        info = None
-        if not dry_run:
-            assert store is not None
-            meta = gs.snapshot_meta(result, changes, previous)
-            staged = gs.staged_letters(letters) if letters is not None else contextlib.nullcontext()
-            with staged:
-                info = gs.save_grading(store, result, export.path, meta, now_dt)
-        return {"model": model, "export": export, "result": result, "changes": changes, "previous": previous,
-                "letters": letters, "snapshot": info, "db": None if store is None else store.path,
-                "warnings": warnings, "dry_run": dry_run}
-    finally:
-        if store is not None:
-            store.close()
+    return run_job(file, model, config=STATE.config, clock=lambda: clock(as_of, now),
+                   open_store=lambda: _open_store(db, dry_run=dry_run), overrides=overrides, sheet=sheet,
+                   encoding=encoding, mapping=mapping, dry_run=dry_run, out=out, force=force,
+                   lang=lambda: pick_lang(lang), templates=_templates_dir(templates), allow_taboo=allow_taboo,
+                   progress=progress)
 
 
 @grade_app.command(RUN)
@@ -253,49 +200,6 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _display_order(c: Any, limit: int | None = None) -> Any:
-    """Row positions, highest grade first, then the highest composite; ids break ties
-    (row order never matters).  With ``limit`` only the rows shown are sorted (a million
-    rows: top-k, not a full sort), every tie at the cut kept."""
-    import numpy as np
-
-    key = c["grade"].cat.codes.to_numpy().astype(np.int64) * 100_000 + np.rint(
-        c["composite"].to_numpy(dtype=float) * 100).astype(np.int64)
-    pick = np.arange(len(c))
-    if limit and len(c) > limit:
-        kth = np.partition(key, len(c) - limit)[len(c) - limit]
-        pick = np.flatnonzero(key >= kth)
-    ids = c["customer_id"].to_numpy(dtype=object)[pick]
-    return pick[np.lexsort((ids.astype(str), -key[pick]))]
-
-
-def flat_frame(result: Any) -> Any:
-    """The CSV/xlsx shape: one row per customer in the table's order."""
-    import pandas as pd
-
-    c = result.customers
-    order = _display_order(c)
-    sub = c.iloc[order]
-    reasons = result.reason_lists()
-    cols: dict[str, Any] = {"customer_id": sub["customer_id"].to_numpy(dtype=object),
-                            "name": sub["name"].to_numpy(dtype=object) if "name" in sub else None,
-                            "grade": sub["grade"].astype(str).to_numpy(dtype=object),
-                            "composite": sub["composite"].to_numpy(dtype=float)}
-    for ind in result.indicators:
-        cols[ind.score_column] = sub[ind.score_column].to_numpy(dtype=float)
-    cols["computed_grade"] = sub["computed_grade"].astype(str).to_numpy(dtype=object)
-    cols["overridden"] = sub["overridden"].to_numpy(dtype=bool)
-    cols["override_reason"] = sub["override_reason"].to_numpy(dtype=object)
-    cols["reasons"] = ["；".join(reasons[i]) for i in order]
-    return pd.DataFrame(cols)
-
-
-def table_columns(result: Any) -> dict[str, Any]:
-    """The grade model's indicator scores as exported columns, headed by their labels."""
-    return {"@indicators": [{"key": i.score_column, "zh": f"{i.label}得分", "en": f"{i.label_en or i.label} score",
-                             "type": "number", "format": "0.0"} for i in result.indicators]}
-
-
 # -- display -------------------------------------------------------------------------------
 def show_run(r: dict[str, Any], limit: int) -> None:
     from rich import box
@@ -325,7 +229,7 @@ def show_run(r: dict[str, Any], limit: int) -> None:
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
-    order = _display_order(c, limit)  # highest grade first (see there)
+    order = display_order(c, limit)  # highest grade first (see there)
     sub = c.iloc[order[:limit] if limit else order]
     any_note = bool(sub["overridden"].any())
     t.add_column("等级", no_wrap=True, min_width=6)
@@ -354,6 +258,16 @@ def show_run(r: dict[str, Any], limit: int) -> None:
     if limit and len(c) > limit:
         con.print(f"[dim]… 另有 {len(c) - limit:,} 位未显示（--limit 0 显示全部，或用 --format json）[/dim]")
 
+    _show_distribution(result, model, con)
+    _show_audit(result, con)
+    _show_changes(r, con)
+
+
+def _show_distribution(result: Any, model: Any, con: Any) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     # shares against the usual ones (SPEC D)
     d = result.distribution
     dt_ = Table(title="等级分布", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -379,6 +293,8 @@ def show_run(r: dict[str, Any], limit: int) -> None:
         dt_.add_row(*cells)
     con.print(dt_)
 
+
+def _show_audit(result: Any, con: Any) -> None:
     if result.audit:
         con.print(f"[bold]人工调整 {len(result.audit)} 位[/bold]（以人工等级为准，系统评定仍保留）：")
         for a in result.audit[:20]:
@@ -387,8 +303,6 @@ def show_run(r: dict[str, Any], limit: int) -> None:
                       f"[bold]{a['grade']}[/bold]　原因：{_e(a['reason'])}" + (f"（{_e(who)}）" if who else ""))
         if len(result.audit) > 20:
             con.print(f"  [dim]… 另有 {len(result.audit) - 20} 位（--format json 查看全部）[/dim]")
-
-    _show_changes(r, con)
 
 
 def _show_changes(r: dict[str, Any], con: Any) -> None:
@@ -442,7 +356,7 @@ def override(
 
     例：tierctl grade override 000007 VIP --reason "转介绍 10 位新客户" --by 王经理
     """
-    from tierctl import grade_store as gs
+    from tierctl.grade import history as gs
 
     fmt = check_format(fmt, ("table", "json"))
     if clear and grade is not None:
@@ -494,7 +408,7 @@ def overrides_list(
     from rich import box
     from rich.table import Table
 
-    from tierctl import grade_store as gs
+    from tierctl.grade import history as gs
 
     fmt = check_format(fmt, ("table", "json"))
     from tierctl.cli.common import timezone
@@ -530,8 +444,8 @@ def history(
     fmt: GradeFormatOpt = "table",
 ) -> None:
     """一位客户的分级历史：每次分级的等级、综合分和升降，以及每一次人工调整和取消（时间、原因、调整人）。"""
-    from tierctl import grade_store as gs
     from tierctl.cli.common import timezone
+    from tierctl.grade import history as gs
 
     fmt = check_format(fmt, ("table", "json"))
     m = load_model(model)

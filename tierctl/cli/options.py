@@ -1,0 +1,23 @@
+"""Typer option aliases shared by more than one command module (issue 15): each helper
+adds its own at the end."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+# -- allocation (tierctl allocate; the documents read its plan) -------------------------------
+LoanersOpt = Annotated[int, typer.Option("--loaners", help="可用的代步车总数（含高端车）", show_default=False)]
+PremiumOpt = Annotated[int, typer.Option("--premium-loaners", help="其中高端代步车的数量（不能多于 --loaners）")]
+BudgetOpt = Annotated[str, typer.Option("--budget", help="补偿预算（元），如 30000、30,000、3万", show_default=False)]
+DaysOpt = Annotated[int | None, typer.Option(
+    "--days-to-eta", help="距配件到货还有几天（按天计费的代步车和补贴乘以它）；默认取配置 parts.eta_date / "
+                          "parts.eta_weeks，都没有时用分配模型的默认值")]
+AllocModelOpt = Annotated[str | None, typer.Option(
+    "--model", "-m", help="分配模型（单价、方案、规则）：allocate（默认），或你修改过的模型文件路径；"
+                          "也可在配置文件中设 allocate.model")]
+ScoreModelOpt = Annotated[str | None, typer.Option(
+    "--score-model", help="给 FILE 打分用的模型（默认 rite；I 必须是用车影响程度）")]
+AllocFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="不读写历史数据库（方案不保存，文件不会带上方案）")]
