@@ -9,7 +9,6 @@ the header as the file spells it, the value and what was expected.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ import pandas as pd
 
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.io.readers import RawSheet, read_sheet
+from tierctl.kernels.parallel_map import thread_map
 from tierctl.models.loader import Section, load_toml
 
 KINDS = ("text", "int", "number", "date", "bool")
@@ -364,14 +364,7 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     # lock, so a second core halves the time on a large export; results keep column order
     items = list(chosen.items())
     if len(frame) >= PARALLEL_ROWS and len(items) > 1:
-        import warnings
-        from concurrent.futures import ThreadPoolExecutor
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        # pandas enters warnings.catch_warnings() inside these steps, which swaps process-wide
-        # state and is not thread-safe: whatever the threads leave behind is put back here
-        with warnings.catch_warnings(), ThreadPoolExecutor(min(len(items), cores, 4)) as pool:
-            converted = list(pool.map(typed_column, items))
+        converted = thread_map(typed_column, items)
     else:
         converted = [typed_column(it) for it in items]
     for (canon, header), (typed, errs) in zip(items, converted, strict=True):
