@@ -46,20 +46,6 @@ TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2"
               "P3": "black on green"}
 
 
-def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding: str | None,
-                mapping: Path | None) -> Any:
-    """Model + typed export (see :func:`tierctl.shortage.run.load_inputs`)."""
-    from tierctl.shortage.run import load_inputs as load
-
-    return load(file, model_name, sheet, encoding, mapping, STATE.config)
-
-
-def red_list(opt: Path | None) -> set[str] | None:
-    from tierctl.shortage.run import red_list as read
-
-    return read(opt, STATE.config)
-
-
 def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = None,
               encoding: str | None = None, mapping: Path | None = None, as_of: str | None = None,
               now: str | None = None, red: Path | None = None, db: Path | None = None,
