@@ -1,8 +1,8 @@
-"""Typer option aliases shared by more than one command module (issue 15): each helper
-adds its own at the end."""
+"""Typer option aliases shared by more than one command module."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,3 +21,7 @@ ScoreModelOpt = Annotated[str | None, typer.Option(
     "--score-model", help="给 FILE 打分用的模型（默认 rite；I 必须是用车影响程度）")]
 AllocFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格式：table | json")]
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="不读写历史数据库（方案不保存，文件不会带上方案）")]
+# -- the shortage job (score, render, allocate) ---------------------------------------------
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="模型：rite（默认）、rite100，或模型文件路径")]
+RedListOpt = Annotated[Path | None, typer.Option("--red-list", help="红名单文件（客户编号或手机号）")]
+EtaOpt = Annotated[float | None, typer.Option("--eta-weeks", help="配件预计到货还需几周（用于危机等级）")]

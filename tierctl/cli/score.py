@@ -33,10 +33,7 @@ from tierctl.cli.common import (
     progress,
     warn,
 )
-
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="模型：rite（默认）、rite100，或模型文件路径")]
-RedListOpt = Annotated[Path | None, typer.Option("--red-list", help="红名单文件（客户编号或手机号）")]
-EtaOpt = Annotated[float | None, typer.Option("--eta-weeks", help="配件预计到货还需几周（用于危机等级）")]
+from tierctl.cli.options import EtaOpt, ModelOpt, RedListOpt  # noqa: F401 - re-exported for render and allocate
 
 # customers per kind of change (and with alerts) worked out in full under the table; the
 # JSON lists everyone
@@ -49,72 +46,28 @@ TIER_STYLE = {"P0": "bold white on red", "P1": "bold black on dark_orange", "P2"
               "P3": "black on green"}
 
 
-def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding: str | None,
-                mapping: Path | None):
-    """Model + typed export: shared by every command that scores a shortage export."""
-    from tierctl.io.ingest import load_mapping, read_export
-    from tierctl.shortage import load_model
-
-    model = load_model(model_name or STATE.config.get("score.model", "rite") or "rite")
-    export = read_export(file, model.columns, sheet=sheet, encoding=encoding,
-                         mapping=load_mapping(mapping), mapping_path=mapping)
-    return model, export
-
-
-def red_list(opt: Path | None) -> set[str] | None:
-    from tierctl.io.lists import read_id_list
-
-    path = opt or STATE.config.path_of("score.red_list")
-    return read_id_list(path) if path else None
-
-
 def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = None,
               encoding: str | None = None, mapping: Path | None = None, as_of: str | None = None,
               now: str | None = None, red: Path | None = None, db: Path | None = None,
               dry_run: bool = False, eta_weeks: float | None = None, no_store: bool = False,
               detail_limit: int | None = DETAIL_LIMIT) -> dict[str, Any]:
-    """Ingest, score, (store) — returns the pieces the display needs.  Used by
+    """The morning run (:func:`tierctl.shortage.run.run`) with the CLI's configuration,
+    clock, store and progress line — returns the pieces the display needs.  Used by
     ``score``, ``render`` and ``allocate``.  The changes and alerts of the day are listed
     for the first ``detail_limit`` customers of each kind (None: all, for JSON)."""
-    from tierctl import shortage
-    from tierctl.cli import daily as history_hooks
+    from tierctl.cli import daily as history
+    from tierctl.shortage.run import run
 
-    history = None if no_store else history_hooks
-    digest = None
-    if history is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
-        from tierctl.store.loop import sha256_in_background
-
-        digest = sha256_in_background(file)
     with progress(f"读取 {file.name} …") as p:
-        model, export = load_inputs(file, model_name, sheet, encoding, mapping)
-        as_of_d, now_dt = clock(as_of, now)
-        previous = week_ago = None
-        store = None
-        if history is not None:
-            store = history.open_for_score(db, dry_run)
-        try:
-            if history is not None and store is not None:  # (the one implies the other)
-                p.step("读取历史 …")
-                previous, week_ago = history.previous_for(store, model, as_of_d)
-            p.step(f"给 {len(export.frame):,} 位客户打分 …")
-            result = shortage.score(export.frame, model, as_of_d, now_dt, previous=previous, week_ago=week_ago,
-                                    red_list=red_list(red), headers=export.headers, path=export.path)
-            from tierctl.documents import crisis_eta_weeks
-
-            # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
-            eta, eta_warnings = crisis_eta_weeks(result, STATE.config, eta_weeks)
-            result.warnings.extend(eta_warnings)
-            crisis = shortage.crisis_level(result, eta)
-        except BaseException:
-            if store is not None:  # (after_score closes it on the way that succeeds)
-                store.close()
-            raise
-        extra: dict[str, Any] = {}
-        if history is not None and store is not None:
-            p.step("保存到历史数据库 …")
-            extra = history.after_score(store, result, export, crisis, dry_run=dry_run, detail_limit=detail_limit,
-                                        source_hash=digest)
-    return {"model": model, "export": export, "result": result, "crisis": crisis, **extra}
+        done = run(file, config=STATE.config, clock=lambda: clock(as_of, now),
+                   store=None if no_store else (lambda: history.open_for_score(db, dry_run)), close_store=True,
+                   model_name=model_name, sheet=sheet, encoding=encoding, mapping=mapping, red=red,
+                   eta_weeks=eta_weeks, dry_run=dry_run, detail_limit=detail_limit, progress=p.step)
+    out = done.as_dict()
+    if done.record is not None:
+        out["changes_text"] = history.changes_text(done.record["changes"], done.record["snapshot"])
+        out["alerts_text"] = history.alerts_text(done.record["alerts_fired"], done.record["snapshot"])
+    return out
 
 
 @app.command()
@@ -190,45 +143,17 @@ def _notify(as_of: str | None, now: str | None, db: Path | None, lang: str | Non
     return run_notify(day, now_dt, db=db, lang=pick_lang(lang))
 
 
-def flat_frame(result):
-    """The CSV shape: one row per customer, reasons joined."""
-    import pandas as pd
+def flat_frame(result: Any) -> Any:
+    """The CSV shape (see :func:`tierctl.shortage.report.flat_frame`)."""
+    from tierctl.shortage.report import flat_frame as flat
 
-    model = result.model
-    want = ["customer_id", "name", "phone", "car", "wait_days", *model.dim_keys, "total_scaled", "model_tier", "tier",
-            "owner", "owner_role", "owner_person", "advisor", "respond_by", "cadence_days", "channel",
-            *(f"reason_{k}" for k in model.dim_keys), "escalations", "alerts"]
-    c = result.columns([k for k in want if k in result.unordered])
-    cols: dict[str, Any] = {}
-    for k in ("customer_id", "name", "phone", "car"):
-        cols[k] = c[k] if k in c else pd.Series([None] * len(c))
-    cols["wait_days"] = c["wait_days"]
-    for d in model.dimensions:
-        cols[d.key] = c[d.key]
-    cols["score"] = (c["total_scaled"] / model.scale).round(model.decimals)
-    cols["model_tier"] = c["model_tier"]
-    cols["tier"] = c["tier"]
-    cols["owner"] = c["owner"]
-    cols["owner_role"] = c["owner_role"]
-    person = c["owner_person"] if "owner_person" in c else (c["advisor"] if "advisor" in c else None)
-    cols["owner_person"] = person if person is not None else pd.Series([None] * len(c), dtype=object)
-    codes, stamps = pd.factorize(c["respond_by"])
-    cols["respond_by"] = pd.Categorical.from_codes(codes, categories=[t.isoformat() for t in stamps])
-    cols["cadence_days"] = c["cadence_days"]
-    cols["channel"] = c["channel"]
-    from tierctl.shortage import join_categoricals
-
-    cols["reasons"] = join_categoricals([c[f"reason_{d.key}"] for d in model.dimensions], "；")
-    for k in ("escalations", "alerts"):
-        cols[k] = c[k].cat.rename_categories([x.replace("\n", "；") for x in c[k].cat.categories])
-    return pd.DataFrame(cols)
+    return flat(result)
 
 
-def table_columns(model) -> dict[str, Any]:
-    """The model's own columns of the exported table: one per dimension, headed by its
-    key and label (``R 舆情风险``)."""
-    return {"@dimensions": [{"key": d.key, "zh": f"{d.key} {d.label}", "en": f"{d.key} {d.label_en or d.label}",
-                             "type": "int"} for d in model.dimensions]}
+def table_columns(model: Any) -> dict[str, Any]:
+    from tierctl.shortage.report import table_columns as columns
+
+    return columns(model)
 
 
 def main_reason(row: dict[str, Any], model) -> str:
@@ -250,40 +175,16 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
 
     result = run["result"]
     model = result.model
-    crisis = run["crisis"]
     con = out_console()
-    colors = {"green": "green", "yellow": "yellow", "orange": "dark_orange", "red": "red"}
     en = lang == "en"
-    label = crisis.label_en if en and crisis.label_en else crisis.label
-    response = crisis.response_en if en and crisis.response_en else crisis.response
-    con.print(Text.assemble(
-        (L("crisis", lang) + " ", "bold"),
-        (f" {crisis.level} {label} ", f"bold white on {colors.get(crisis.color, 'red')}"), f"  {response}"))
-    con.print(Text("  " + " · ".join(f"{c['name'] if en else c['label']} {_val(c['value'])}→{c['level']}"
-                                     f"{L('level_suffix', lang)}" for c in crisis.criteria), style="dim"))
-    if crisis.pr_plan:
-        who = "、".join(str(m.get("name") or m.get("customer_id") or "") for m in crisis.media_customers[:10])
-        more = " …" if crisis.media_attention > min(len(crisis.media_customers), 10) else ""
-        con.print(Text("  ⚑ " + L("media_line", lang, n=crisis.media_attention, who=who + more),
-                       style="bold magenta"))
+    _show_crisis(con, run["crisis"], lang)
     title = L("title", lang, as_of=result.as_of, model=model.name, n=len(result.customers))
-    from tierctl.cli.terminal import Col, Wrapped, fit_columns
+    from tierctl.cli.terminal import Wrapped, fit_columns
 
     c = result.customers
     shown = c if not limit else c.head(limit)
     rows = shown.to_dict("records")
-    cols = [
-        Col("tier", L("tier", lang), [], options={"no_wrap": True, "min_width": 7}),
-        Col("score", L("score", lang), [], drop=4, options={"justify": "right", "no_wrap": True}),
-        Col("customer", L("customer", lang), [], options={"max_width": 12}),
-        Col("phone", L("phone", lang), [], drop=2, options={"no_wrap": True}),
-        Col("car", L("car", lang), [], drop=1, options={"max_width": 16}),
-        Col("wait", L("wait", lang), [], drop=5, options={"justify": "right", "no_wrap": True}),
-        Col("dims", "·".join(model.dim_keys), [], drop=3, options={"no_wrap": True}),
-        Col("owner", L("owner", lang), [], options={"no_wrap": True}),
-        Col("respond_by", L("respond_by", lang), [], options={"no_wrap": True}),
-        Col("reason", L("reason", lang), [], options={}),
-    ]
+    cols = _table_cols(model, lang)
     by = {col.key: col for col in cols}
     from tierctl.shortage import media_mask
 
@@ -330,6 +231,64 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     con.print(t)
     if limit and len(c) > limit:
         con.print(f"[dim]{L('more', lang, n=len(c) - limit)}[/dim]")
+    _show_counts(con, result, lang)
+    if lang == "en" and "alerts_fired" in run:  # the alert lines from the rules' English texts
+        from tierctl import daily
+        from tierctl.cli.daily import alerts_text
+
+        run["alerts_text"] = alerts_text(run["alerts_fired"], run["snapshot"], "en", daily.model_meta(model))
+    for extra in ("changes_text", "alerts_text"):
+        if run.get(extra):
+            con.print(run[extra])
+
+
+def _table_cols(model: Any, lang: str) -> list[Any]:
+    """The table's columns, in order; ``drop``: which go first on a narrow screen."""
+    from tierctl.cli.terminal import Col
+    from tierctl.i18n import t as L
+
+    return [
+        Col("tier", L("tier", lang), [], options={"no_wrap": True, "min_width": 7}),
+        Col("score", L("score", lang), [], drop=4, options={"justify": "right", "no_wrap": True}),
+        Col("customer", L("customer", lang), [], options={"max_width": 12}),
+        Col("phone", L("phone", lang), [], drop=2, options={"no_wrap": True}),
+        Col("car", L("car", lang), [], drop=1, options={"max_width": 16}),
+        Col("wait", L("wait", lang), [], drop=5, options={"justify": "right", "no_wrap": True}),
+        Col("dims", "·".join(model.dim_keys), [], drop=3, options={"no_wrap": True}),
+        Col("owner", L("owner", lang), [], options={"no_wrap": True}),
+        Col("respond_by", L("respond_by", lang), [], options={"no_wrap": True}),
+        Col("reason", L("reason", lang), [], options={}),
+    ]
+
+
+def _show_crisis(con: Any, crisis: Any, lang: str) -> None:
+    """The crisis line, its criteria and the media-attention line above the table."""
+    from rich.text import Text
+
+    from tierctl.i18n import t as L
+
+    colors = {"green": "green", "yellow": "yellow", "orange": "dark_orange", "red": "red"}
+    en = lang == "en"
+    label = crisis.label_en if en and crisis.label_en else crisis.label
+    response = crisis.response_en if en and crisis.response_en else crisis.response
+    con.print(Text.assemble(
+        (L("crisis", lang) + " ", "bold"),
+        (f" {crisis.level} {label} ", f"bold white on {colors.get(crisis.color, 'red')}"), f"  {response}"))
+    con.print(Text("  " + " · ".join(f"{c['name'] if en else c['label']} {_val(c['value'])}→{c['level']}"
+                                     f"{L('level_suffix', lang)}" for c in crisis.criteria), style="dim"))
+    if crisis.pr_plan:
+        who = "、".join(str(m.get("name") or m.get("customer_id") or "") for m in crisis.media_customers[:10])
+        more = " …" if crisis.media_attention > min(len(crisis.media_customers), 10) else ""
+        con.print(Text("  ⚑ " + L("media_line", lang, n=crisis.media_attention, who=who + more),
+                       style="bold magenta"))
+
+
+def _show_counts(con: Any, result: Any, lang: str) -> None:
+    """The count per tier under the table, flagging a share far from the expected one."""
+    from tierctl.i18n import t as L
+
+    model = result.model
+    c = result.customers
     counts = result.counts()
     n = max(len(c), 1)
     parts = []
@@ -339,14 +298,6 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
         flag = "" if lo * 0.5 <= share <= min(1.0, hi * 1.5) or len(c) < 20 else L("off_share", lang)
         parts.append(L("count", lang, tier=tier, n=counts[tier], share=f"{share:.0%}", flag=flag))
     con.print(L("total", lang) + " · ".join(parts))
-    if lang == "en" and "alerts_fired" in run:  # the alert lines from the rules' English texts
-        from tierctl import daily
-        from tierctl.cli.daily import alerts_text
-
-        run["alerts_text"] = alerts_text(run["alerts_fired"], run["snapshot"], "en", daily.model_meta(model))
-    for extra in ("changes_text", "alerts_text"):
-        if run.get(extra):
-            con.print(run[extra])
 
 
 def _val(v: Any) -> str:

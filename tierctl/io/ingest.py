@@ -9,7 +9,6 @@ the header as the file spells it, the value and what was expected.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -21,14 +20,22 @@ import pandas as pd
 
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.io.readers import RawSheet, read_sheet
+from tierctl.io.values import (  # noqa: F401 - the typing of one column; these names were imported from here
+    FALSE_WORDS,
+    TRUE_WORDS,
+    _arrow_text,
+    _parse_one_date,
+    convert,
+    parse_dates,
+    parse_numbers,
+)
+from tierctl.kernels.parallel_map import thread_map
 from tierctl.models.loader import Section, load_toml
 
 KINDS = ("text", "int", "number", "date", "bool")
 MAX_PROBLEMS = 20
 PARALLEL_ROWS = 50_000  # below this the columns are typed one after another (threads cost more)
 
-TRUE_WORDS = {"是", "有", "y", "yes", "true", "1", "√", "✓", "✔", "是的", "t", "对"}
-FALSE_WORDS = {"否", "无", "没有", "n", "no", "false", "0", "×", "✗", "f", "不是"}
 
 
 @dataclass(frozen=True)
@@ -364,14 +371,7 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     # lock, so a second core halves the time on a large export; results keep column order
     items = list(chosen.items())
     if len(frame) >= PARALLEL_ROWS and len(items) > 1:
-        import warnings
-        from concurrent.futures import ThreadPoolExecutor
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        # pandas enters warnings.catch_warnings() inside these steps, which swaps process-wide
-        # state and is not thread-safe: whatever the threads leave behind is put back here
-        with warnings.catch_warnings(), ThreadPoolExecutor(min(len(items), cores, 4)) as pool:
-            converted = list(pool.map(typed_column, items))
+        converted = thread_map(typed_column, items)
     else:
         converted = [typed_column(it) for it in items]
     for (canon, header), (typed, errs) in zip(items, converted, strict=True):
@@ -510,183 +510,3 @@ def duplicate_problems(frame: pd.DataFrame, col: str, header: str) -> tuple[list
         problems.append(Problem(int(rws[0]), header, value,
                                 f"与第 {'、'.join(str(r) for r in rws[1:])} 行重复"))
     return problems[:MAX_PROBLEMS], len(problems)
-
-
-# -- conversion ------------------------------------------------------------------------
-_NUM_CLEAN = re.compile(r"^\s*([-+]?\d[\d,，]*(?:\.\d+)?)\s*(万|w|W|千|k|K)?\s*(天|日|人|次|个|元|公里|km|KM|分)?\s*$")
-_MULT = {"万": 10000, "w": 10000, "W": 10000, "千": 1000, "k": 1000, "K": 1000}
-
-
-def convert(col: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[tuple[int, str, str]]]:
-    """Convert one text column to ``spec.kind``; return it and (position, value, message)
-    for every cell that could not be read."""
-    if spec.kind == "text":
-        fast = _arrow_text(col)
-        if fast is not None:
-            return fast, []
-    stripped = col.str.strip()
-    empty = (stripped == "") | stripped.isna()
-    if spec.kind == "text":
-        return stripped.where(~empty, None).astype("str"), []
-    if spec.kind in ("int", "number"):
-        vals, errs = parse_numbers(stripped, empty, spec)
-        if spec.kind == "int":
-            whole = vals.isna() | (vals == np.floor(vals))
-            for i in np.flatnonzero(~whole.to_numpy()):
-                errs.append((int(i), col.iloc[i], "应为整数"))
-            vals = vals.where(whole, np.nan).round()
-            res = vals.astype("Int64")
-        else:
-            res = vals.astype("Float64")
-        if spec.min is not None or spec.max is not None:
-            v = vals.to_numpy(dtype=float, na_value=np.nan)
-            lo = spec.min if spec.min is not None else -np.inf
-            hi = spec.max if spec.max is not None else np.inf
-            out_of = ~np.isnan(v) & ((v < lo) | (v > hi))
-            for i in np.flatnonzero(out_of):
-                errs.append((int(i), col.iloc[i], f"超出允许范围 {_fmt(spec.min)}–{_fmt(spec.max)}"))
-        errs.sort()
-        return res, errs
-    if spec.kind == "date":
-        res, bad = parse_dates(stripped, empty)
-        errs = [(int(i), col.iloc[i], "不是可识别的日期（可用 2026-11-23、2026/11/23、2026年11月23日 或 Excel 日期）")
-                for i in np.flatnonzero(bad)]
-        return res, errs
-    if spec.kind == "bool":
-        low = stripped.str.lower()
-        t = low.isin(TRUE_WORDS)
-        f = low.isin(FALSE_WORDS) | empty
-        bad = ~(t | f)
-        res = pd.Series(pd.array(np.where(t, True, False), dtype="boolean"), index=col.index)
-        res[empty.to_numpy()] = pd.NA
-        errs = [(int(i), col.iloc[i], "应为 是/否") for i in np.flatnonzero(bad.to_numpy())]
-        return res, errs
-    raise AssertionError(spec.kind)
-
-
-def _arrow_text(col: pd.Series) -> pd.Series | None:
-    """A text column read by Arrow, trimmed and with blanks as missing, without leaving
-    Arrow (what the pandas path below does, about three times faster); None for any
-    other column."""
-    arr = getattr(col.array, "_pa_array", None)
-    if arr is None:
-        return None
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    trimmed = pc.utf8_trim_whitespace(arr)  # what pandas' str.strip() runs on Arrow text
-    blank = pc.equal(trimmed, "")
-    if pc.any(blank).as_py():  # (an id column seldom has blanks: then no second copy of its text)
-        trimmed = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed)
-    return pd.Series(trimmed, index=col.index, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
-
-
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "∞"
-    return str(int(v)) if float(v).is_integer() else str(v)
-
-
-def _fast_float(s: pd.Series, empty: pd.Series) -> pd.Series | None:
-    """Arrow's cast when every non-empty cell is a plain number (the usual case)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        arr = pa.array(s.to_numpy(dtype=object, na_value=None), pa.string()) if not hasattr(s.array, "_pa_array") \
-            else s.array._pa_array
-        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=s.index)
-    except Exception:  # any non-numeric cell: take the careful path
-        return None
-
-
-def parse_numbers(s: pd.Series, empty: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list]:
-    fast = _fast_float(s, empty)
-    if fast is not None:
-        return fast, []
-    vals = pd.to_numeric(s.where(~empty, None), errors="coerce").astype(float)
-    failed = vals.isna() & ~empty
-    errs: list[tuple[int, str, str]] = []
-    if failed.any():
-        # the slow path only for the few cells with units, separators or 万
-        for i in np.flatnonzero(failed.to_numpy()):
-            text = s.iloc[i]
-            m = _NUM_CLEAN.match(unicodedata.normalize("NFKC", text))
-            if m:
-                v = float(m.group(1).replace(",", "").replace("，", ""))
-                if m.group(2):
-                    v *= _MULT[m.group(2)]
-                vals.iloc[i] = v
-            else:
-                errs.append((int(i), text, "应为数字"))
-    return vals, errs
-
-
-_DATE_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$")
-_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
-# Excel serial day numbers: 1 = 1900-01-01 (with Excel's leap-year bug, hence 1899-12-30)
-_SERIAL_MIN, _SERIAL_MAX = 20000, 80000
-
-
-def _fast_iso_dates(s: pd.Series, empty: pd.Series) -> pd.Series | None:
-    """Arrow's strict ISO cast when every non-empty cell is ``YYYY-MM-DD`` (the usual
-    export); None otherwise (then the careful path below reports each bad cell)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        arr = s.array._pa_array if hasattr(s.array, "_pa_array") else \
-            pa.array(s.to_numpy(dtype=object, na_value=None), pa.large_string())
-        arr = pc.if_else(pa.array(empty.to_numpy(dtype=bool, na_value=True)), pa.scalar(None, arr.type), arr)
-        ns = pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ns"))  # raises on anything else
-        return pd.Series(ns.to_numpy(zero_copy_only=False), index=s.index).astype("datetime64[ns]")
-    except Exception:  # a slash, a Chinese date, a serial, a typo: the careful path
-        return None
-
-
-def parse_dates(s: pd.Series, empty: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Vectorised: ISO first (fast path), then the Chinese and slash forms, Excel serials."""
-    fast = _fast_iso_dates(s, empty)
-    if fast is not None:
-        return fast, np.zeros(len(s), dtype=bool)
-    res = _to_ns(pd.to_datetime(s.where(~empty, None), format="%Y-%m-%d", errors="coerce"))
-    todo = (res.isna() & ~empty).to_numpy()
-    if todo.any():
-        sub = s[todo]
-        parsed = sub.map(_parse_one_date)
-        res.loc[sub.index] = _to_ns(pd.to_datetime(parsed, errors="coerce"))
-    bad = (res.isna() & ~empty).to_numpy()
-    return res, bad
-
-
-def _to_ns(res: pd.Series) -> pd.Series:
-    """datetime64[ns]; a date outside its range (0001-01-01, a CRM's "no date") becomes
-    missing, so it is reported as a bad cell instead of crashing the conversion."""
-    res = pd.Series(res)
-    if res.dtype != "datetime64[ns]":
-        if pd.api.types.is_datetime64_any_dtype(res.dtype):
-            res = res.where(res.isna() | ((res >= pd.Timestamp.min) & (res <= pd.Timestamp.max)))
-        else:
-            res = pd.to_datetime(res, errors="coerce")
-            return _to_ns(res) if res.dtype != "datetime64[ns]" else res
-    return res.astype("datetime64[ns]")
-
-
-def _parse_one_date(text: str):
-    import datetime as dt
-
-    t = unicodedata.normalize("NFKC", text)
-    m = _DATE_RE.match(t) or _COMPACT_RE.match(t)
-    if m:
-        try:
-            return dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))  # noqa: DTZ001 (a calendar date)
-        except ValueError:
-            return None
-    try:
-        f = float(t)
-    except ValueError:
-        return None
-    if _SERIAL_MIN <= f <= _SERIAL_MAX:
-        return dt.datetime(1899, 12, 30) + dt.timedelta(days=int(f))  # noqa: DTZ001 (a calendar date)
-    return None

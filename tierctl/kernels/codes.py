@@ -1,0 +1,116 @@
+"""Texts as small integer codes, and rows of several codes as one integer (mixed radix).
+
+A million rows carry a few hundred distinct reason texts: they travel as codes into a
+short list of texts and are formatted once per distinct value.  Combining several code
+columns into one integer per row (``code_0 + size_0 · (code_1 + size_1 · …)``) lets
+``pd.factorize`` find the distinct combinations in one pass, far faster than a
+MultiIndex on a million rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# beyond this the mixed-radix integer could overflow int64: fall back to a MultiIndex
+RADIX_LIMIT = 2**62
+
+
+def cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
+    """Texts as codes into a few categories (``-1`` → the empty text)."""
+    cats = list(categories)
+    if "" not in cats:
+        cats.append("")
+    empty = cats.index("")
+    # categories must be unique for a Categorical; map duplicate texts to one code
+    uniq: dict[str, int] = {}
+    remap = np.empty(len(cats), dtype=np.int64)
+    for i, text in enumerate(cats):
+        remap[i] = uniq.setdefault(text, len(uniq))
+    c = np.where(codes >= 0, codes, empty)
+    return pd.Categorical.from_codes(remap[c], categories=list(uniq), validate=False)
+
+
+def combo_factorize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[tuple]]:
+    """Factorise rows of several columns at once: codes per row and the distinct value
+    tuples (in order of first appearance).  Each column is factorised alone and the
+    codes are combined in mixed radix."""
+    parts = [pd.factorize(np.asarray(a), use_na_sentinel=False) for a in arrays]
+    combined = np.zeros(len(arrays[0]) if arrays else 0, dtype=np.int64)
+    radix = 1
+    for codes, uniq in parts:
+        combined += codes.astype(np.int64) * radix
+        radix *= max(len(uniq), 1)
+        if radix > RADIX_LIMIT:
+            mi = pd.MultiIndex.from_arrays([np.asarray(a) for a in arrays])
+            c, u = pd.factorize(mi)
+            return c, list(u)
+    codes, uniq = pd.factorize(combined)
+    out: list[tuple] = []
+    for value in uniq:
+        v = int(value)
+        tup = []
+        for _c, u in parts:
+            size = max(len(u), 1)
+            tup.append(u[v % size])
+            v //= size
+        out.append(tuple(tup))
+    return codes, out
+
+
+def join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str = "\n") -> pd.Categorical:
+    """Combine several per-part codes (−1: the part is absent) into one text per row
+    (``sep.join`` of the present parts' texts), formatting each distinct combination
+    once."""
+    if not codes:
+        return cat(np.full(n, -1), [])
+    sizes = [len(t) + 1 for t in texts]  # +1: the part is absent (code -1)
+    if float(np.prod(np.array(sizes, dtype=float))) >= float(RADIX_LIMIT):
+        stacked = [np.asarray(c, dtype=np.int64) + 1 for c in codes]
+        row_codes, uniq_t = combo_factorize(stacked)
+        uniq_parts = [np.array([u[j] for u in uniq_t], dtype=np.int64) - 1 for j in range(len(codes))]
+    else:
+        combined = np.zeros(n, dtype=np.int64)
+        radix = 1
+        for c, size in zip(codes, sizes, strict=True):
+            combined += (np.asarray(c, dtype=np.int64) + 1) * radix
+            radix *= size
+        row_codes, uniq = pd.factorize(combined)
+        uniq_parts = []
+        for size in sizes:
+            uniq_parts.append(uniq % size - 1)
+            uniq = uniq // size
+    # per part, its text for each distinct combination ("" where the part is absent)
+    columns = [np.array([*t, ""], dtype=object)[np.where(p >= 0, p, len(t))]
+               for t, p in zip(texts, uniq_parts, strict=True)]
+    joined = [sep.join(x for x in combo if x) for combo in zip(*columns, strict=True)]
+    return cat(np.asarray(row_codes, dtype=np.int64), joined)
+
+
+def pair_codes(a: np.ndarray, b: np.ndarray, b_size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Distinct pairs of two code columns (each −1 … size−1): a code per row and the
+    pairs, in order of first appearance."""
+    pair = (np.asarray(a, dtype=np.int64) + 1) * (b_size + 1) + (np.asarray(b, dtype=np.int64) + 1)
+    pc, uniq = pd.factorize(pair)
+    out = []
+    for u in uniq:
+        x, y = divmod(int(u), b_size + 1)
+        out.append((x - 1, y - 1))
+    return np.asarray(pc, dtype=np.int64), out
+
+
+def join_categoricals(parts: list[pd.Categorical | pd.Series], sep: str) -> pd.Categorical:
+    """Row-wise ``sep.join`` of several categorical text columns (empty parts skipped),
+    formatting each distinct combination once."""
+    cats = [p.cat if isinstance(p, pd.Series) else p for p in parts]
+    codes = []
+    texts = []
+    for c in cats:
+        categories = list(c.categories)
+        code = np.asarray(c.codes, dtype=np.int64).copy()
+        if "" in categories:
+            code[code == categories.index("")] = -1
+        codes.append(code)
+        texts.append(categories)
+    n = len(codes[0]) if codes else 0
+    return join_codes(codes, texts, n, sep)
