@@ -130,3 +130,33 @@ def write_markdown_docx(text: str, path: Path, *, letterhead: str, lang: str = "
     with atomic_path(Path(path), force=force) as tmp:
         doc.save(str(tmp))
     return Path(path)
+
+
+def convert_files(paths: list[Path], config: Any, *, lang: str = "zh", force: bool = False) -> list[Path]:
+    """Word copies of Markdown files (a folder: every .md in it, e.g. the day's downgrade
+    letters), each beside its .md.  All are checked before any is written: a missing file,
+    one that is not .md, or a .docx already there (without ``force``) stops everything."""
+    from tierctl.errors import RenderError
+    from tierctl.render.catalogue import read_draft
+
+    head = letterhead(config)
+    sources: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(x for x in p.glob("*.md") if not x.name.startswith("."))
+            if not found:
+                raise RenderError(f"文件夹 {p} 中没有 .md 文件")
+            sources += found
+        elif not p.is_file():
+            raise RenderError(f"文件 {p} 不存在")
+        elif p.suffix.lower() != ".md":
+            raise RenderError(f"{p.name} 不是 Markdown 文件（.md）", hint="只转换 tierctl 生成的 .md 文件")
+        else:
+            sources.append(p)
+    targets = [p.with_suffix(".docx") for p in sources]
+    clash = [t for t in targets if t.exists()]
+    if clash and not force:
+        raise RenderError(f"已有 Word 文件，未覆盖：{'、'.join(t.name for t in clash[:5])}"
+                          + (" 等" if len(clash) > 5 else ""), hint="加 --force 覆盖")
+    return [write_markdown_docx(read_draft(src), dst, letterhead=head, lang=lang, force=True)
+            for src, dst in zip(sources, targets, strict=True)]

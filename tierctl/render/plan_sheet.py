@@ -102,6 +102,16 @@ def _write_plan_sheet(wb: Any, result: ShortageResult, view: dict[str, Any], lan
     ws.write_string(r, 0, P["shortfall"], bold)
     ws.write_string(r, 1, view["shortfall"]["message"] if view["shortfall"] else P["none"], wrap)
     r += 2
+    _write_plan_customers(ws, result, view, P, r, header, named, wrap)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+
+
+def _write_plan_customers(ws: Any, result: ShortageResult, view: dict[str, Any], P: dict[str, str], r: int,
+                          header: Any, named: dict[str, Any], wrap: Any) -> None:
+    """Every customer's package, cost and reasons, from row ``r`` on."""
+    num = named["int"]
     heads = (P["tier"], P["name"], P["option"], P["cost"], P["id"], P["score"], P["why"])
     for j, h in enumerate(heads):
         ws.write_string(r, j, h, header)
@@ -125,8 +135,3 @@ def _write_plan_sheet(wb: Any, result: ShortageResult, view: dict[str, Any], lan
         ws.write_number(r, 5, float(Decimal(int(total)) / scale), named["text"])
         ws.write_string(r, 6, view["customer_why"][i], wrap)
     ws.autofilter(top, 0, max(r, top + 1), len(heads) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-
-

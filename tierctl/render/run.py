@@ -170,11 +170,11 @@ def _write_all(rendered: Any, p: Any, out_root: Path, target: Path, *, plan: Any
         else:
             for f in names:
                 os.replace(tmp / f, target / f)
-            stale = [target / f for f in OUTPUTS.values() if f not in names and (target / f).exists()]
-            for f in stale:
-                f.unlink()
+            stale = [target / n for n in OUTPUTS.values() if n not in names and (target / n).exists()]
+            for old in stale:
+                old.unlink()
             if stale:
-                warnings.append(f"已删除今天早些时候生成的 {'、'.join(f.name for f in stale)}：这次没有生成，旧文件已过时")
+                warnings.append(f"已删除今天早些时候生成的 {'、'.join(x.name for x in stale)}：这次没有生成，旧文件已过时")
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -86,23 +86,7 @@ def write_evaluation_sheet(result: ShortageResult, path: Path, *, lang: str = "z
     })
     try:
         wb.set_properties({"title": L["sheet"], "created": result.now.replace(tzinfo=None), "author": "tierctl"})
-        base: dict[str, Any] = {"font_name": "Microsoft YaHei" if lang == "zh" else "Calibri", "font_size": 10, "valign": "top",
-                "border": 1, "border_color": "#BFBFBF"}
-        header = wb.add_format({**base, "bold": True, "bg_color": "#404040", "font_color": "#FFFFFF",
-                                "text_wrap": True, "valign": "vcenter", "align": "center"})
-        score_fmt = "0" if model.decimals == 0 else "0." + "0" * model.decimals
-        kinds: dict[str, dict[str, Any]] = {"text": {}, "wrap": {"text_wrap": True}, "int": {"num_format": "0", "align": "center"},
-                 "score": {"num_format": score_fmt, "align": "center"},
-                 "datetime": {"num_format": "yyyy-mm-dd hh:mm", "align": "center"}}
-        formats: dict[tuple[str, str], Any] = {}
-        named: dict[str, Any] = {"header": header}
-        for i, t in enumerate(model.tier_names):
-            fill: dict[str, Any] = {"bg_color": TIER_FILLS[i]} if i < len(TIER_FILLS) else {}
-            for k, extra in kinds.items():
-                formats[(t, k)] = wb.add_format({**base, **fill, **extra})
-            named[f"tier:{t}"] = formats[(t, "text")]
-        named["text"] = wb.add_format(base)
-        named["int"] = wb.add_format({**base, **kinds["int"]})
+        header, formats, named = _formats(wb, model, lang)
 
         cols = sheet_columns(model, lang)
         view = plan_view(dict(plan), result, lang) if isinstance(plan, Mapping) else None
@@ -116,39 +100,12 @@ def write_evaluation_sheet(result: ShortageResult, path: Path, *, lang: str = "z
         ws.set_row(0, 30)
         for j, (_f, head, _k, _w) in enumerate(cols):
             ws.write_string(0, j, head, header)
-        ws.freeze_panes(1, 1)
-        ws.autofilter(0, 0, max(n, 1), len(cols) - 1)
-        ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(0)
-        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-        ws.set_header(f"&L&\"-,Bold\"{_hf(centre)}&C&\"-,Bold\"{_hf(L['sheet'])}&R{result.as_of.isoformat()}")
-        ws.set_footer(f"&C{L['footer']}")
+        _page_setup(ws, n, len(cols), centre, L["sheet"], L["footer"], result.as_of.isoformat())
 
         values = _sheet_values(result, cols, lang, model.policy.response(crisis.level))
         if view is not None:
             values[at], values[at + 1] = view["customer_option"], view["customer_cost"]
-        tiers = c["tier"].tolist()
-        writers = []
-        for j, (_f, _h, kind, _w) in enumerate(cols):
-            writers.append((j, kind, values[j]))
-        write_string, write_number, write_blank, write_datetime = (ws.write_string, ws.write_number,
-                                                                   ws.write_blank, ws.write_datetime)
-        for i in range(n):
-            r = i + 1
-            t = tiers[i]
-            for j, kind, vals in writers:
-                v = vals[i]
-                fmt = formats[(t, kind)]
-                if v is None:
-                    write_blank(r, j, None, fmt)
-                elif kind == "int" or kind == "score":
-                    write_number(r, j, v, fmt)
-                elif kind == "datetime":
-                    write_datetime(r, j, v, fmt)
-                else:
-                    write_string(r, j, v, fmt)
+        _write_rows(ws, cols, values, c["tier"].tolist(), formats)
 
         _write_summary(wb, result, crisis, lang, centre, header, named)
         if view is not None:
@@ -158,6 +115,63 @@ def write_evaluation_sheet(result: ShortageResult, path: Path, *, lang: str = "z
     finally:
         wb.close()
     return path
+
+
+def _formats(wb: Any, model: Any, lang: str) -> tuple[Any, dict[tuple[str, str], Any], dict[str, Any]]:
+    """The header format, a format per (tier, kind) and the named ones sections use."""
+    base: dict[str, Any] = {"font_name": "Microsoft YaHei" if lang == "zh" else "Calibri", "font_size": 10, "valign": "top",
+            "border": 1, "border_color": "#BFBFBF"}
+    header = wb.add_format({**base, "bold": True, "bg_color": "#404040", "font_color": "#FFFFFF",
+                            "text_wrap": True, "valign": "vcenter", "align": "center"})
+    score_fmt = "0" if model.decimals == 0 else "0." + "0" * model.decimals
+    kinds: dict[str, dict[str, Any]] = {"text": {}, "wrap": {"text_wrap": True}, "int": {"num_format": "0", "align": "center"},
+             "score": {"num_format": score_fmt, "align": "center"},
+             "datetime": {"num_format": "yyyy-mm-dd hh:mm", "align": "center"}}
+    formats: dict[tuple[str, str], Any] = {}
+    named: dict[str, Any] = {"header": header}
+    for i, t in enumerate(model.tier_names):
+        fill: dict[str, Any] = {"bg_color": TIER_FILLS[i]} if i < len(TIER_FILLS) else {}
+        for k, extra in kinds.items():
+            formats[(t, k)] = wb.add_format({**base, **fill, **extra})
+        named[f"tier:{t}"] = formats[(t, "text")]
+    named["text"] = wb.add_format(base)
+    named["int"] = wb.add_format({**base, **kinds["int"]})
+    return header, formats, named
+
+
+def _page_setup(ws: Any, n: int, width: int, centre: str, title: str, footer: str, as_of: str) -> None:
+    ws.freeze_panes(1, 1)
+    ws.autofilter(0, 0, max(n, 1), width - 1)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_header(f"&L&\"-,Bold\"{_hf(centre)}&C&\"-,Bold\"{_hf(title)}&R{as_of}")
+    ws.set_footer(f"&C{footer}")
+
+
+def _write_rows(ws: Any, cols: list[tuple[str, str, str, float]], values: list[list[Any]], tiers: list[Any],
+                formats: dict[tuple[str, str], Any]) -> None:
+    writers = []
+    for j, (_f, _h, kind, _w) in enumerate(cols):
+        writers.append((j, kind, values[j]))
+    write_string, write_number, write_blank, write_datetime = (ws.write_string, ws.write_number,
+                                                               ws.write_blank, ws.write_datetime)
+    for i in range(len(tiers)):
+        r = i + 1
+        t = tiers[i]
+        for j, kind, vals in writers:
+            v = vals[i]
+            fmt = formats[(t, kind)]
+            if v is None:
+                write_blank(r, j, None, fmt)
+            elif kind == "int" or kind == "score":
+                write_number(r, j, v, fmt)
+            elif kind == "datetime":
+                write_datetime(r, j, v, fmt)
+            else:
+                write_string(r, j, v, fmt)
 
 
 

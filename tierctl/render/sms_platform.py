@@ -172,7 +172,7 @@ def prepare(messages: Sequence[Message], config: Any, *, marketing: bool) -> Pre
         names = "、".join(f"{r['name'] or r['customer_id'] or ''}({r['phone']})" for r in bad[:10])
         warnings.append(f"{len(bad)} 个号码不是手机号，没有写入短信平台文件（见 {CHECK_FILE} 的「不能发送」）：{names}"
                         + (" …" if len(bad) > 10 else ""))
-    long_short = [r for r in rows if r.get("short_segments", 1) > 1]
+    long_short = [r for r in rows if int(r.get("short_segments") or 1) > 1]
     if long_short:
         warnings.append(f"{len(long_short)} 位客户的短版短信连同签名仍超过 {single} 字（姓名或配件名太长）："
                         + "、".join(str(r["name"] or r["customer_id"]) for r in long_short[:10]))

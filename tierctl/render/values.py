@@ -218,9 +218,9 @@ def crisis_eta_weeks(result: ShortageResult, config: Any, eta_weeks: float | Non
                                                                                        dtype=object)
             for k in ("part", "part_no")}
     for part, part_no in pd.DataFrame(cols).drop_duplicates().itertuples(index=False):
-        d, _key = live.for_part(_text(part) or None, _text(part_no) or None)
-        if d is not None:
-            weeks.append(_weeks(d, result.as_of))
+        due, _key = live.for_part(_text(part) or None, _text(part_no) or None)
+        if due is not None:
+            weeks.append(_weeks(due, result.as_of))
     return (max(weeks) if weeks else None), warnings
 
 

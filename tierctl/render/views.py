@@ -51,104 +51,28 @@ def customer_views(result: ShortageResult, config: Any, eta: EtaPlan, lang: str 
     plain = reasons if reasons is not None else pr.for_config(config)
     model = result.model
     c = result.customers if rows is None else result.customers.head(rows)
-    n = len(c)
+    flags = _flags(c, model, config)
     labels = tier_labels(result, lang)
     tiers = {t.name: t for t in model.tiers}
-    negations = list(model.negations)
-    ride_kw = config.get("render.ride_hailing_keywords") or []
-    legal_kw = config.get("render.legal_keywords") or []
-    usage = c["usage"] if "usage" in c else pd.Series([None] * n, index=c.index, dtype=object)
-    notes = c["notes"] if "notes" in c else pd.Series([None] * n, index=c.index, dtype=object)
-    ride = keyword_hits(usage, ride_kw, negations).notna().to_numpy() if ride_kw else np.zeros(n, bool)
-    legal = keyword_hits(notes, legal_kw, negations).notna().to_numpy() if legal_kw else np.zeros(n, bool)
-    complained = complaint_mask(c, model) if n else np.zeros(0, bool)
-    media = media_mask(c, model)  # SPEC A4.6: flagged for the PR plan
-    posted = (c["negative_post"].to_numpy(dtype=bool, na_value=False) if "negative_post" in c
-              else np.zeros(n, bool))
-    flagged = (c["complaint"].to_numpy(dtype=bool, na_value=False) if "complaint" in c else np.zeros(n, bool))
     callers = {t.name: caller_for(config, t, lang) for t in model.tiers}
-    angry_from = float(config.get("calls.angry_from", 0.7))
-    anxious_from = float(config.get("calls.anxious_from", 0.45))
-    edim = next((d for d in model.dimensions if d.key == "E"), None)
+    moods = (float(config.get("calls.angry_from", 0.7)), float(config.get("calls.anxious_from", 0.45)),
+             next((d for d in model.dimensions if d.key == "E"), None))
     out: list[dict[str, Any]] = []
     missing_eta: list[str] = []
     cols = set(c.columns)
-    records = c.to_dict("records")
-    for i, r in enumerate(records):
+    for i, r in enumerate(c.to_dict("records")):
         t = tiers[r["tier"]]
         part = _text(r.get("part")) if "part" in cols else ""
         part_no = _text(r.get("part_no")) if "part_no" in cols else ""
         eta_date, eta_key = eta.for_part(part or None, part_no or None)
         if eta_date is None:
             missing_eta.append(part or part_no or "（未填缺件）")
-            eta_days = 0
-        else:
-            eta_days = max((eta_date - result.as_of).days, 0)
-        wait = int(r["wait_days"])
-        emotion = "calm"
-        if edim is not None and edim.hi > edim.lo:
-            frac = (int(r["E"]) - edim.lo) / (edim.hi - edim.lo)
-            emotion = "angry" if frac >= angry_from else "anxious" if frac >= anxious_from else "calm"
-        esc = r.get("escalations")
-        followers = r.get("followers") if "followers" in cols else None
-        fol = None if followers is None or followers is pd.NA or (isinstance(followers, float) and math.isnan(followers)) \
-            else int(followers)
-        respond_by = r["respond_by"]
-        escs = esc.split("\n") if isinstance(esc, str) and esc else []
-        top_dim = max(zip(model.dimensions, model.weights_scaled, strict=True),
-                      key=lambda dw: int(r[dw[0].key]) * dw[1])[0]
-        phrases = plain.phrases(r, model, lang)
-        esc_plain = [p.text for p in phrases if p.source in escs]
-        tone = ("legal" if legal[i] else "posted" if posted[i] else "complained" if flagged[i]
-                else "angry" if emotion == "angry" else "complained" if complained[i]
-                else emotion if emotion != "calm" else
-                "trusting" if any(p.tone == "trusting" for p in phrases) else "calm")
-        out.append({
-            "index": i + 1,
-            "id": _text(r.get("customer_id")),
-            "name": _text(r.get("name")),
-            "phone": _text(r.get("phone")),
-            "car": _text(r.get("car")),
-            "part": part,
-            "part_no": part_no,
-            "wait_days": wait,
-            "tier": t.name,
-            "tier_label": labels[t.name],
-            "model_tier": r["model_tier"],
-            "escalated": r["model_tier"] != t.name,
-            "score": model.format_score(int(r["total_scaled"])),
-            "dims": [{"key": d.key, "label": d.label if lang == "zh" else d.label_en, "value": int(r[d.key])}
-                     for d in model.dimensions],
-            "dims_text": " ".join(f"{d.key}{int(r[d.key])}" for d in model.dimensions),
-            "reasons": [str(r[f"reason_{d.key}"]) for d in model.dimensions],
-            "escalations": escs,
-            "main_reason": escs[-1] if escs else str(r[f"reason_{top_dim.key}"]),
-            # outward documents: the same reasons in plain words, without rule codes
-            "plain_reasons": [p.text for p in phrases],
-            "main_plain": (esc_plain[-1] if esc_plain else phrases[0].text if phrases
-                           else (f"已等 {wait} 天" if lang == "zh" else f"waited {wait} days")),
-            "tone": tone,
-            "posted": bool(posted[i]),
-            "caller": callers[t.name],
-            "plan": None,  # what the day's allocation plan gave this customer (set by render.prepare)
-            "owner": owner_text(t, lang, response),
-            "action": action_text(t, lang, response),
-            "respond_by": respond_by.to_pydatetime() if hasattr(respond_by, "to_pydatetime") else respond_by,
-            "cadence_days": int(r["cadence_days"]),
-            "channel": t.channel,
-            "identity": _text(r.get("identity")) if "identity" in cols else "",
-            "followers": fol,
-            "usage": _text(r.get("usage")) if "usage" in cols else "",
-            "eta_date": eta_date,
-            "eta_key": eta_key,
-            "eta_days": eta_days,
-            "wait_at_eta": wait + eta_days,
-            "emotion": emotion,
-            "ride_hailing": bool(ride[i]),
-            "legal": bool(legal[i]),
-            "complained": bool(complained[i]),
-            "media_attention": bool(media[i]),
-        })
+        view = _view(r, i, t, model, lang, cols, {k: bool(v[i]) for k, v in flags.items()}, plain, moods, response)
+        eta_days = 0 if eta_date is None else max((eta_date - result.as_of).days, 0)
+        view.update({"tier_label": labels[t.name], "caller": callers[t.name], "part": part, "part_no": part_no,
+                     "eta_date": eta_date, "eta_key": eta_key, "eta_days": eta_days,
+                     "wait_at_eta": view["wait_days"] + eta_days})
+        out.append({k: view[k] for k in VIEW_KEYS})
     if missing_eta:
         names = sorted(set(missing_eta))
         raise ConfigError(
@@ -356,3 +280,102 @@ def transfer_parts(config: Any, customers: Sequence[dict[str, Any]], top: Sequen
                     "eta_date": etas[-1] if etas else None, "customers": cs})
     return out
 
+
+
+# the keys of a customer's view, in the order templates have always seen them
+VIEW_KEYS = ("index", "id", "name", "phone", "car", "part", "part_no", "wait_days", "tier", "tier_label", "model_tier",
+             "escalated", "score", "dims", "dims_text", "reasons", "escalations", "main_reason", "plain_reasons",
+             "main_plain", "tone", "posted", "caller", "plan", "owner", "action", "respond_by", "cadence_days",
+             "channel", "identity", "followers", "usage", "eta_date", "eta_key", "eta_days", "wait_at_eta", "emotion",
+             "ride_hailing", "legal", "complained", "media_attention")
+
+
+def _flags(c: pd.DataFrame, model: Any, config: Any) -> dict[str, np.ndarray]:
+    """Per customer: ride-hailing driver, legal words in the notes, complained, media
+    attention (SPEC A4.6: flagged for the PR plan), a negative post, the complaint flag."""
+    n = len(c)
+    negations = list(model.negations)
+    ride_kw = config.get("render.ride_hailing_keywords") or []
+    legal_kw = config.get("render.legal_keywords") or []
+    usage = c["usage"] if "usage" in c else pd.Series([None] * n, index=c.index, dtype=object)
+    notes = c["notes"] if "notes" in c else pd.Series([None] * n, index=c.index, dtype=object)
+    return {
+        "ride": keyword_hits(usage, ride_kw, negations).notna().to_numpy() if ride_kw else np.zeros(n, bool),
+        "legal": keyword_hits(notes, legal_kw, negations).notna().to_numpy() if legal_kw else np.zeros(n, bool),
+        "complained": complaint_mask(c, model) if n else np.zeros(0, bool),
+        "media": media_mask(c, model),
+        "posted": (c["negative_post"].to_numpy(dtype=bool, na_value=False) if "negative_post" in c
+                   else np.zeros(n, bool)),
+        "flagged": c["complaint"].to_numpy(dtype=bool, na_value=False) if "complaint" in c else np.zeros(n, bool),
+    }
+
+
+def _emotion(r: dict[str, Any], moods: tuple[float, float, Any]) -> str:
+    angry_from, anxious_from, edim = moods
+    if edim is not None and edim.hi > edim.lo:
+        frac = (int(r["E"]) - edim.lo) / (edim.hi - edim.lo)
+        return "angry" if frac >= angry_from else "anxious" if frac >= anxious_from else "calm"
+    return "calm"
+
+
+def _followers(r: dict[str, Any], cols: set[str]) -> int | None:
+    followers = r.get("followers") if "followers" in cols else None
+    if followers is None or followers is pd.NA or (isinstance(followers, float) and math.isnan(followers)):
+        return None
+    return int(followers)
+
+
+def _view(r: dict[str, Any], i: int, t: Any, model: Any, lang: str, cols: set[str], f: dict[str, bool],
+          plain: Any, moods: tuple[float, float, Any], response: Any) -> dict[str, Any]:
+    """One customer's view, without what depends on the day's ETA, labels and callers."""
+    wait = int(r["wait_days"])
+    emotion = _emotion(r, moods)
+    esc = r.get("escalations")
+    respond_by = r["respond_by"]
+    escs = esc.split("\n") if isinstance(esc, str) and esc else []
+    top_dim = max(zip(model.dimensions, model.weights_scaled, strict=True),
+                  key=lambda dw: int(r[dw[0].key]) * dw[1])[0]
+    phrases = plain.phrases(r, model, lang)
+    esc_plain = [p.text for p in phrases if p.source in escs]
+    tone = ("legal" if f["legal"] else "posted" if f["posted"] else "complained" if f["flagged"]
+            else "angry" if emotion == "angry" else "complained" if f["complained"]
+            else emotion if emotion != "calm" else
+            "trusting" if any(p.tone == "trusting" for p in phrases) else "calm")
+    return {
+        "index": i + 1,
+        "id": _text(r.get("customer_id")),
+        "name": _text(r.get("name")),
+        "phone": _text(r.get("phone")),
+        "car": _text(r.get("car")),
+        "wait_days": wait,
+        "tier": t.name,
+        "model_tier": r["model_tier"],
+        "escalated": r["model_tier"] != t.name,
+        "score": model.format_score(int(r["total_scaled"])),
+        "dims": [{"key": d.key, "label": d.label if lang == "zh" else d.label_en, "value": int(r[d.key])}
+                 for d in model.dimensions],
+        "dims_text": " ".join(f"{d.key}{int(r[d.key])}" for d in model.dimensions),
+        "reasons": [str(r[f"reason_{d.key}"]) for d in model.dimensions],
+        "escalations": escs,
+        "main_reason": escs[-1] if escs else str(r[f"reason_{top_dim.key}"]),
+        # outward documents: the same reasons in plain words, without rule codes
+        "plain_reasons": [p.text for p in phrases],
+        "main_plain": (esc_plain[-1] if esc_plain else phrases[0].text if phrases
+                       else (f"已等 {wait} 天" if lang == "zh" else f"waited {wait} days")),
+        "tone": tone,
+        "posted": f["posted"],
+        "plan": None,  # what the day's allocation plan gave this customer (set by render.prepare)
+        "owner": owner_text(t, lang, response),
+        "action": action_text(t, lang, response),
+        "respond_by": respond_by.to_pydatetime() if hasattr(respond_by, "to_pydatetime") else respond_by,
+        "cadence_days": int(r["cadence_days"]),
+        "channel": t.channel,
+        "identity": _text(r.get("identity")) if "identity" in cols else "",
+        "followers": _followers(r, cols),
+        "usage": _text(r.get("usage")) if "usage" in cols else "",
+        "emotion": emotion,
+        "ride_hailing": f["ride"],
+        "legal": f["legal"],
+        "complained": f["complained"],
+        "media_attention": f["media"],
+    }
