@@ -123,6 +123,7 @@ def render(
     只有某个文件缺的配置项或导出列（如没有缺件列 → 没有跨区调度申请），就跳过那个文件、说明原因，其他照常生成。
     有今天的资源分配方案（tierctl allocate）时，短信和通话脚本只写方案给每位客户的安排；
     没有 FILE 时用今天保存的评分，并按评分之后的人工调整（tierctl override）生成。
+    加 --docx（或配置 render.formats = ["md", "docx"]）另存通话脚本、跨区调度申请和短信清单的 Word 文件。
     """
     from tierctl.render import render_documents
 
