@@ -63,23 +63,12 @@ def test_render_english(tmp_path):
     assert md.startswith("# [URGENT]") and "[3. Effect]" in md
 
 
-def _has_history() -> bool:
-    try:
-        from tierctl.cli.daily import result_from_store  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def test_render_without_file_needs_the_history(tmp_path):
     p = run("--config", str(CONFIG), "render", *CLOCK, cwd=tmp_path)
-    assert p.returncode in (1, 2) and "Traceback" not in p.stderr
-    if not _has_history():
-        assert p.returncode == 2 and "FILE" in p.stderr
+    assert p.returncode == 1 and "Traceback" not in p.stderr
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(not _has_history(), reason="the history commands are not installed")
 def test_render_from_todays_snapshot_equals_render_from_file(tmp_path):
     assert run("score", str(SAMPLE), *CLOCK, cwd=tmp_path).returncode == 0  # stores the run
     p = run("--config", str(CONFIG), "render", *CLOCK, cwd=tmp_path)

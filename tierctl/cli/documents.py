@@ -39,6 +39,7 @@ from tierctl.errors import RenderError, UsageError
 OutDirOpt = Annotated[Path | None, typer.Option("--out", help="输出文件夹（默认配置 render.out，即 out/）；文件写入 <文件夹>/<评估日期>/")]
 TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="自定义模板文件夹，同名文件覆盖内置模板（默认配置 render.templates）")]
 AllowTabooOpt = Annotated[bool, typer.Option("--allow-taboo", help="出现禁忌用语时只警告、照常生成（默认报错，不生成任何文件）")]
+DocxOpt = Annotated[bool, typer.Option("--docx", help="另存 Word 文件：通话脚本、跨区调度申请、短信清单各一份 .docx，信头是服务中心名称（也可在配置 render.formats = [\"md\", \"docx\"] 中打开）；.md 照常生成")]
 
 templates_app = typer.Typer(help="查看文件模板：有哪些、来自哪里、各自能用哪些变量。", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
@@ -113,6 +114,7 @@ def render(
     eta_weeks: EtaOpt = None,
     db: DbOpt = None,
     now: NowOpt = None,
+    docx: DocxOpt = False,
     send: Annotated[bool, typer.Option("--send", help="生成后直接通过 SMTP 发送资源申请邮件（配置 [mail]；密码取自 password_env 指定的环境变量）；发送失败时草稿留在输出文件夹，退出码 1")] = False,
 ) -> None:
     """生成今天的全部文件：资源申请邮件（.eml 草稿 + .md）、客户分层评估表（.xlsx）、每位客户的短信（sms.csv + sms.md）、P0/P1 通话脚本、跨区调度申请。
@@ -121,6 +123,7 @@ def render(
     只有某个文件缺的配置项或导出列（如没有缺件列 → 没有跨区调度申请），就跳过那个文件、说明原因，其他照常生成。
     有今天的资源分配方案（tierctl allocate）时，短信和通话脚本只写方案给每位客户的安排；
     没有 FILE 时用今天保存的评分，并按评分之后的人工调整（tierctl override）生成。
+    加 --docx（或配置 render.formats = ["md", "docx"]）另存通话脚本、跨区调度申请和短信清单的 Word 文件。
     """
     from tierctl.render import render_documents
 
@@ -128,7 +131,7 @@ def render(
     cfg = STATE.config
     mail_settings = None
     if send:  # a mistake in [mail] stops before anything is rendered
-        from tierctl import mail
+        from tierctl.render import mail
 
         mail_settings = mail.settings(cfg)
     out_root = out or Path(cfg.get("render.out") or "out")
@@ -153,7 +156,7 @@ def render(
     plan = plan_for_documents(db, result.as_of)  # the day's stored allocation plan (issue 9), if any
     report = render_documents(result, cfg, out_root, lang=lg, templates=_templates_dir(templates), force=force,
                               allow_taboo=allow_taboo, eta_weeks=eta_weeks, plan=plan,
-                              allocation_model=_allocation_model(plan))
+                              allocation_model=_allocation_model(plan), formats=["md", "docx"] if docx else None)
     warn(report.warnings)
     if plan is not None:
         err_console().print(f"短信、通话脚本、资源申请邮件和评估表按 {plan['as_of']} 的资源分配方案（tierctl allocate）"
@@ -165,8 +168,7 @@ def render(
     for p in report.files:
         typer.echo(str(p))
     if mail_settings is not None:
-        from tierctl import mail
-        from tierctl.render import FILES
+        from tierctl.render import FILES, mail
 
         _, now_dt = clock(as_of, now)
         sent = mail.send_draft(report.out_dir / FILES["email_eml"], mail_settings, now=now_dt)
@@ -257,3 +259,19 @@ def lint(
         raise typer.Exit(1)
 
 
+
+
+@app.command("docx")
+def docx_cmd(
+    files: Annotated[list[Path], typer.Argument(help="要转换的 .md 文件或文件夹（文件夹：其中全部 .md，如 out/<日期>/letters/ 的降级说明函）",
+                                                show_default=False)],
+    lang: LangOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """把 tierctl 生成的 Markdown 文件（降级说明函、通话脚本、跨区调度申请、短信清单）另存为 Word 文件（.docx，同名、同一文件夹），信头是配置中的服务中心名称。"""
+    from tierctl.render import docx
+
+    written = docx.convert_files(files, STATE.config, lang=pick_lang(lang), force=force)
+    for p in written:
+        typer.echo(str(p))
+    err_console().print(f"已生成 {len(written)} 个 Word 文件")
