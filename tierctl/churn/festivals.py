@@ -219,6 +219,28 @@ def _cross(dates: list[date], ids: np.ndarray, kind: str, details: list[str]) ->
     })
 
 
+def _birthday_touches(frame: pd.DataFrame, ids: np.ndarray, rules: UpkeepRules, start: date,
+                      end: date) -> list[pd.DataFrame]:
+    """Birthdays: each customer's month/day in every year the window touches (sent
+    lead_days early, so a January birthday may be greeted in the December before)."""
+    parts: list[pd.DataFrame] = []
+    bd = _as_dates(frame, "birthday", "生日")
+    has = bd.notna().to_numpy()
+    if has.any():
+        months = bd.dt.month.to_numpy()[has].astype(np.int64)
+        mdays = bd.dt.day.to_numpy()[has].astype(np.int64)
+        bids = ids[has]
+        lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
+        lead = np.timedelta64(rules.birthday_lead_days, "D")
+        for y in range(start.year, end.year + (2 if rules.birthday_lead_days else 1)):
+            when = _birthday_dates(months, mdays, y, rules.feb29_birthday) - lead
+            inside = (when >= lo) & (when <= hi)
+            if inside.any():
+                parts.append(pd.DataFrame({"date": when[inside], "customer_id": bids[inside],
+                                           "kind": "birthday", "detail": rules.birthday_detail}))
+    return parts
+
+
 def touches(customers_frame: pd.DataFrame, start: date, days: int, model: Any, *,
             only_low: bool = True) -> pd.DataFrame:
     """All upkeep touches from ``start`` for ``days`` days (inclusive window).
@@ -245,23 +267,8 @@ def touches(customers_frame: pd.DataFrame, start: date, days: int, model: Any, *
     years = range(start.year, end.year + 1)
     parts: list[pd.DataFrame] = []
 
-    # Birthdays: each customer's month/day in every year the window touches (sent
-    # lead_days early, so a January birthday may be greeted in the December before).
     if "birthday" in frame.columns:
-        bd = _as_dates(frame, "birthday", "生日")
-        has = bd.notna().to_numpy()
-        if has.any():
-            months = bd.dt.month.to_numpy()[has].astype(np.int64)
-            mdays = bd.dt.day.to_numpy()[has].astype(np.int64)
-            bids = ids[has]
-            lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
-            lead = np.timedelta64(rules.birthday_lead_days, "D")
-            for y in range(start.year, end.year + (2 if rules.birthday_lead_days else 1)):
-                when = _birthday_dates(months, mdays, y, rules.feb29_birthday) - lead
-                inside = (when >= lo) & (when <= hi)
-                if inside.any():
-                    parts.append(pd.DataFrame({"date": when[inside], "customer_id": bids[inside],
-                                               "kind": "birthday", "detail": rules.birthday_detail}))
+        parts += _birthday_touches(frame, ids, rules, start, end)
 
     # Festivals: lunar ones via lunardate; the touch goes out lead_days before the day.
     fdates, fdetails = [], []

@@ -231,23 +231,7 @@ def loop_report(store: Store, model: ChurnModel, *, start: dt.date | None = None
     iv = _effect(store, model, iv, snaps, risk)
     iv, wb_as_of = _win_back(store, model, iv, visits, snaps)
 
-    # -- per level ------------------------------------------------------------------------
-    counts = pd.Series(list(level_of.values()), dtype=object).value_counts() if level_of else pd.Series(dtype=int)
-    rows = []
-    pending: dict[str, dict[str, int]] = {}
-    effect: dict[str, dict[str, int]] = {}
-    for lv in risk_levels:
-        sub = iv[iv["level_key"] == lv.key]
-        n = int(counts.get(lv.key, 0))
-        if not n and not len(sub):
-            continue
-        rows.append({"level": lv.key, "customers": max(n, len(sub)), "intervened": len(sub),
-                     "won_back": int((sub["won_back"] == "won").sum()),
-                     "cost": Decimal(str(round(float(sub["cost"].sum()), 2))) if len(sub) else Decimal(0)})
-        pending[lv.key] = {"effect": int((sub["effect"] == "pending").sum()),
-                           "win_back": int((sub["won_back"] == "pending").sum())}
-        effect[lv.key] = {s: int((sub["effect"] == s).sum()) for s in ("worked", "not_worked", "pending", "no_data")}
-    roi = roi_report(rows, model)
+    roi, pending, effect = _per_level(model, iv, level_of)
 
     # -- KPIs -----------------------------------------------------------------------------
     n_iv = len(iv)
@@ -265,6 +249,27 @@ def loop_report(store: Store, model: ChurnModel, *, start: dt.date | None = None
         warnings.append("无法判断挽回：快照里没有「上次到店日期」，也没有给出 --visits 到店记录")
     return LoopReport("store", start, end, data_as_of, roi, kpis, kc, pending, effect, iv, warnings,
                       title=f"{start} 至 {end} 流失挽回效果")
+
+
+def _per_level(model: ChurnModel, iv: pd.DataFrame, level_of: Mapping[str, str]
+               ) -> tuple[ROIReport, dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """The ROI table per at-risk level, and per level the pending and effect counts."""
+    counts = pd.Series(list(level_of.values()), dtype=object).value_counts() if level_of else pd.Series(dtype=int)
+    rows = []
+    pending: dict[str, dict[str, int]] = {}
+    effect: dict[str, dict[str, int]] = {}
+    for lv in (x for x in model.levels if x.at_risk):
+        sub = iv[iv["level_key"] == lv.key]
+        n = int(counts.get(lv.key, 0))
+        if not n and not len(sub):
+            continue
+        rows.append({"level": lv.key, "customers": max(n, len(sub)), "intervened": len(sub),
+                     "won_back": int((sub["won_back"] == "won").sum()),
+                     "cost": Decimal(str(round(float(sub["cost"].sum()), 2))) if len(sub) else Decimal(0)})
+        pending[lv.key] = {"effect": int((sub["effect"] == "pending").sum()),
+                           "win_back": int((sub["won_back"] == "pending").sum())}
+        effect[lv.key] = {s: int((sub["effect"] == s).sum()) for s in ("worked", "not_worked", "pending", "no_data")}
+    return roi_report(rows, model), pending, effect
 
 
 def _interventions(contacts: pd.DataFrame, model: ChurnModel) -> pd.DataFrame:

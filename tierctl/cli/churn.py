@@ -299,6 +299,10 @@ def churn_log(
     if fmt == "json":
         emit(dump_json(data), None, False)
         return
+    _show_logged(data, at_dt)
+
+
+def _show_logged(data: dict[str, Any], at_dt: dt.datetime) -> None:
     con = err_console()
     who = _who(data["name"], data["customer_id"])
     if data["duplicate"]:
