@@ -6,8 +6,8 @@
   联系结果 客户反馈 后续方案 完成时间, plus the action and its cost) and keeps the
   level's follow-up schedule; :func:`followups_due` lists the follow-ups due on a day
   for ``tierctl tasks``;
-* :func:`latest_customers`, :func:`at_risk_table` and :func:`rows_at` read snapshots back
-  for the touches and the report.
+* :func:`latest_customers`, :func:`_at_risk_table` and :func:`_rows_at` read snapshots
+  back for the touches and the report.
 
 A level's follow-up schedule starts at the first contact that actually reached the
 customer (an unanswered call schedules nothing, the customer stays on the alert list).
