@@ -5,7 +5,7 @@
     tierctl churn report [--from D1 --to D2] [--out DIR]   win-back, ROI, KPIs (store or --seed-table)
     tierctl touches [导出文件] [--date D] [--days N]   the upkeep list with drafted messages
 
-Thin: parse options, call :mod:`tierctl.churn` / :mod:`tierctl.churn_loop`, display.
+Thin: parse options, call :mod:`tierctl.churn.run` (the job's runs), display.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from tierctl.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from tierctl.churn import ChurnModel
+    from tierctl.churn.report import LoopReport
+    from tierctl.churn.run import ScoreRun, TouchesRun
     from tierctl.store import Store
 
 
@@ -71,9 +73,9 @@ LEVEL_STYLE = {"low": "black on green", "mid": "black on yellow", "high": "bold 
 
 
 def _model(name: str | None) -> ChurnModel:
-    from tierctl.churn import load_churn_model
+    from tierctl.churn.run import model_for
 
-    return load_churn_model(name or STATE.config.get("churn.model", "churn") or "churn")
+    return model_for(STATE.config, name)
 
 
 def _open(db: Path | None, *, write: bool) -> Store:
@@ -120,34 +122,15 @@ def _parse_at(text: str | None, now: dt.datetime, what: str) -> dt.datetime | No
 
 def run_churn(file: Path, *, model_name: str | None = None, sheet: str | None = None, encoding: str | None = None,
               mapping: Path | None = None, as_of: str | None = None, now: str | None = None,
-              db: Path | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """Ingest (shared reader, like ``score``), score, store the snapshot unless dry-run."""
-    from tierctl.churn import score_churn
-    from tierctl.io.ingest import load_mapping, read_export
+              db: Path | None = None, dry_run: bool = False) -> ScoreRun:
+    """Options → :func:`tierctl.churn.run.score` (the store is created on first save)."""
+    from tierctl.churn import run as job
+    from tierctl.store import Store
 
     model = _model(model_name)
     with progress(f"读取 {file.name} …") as p:
-        export = read_export(file, model.ingest_columns, sheet=sheet, encoding=encoding,
-                             mapping=load_mapping(mapping), mapping_path=mapping)
-        as_of_d, now_dt = clock(as_of, now)
-        p.step(f"给 {len(export.frame):,} 位客户打分 …")
-        result = score_churn(export.frame, model, as_of_d, now_dt, headers=export.headers, path=export.path)
-    snapshot: dict[str, Any] = {"stored": False}
-    if not dry_run:
-        from tierctl import churn_loop
-        from tierctl.store import Store
-        from tierctl.store.loop import sha256_file
-
-        source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
-                  "headers": dict(export.headers)}
-        store = Store.open(db_path(db))
-        try:
-            snapshot = churn_loop.save_result(store, result, model, source_name=Path(export.path).name,
-                                              source_hash=sha256_file(export.path), source=source)
-        finally:
-            store.close()
-        snapshot["path"] = str(db_path(db))
-    return {"model": model, "export": export, "result": result, "snapshot": snapshot}
+        return job.score(file, model, lambda: clock(as_of, now), None if dry_run else (lambda: Store.open(db_path(db))),
+                         sheet=sheet, encoding=encoding, mapping=mapping, step=p.step)
 
 
 @churn_app.command("score")
@@ -172,59 +155,30 @@ def churn_score(
     fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
     run = run_churn(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, db=db, dry_run=dry_run)
-    result = run["result"]
+    result = run.result
     if fmt == "json":
         doc = result.to_json()
-        doc["snapshot"] = run["snapshot"]
+        doc["snapshot"] = run.snapshot
         emit(dump_json(doc), None if dry_run else output, force)
     elif fmt in ("csv", "xlsx"):
+        from tierctl.churn.score import flat_frame
+
         emit_table(flat_frame(result), "churn", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
                    unit="位客户")
     else:
         show_table(run, limit)
-    warn(run["export"].warnings + [f"无法评估的信号：{s}" for s in result.unavailable_signals] + result.warnings)
+    warn(run.warnings)
 
 
-def flat_frame(result: Any) -> Any:
-    """The CSV shape: one row per customer in priority order, lists joined."""
-    import pandas as pd
-
-    c = result.customers.sort_values("priority", kind="stable")
-    cols: dict[str, Any] = {}
-    for k in ("customer_id", "name", "phone"):
-        cols[k] = c[k] if k in c else pd.Series([None] * len(c), index=c.index)
-    for k in ("risk_score", "level", "owner", "respond_label"):
-        cols[k] = c[k]
-    cols["respond_by"] = [x.isoformat() if x is not None else "" for x in c["respond_by"]]
-    cols["budget"] = c["budget_min"].astype(str) + "–" + c["budget_max"].astype(str)
-    cols["plan"] = c["plan"]
-    cols["reasons"] = ["；".join(r) for r in c["reasons"]]
-    cols["followups"] = ["、".join(d.isoformat() for d in f) for f in c["followups"]]
-    cols["value_segment"] = c["value_segment"]
-    cols["priority"] = c["priority"]
-    return pd.DataFrame(cols)
-
-
-def main_reason(reasons: list[str]) -> str:
-    """The reason that gave the most points (ties: the first)."""
-    import re
-
-    best, pts = "", -1
-    for r in reasons:
-        m = re.search(r": \+(\d+)$", r)
-        p = int(m.group(1)) if m else 0
-        if p > pts:
-            best, pts = r, p
-    return best
-
-
-def show_table(run: dict[str, Any], limit: int) -> None:
+def show_table(run: ScoreRun, limit: int) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    result = run["result"]
-    model = run["model"]
+    from tierctl.churn.score import main_reason
+
+    result = run.result
+    model = run.model
     con = out_console()
     c = result.customers.sort_values("priority", kind="stable")
     wide = con.width >= 140
@@ -271,7 +225,7 @@ def show_table(run: dict[str, Any], limit: int) -> None:
     parts = [f"{lv.label} {int(counts.get(lv.key, 0))} 位" for lv in model.levels]
     must = int(c["must_intervene"].sum())
     con.print("合计：" + " · ".join(parts) + (f"；★ 高价值+高风险必须干预 {must} 位" if must else ""))
-    snap = run["snapshot"]
+    snap = run.snapshot
     if snap.get("stored"):
         again = "（替换了同一天之前保存的评分）" if snap.get("replaced") else ""
         con.print(f"[dim]已保存 {snap['as_of']} 的流失风险快照{again}；干预后用 tierctl churn log 客户编号 记录[/dim]")
@@ -306,7 +260,7 @@ def churn_log(
     now: NowOpt = None,
 ) -> None:
     """记录一次干预（执行记录：客户 风险分 等级 负责人 联系时间 联系结果 客户反馈 后续方案 完成时间），并按等级安排回访（中：30天；高：7、30天；极高：7、14、30、60、90天），回访出现在 tierctl tasks 里。"""
-    from tierctl import churn_loop
+    from tierctl.churn.history import log_intervention
 
     fmt = check_format(fmt, ("table", "json"))
     m = _model(model)
@@ -338,13 +292,17 @@ def churn_log(
     done = _parse_at(done_at, now_dt, "--done-at")
     store = _open(db, write=True)
     try:
-        data = churn_loop.log_intervention(store, m, customer, action=action, result=result, at=at_dt, now=now_dt,
+        data = log_intervention(store, m, customer, action=action, result=result, at=at_dt, now=now_dt,
                                            feedback=feedback, next_plan=next_plan, cost=cost, by=by, done_at=done)
     finally:
         store.close()
     if fmt == "json":
         emit(dump_json(data), None, False)
         return
+    _show_logged(data, at_dt)
+
+
+def _show_logged(data: dict[str, Any], at_dt: dt.datetime) -> None:
     con = err_console()
     who = _who(data["name"], data["customer_id"])
     if data["duplicate"]:
@@ -390,7 +348,7 @@ def churn_report(
     now: NowOpt = None,
 ) -> None:
     """挽回效果：按等级统计客户数、干预数、挽回数、挽回率、成本和 ROI，对照行业标准和考核指标，并估算「不干预」的损失。"""
-    from tierctl import churn_loop
+    from tierctl.churn import run as job
 
     fmt = check_format(fmt, ("table", "json"))
     m = _model(model)
@@ -398,44 +356,21 @@ def churn_report(
         raise UsageError("--seed-table 与 --input 只能选一个")
     if (seed_table or table is not None) and (date_from or date_to or visits):
         raise UsageError("--from/--to/--visits 只用于根据历史数据库统计，不能和 --seed-table / --input 一起用")
-    if seed_table:
-        rep = churn_loop.seed_report(m)
-        stem = "churn_report_seed"
-    elif table is not None:
-        rep = churn_loop.table_report(churn_loop.read_table(table, sheet=sheet, encoding=encoding), m,
-                                      title=f"{table.name} 流失挽回效果")
-        stem = f"churn_report_{table.stem}"
-    else:
-        _, now_dt = clock(None, now)
-        start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
-        vis = None
-        if visits is not None:
-            from tierctl.io.ingest import read_export
-
-            vis = read_export(visits, m.visit_columns, sheet=sheet, encoding=encoding).frame
-        store = _open(db, write=False)
-        try:
-            rep = churn_loop.loop_report(store, m, start=start, end=end, now=now_dt, visits=vis)
-        finally:
-            store.close()
-        stem = f"churn_report_{rep.start}_{rep.end}"
-    written = None
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out 应为文件夹，而 {out} 是一个文件")
-        written = churn_loop.write_report_xlsx(rep, out / f"{stem}.xlsx", force=force)
+    run = job.report(m, lambda: clock(None, now), lambda: _open(db, write=False), seed_table=seed_table,
+                     table=table, visits=visits, start=parse_date(date_from, "--from"),
+                     end=parse_date(date_to, "--to"), sheet=sheet, encoding=encoding, out=out, force=force)
     if fmt == "json":
-        doc = rep.to_json()
-        doc["workbook"] = str(written) if written else None
+        doc = run.report.to_json()
+        doc["workbook"] = str(run.workbook) if run.workbook else None
         emit(dump_json(doc), output, force)
     else:
-        show_report(rep)
-    if written:
-        err_console().print(f"已写入 {written}")
-    warn(rep.warnings)
+        show_report(run.report)
+    if run.workbook:
+        err_console().print(f"已写入 {run.workbook}")
+    warn(run.report.warnings)
 
 
-def show_report(rep: Any) -> None:
+def show_report(rep: LoopReport) -> None:
     from rich import box
     from rich.table import Table
 
@@ -491,70 +426,36 @@ def touches(
     sms_out: Annotated[Path | None, typer.Option("--sms-out", help="同时把短信写成短信平台的批量发送文件（阿里云/腾讯云 .xlsx，含签名计字、退订说明）和核对表，放进这个文件夹")] = None,
 ) -> None:
     """低风险客户的自动维护清单：生日、节日（春节/端午/中秋按农历）、里程、季度礼遇、月度活动，每条附起草好的短信（已检查禁忌用语）。"""
-    from tierctl import churn_loop
+    from tierctl.churn import run as job
     from tierctl.cli.common import lang as pick_lang
-    from tierctl.festivals import touches as upkeep
 
     fmt = check_format(fmt)
     lg = pick_lang(lang)
     m = _model(model)
-    start, now_dt = clock(date, now)
-    if file is not None:
-        from tierctl.churn import score_churn
-        from tierctl.io.ingest import load_mapping, read_export
-
-        ex = read_export(file, m.ingest_columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
-        customers = score_churn(ex.frame, m, start, now_dt, headers=ex.headers, path=ex.path).customers
-        source: dict[str, Any] = {"file": str(file)}
-        warnings = list(ex.warnings)
-    else:
-        store = _open(db, write=False)
-        try:
-            info, customers = churn_loop.latest_customers(store, start, fields=[
-                "level_key", "birthday", "mileage_since_service"])
-        finally:
-            store.close()
-        source = {"snapshot": info.as_of.isoformat()}
-        warnings = []
-        if (start - info.as_of).days > 7:
-            warnings.append(f"最近一次流失风险评分是 {info.as_of}：等级和里程可能已过时，请先运行 tierctl churn")
-    tt = upkeep(customers, start, days, m, only_low=not all_levels)
-    tpl = templates or (Path(STATE.config.get("render.templates")).expanduser()
-                        if STATE.config.get("render.templates") else None)
-    drafted = churn_loop.draft_touches(tt, customers, m, STATE.config, lang=lg, templates=tpl,
-                                       allow_taboo=allow_taboo)
-    if drafted.taboo:
-        warnings.append(f"{len(drafted.taboo)} 处禁忌用语（--allow-taboo 已放行）：" + "；".join(
-            f"{h.file}「{h.phrase}」" for h in drafted.taboo[:5]))
+    run = job.touches(m, STATE.config, lambda: clock(date, now), lambda: _open(db, write=False), file=file,
+                      days=days, all_levels=all_levels, sheet=sheet, encoding=encoding, mapping=mapping,
+                      templates=templates, allow_taboo=allow_taboo, lang=lg, sms_out=sms_out, force=force)
     if sms_out is not None:
-        from tierctl import sms_platform
-
-        t = drafted.touches
-        msgs = [sms_platform.Message(phone=r["phone"], name=r["name"], text=r["message"], customer_id=r["customer_id"])
-                for r in t.to_dict("records")]
-        prep = sms_platform.prepare(msgs, STATE.config, marketing=True)  # upkeep touches are marketing
-        files = sms_platform.write_files(prep, sms_out, lang=lg, force=force)
-        warnings += prep.warnings
-        err_console().print(f"已写入短信平台文件（{len(prep.rows)} 条，计费 {prep.segments} 条，已加退订说明）："
-                            + "、".join(str(f) for f in files))
+        err_console().print(f"已写入短信平台文件（{run.sms_rows} 条，计费 {run.sms_segments} 条，已加退订说明）："
+                            + "、".join(str(f) for f in run.sms_files))
     if fmt == "json":
-        emit(dump_json(churn_loop.touches_json(drafted, start, days, source)), output, force)
+        emit(dump_json(run.to_json()), output, force)
     elif fmt == "csv":
-        flat = drafted.touches.assign(date=[d.isoformat() for d in drafted.touches["date"]],
-                                      taboo=["、".join(x) for x in drafted.touches["taboo"]])
-        emit_csv(flat, output, force, unit="条")
+        from tierctl.churn.touches import touches_flat
+
+        emit_csv(touches_flat(run.drafted), output, force, unit="条")
     else:
-        _show_touches(drafted, start, days, limit)
-    warn(warnings)
+        _show_touches(run, limit)
+    warn(run.warnings)
 
 
-def _show_touches(drafted: Any, start: dt.date, days: int, limit: int) -> None:
+def _show_touches(run: TouchesRun, limit: int) -> None:
     from rich import box
     from rich.table import Table
 
     con = out_console()
-    t = drafted.touches
+    start, days = run.start, run.days
+    t = run.drafted.touches
     end = start + dt.timedelta(days=days - 1)
     tab = Table(title=f"{start} 至 {end} 自动维护触达：{len(t)} 条", box=box.SIMPLE_HEAD, header_style="bold",
                 show_lines=False)
