@@ -77,7 +77,7 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     ``score``, ``render`` and ``allocate``.  The changes and alerts of the day are listed
     for the first ``detail_limit`` customers of each kind (None: all, for JSON)."""
     from tierctl import shortage
-    from tierctl.cli import daily as history_hooks
+    from tierctl.cli import morning as history_hooks
 
     history = None if no_store else history_hooks
     digest = None
@@ -341,7 +341,7 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     con.print(L("total", lang) + " · ".join(parts))
     if lang == "en" and "alerts_fired" in run:  # the alert lines from the rules' English texts
         from tierctl import daily
-        from tierctl.cli.daily import alerts_text
+        from tierctl.cli.morning import alerts_text
 
         run["alerts_text"] = alerts_text(run["alerts_fired"], run["snapshot"], "en", daily.model_meta(model))
     for extra in ("changes_text", "alerts_text"):
