@@ -20,6 +20,7 @@ from tierctl.daily.values import (
     _rule_id,
 )
 from tierctl.frames import key_positions
+from tierctl.kernels.distinct import map_distinct
 from tierctl.shortage import parse_holds
 
 
@@ -75,9 +76,7 @@ def tier_moves(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequenc
 def _ranks(labels: pd.Series, rank: dict[str, int]) -> np.ndarray:
     """Each label's rank (NaN for a label the model does not know), looked up once per
     distinct label."""
-    codes, uniq = pd.factorize(labels)
-    table = np.array([float(rank.get(u, np.nan)) for u in uniq] + [np.nan], dtype=float)
-    return table[np.where(codes >= 0, codes, len(uniq))]
+    return map_distinct(labels, lambda u: float(rank.get(u, np.nan)), np.nan, float)
 
 
 def first_n(mask: np.ndarray, limit: int | None) -> np.ndarray:

@@ -13,6 +13,8 @@ from tierctl.daily.cadence import ContactPolicy, CrisisResponse, effective
 from tierctl.daily.calendar import WorkCalendar
 from tierctl.daily.values import CALL_TIERS, EVENING_MIN_DAYS, _records
 from tierctl.frames import key_positions
+from tierctl.kernels.distinct import map_distinct
+from tierctl.kernels.radix_dates import dates_by_distinct
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -25,9 +27,7 @@ def _fmt_delta(hours: float) -> str:
 
 def _iso_each(ts: pd.Series) -> np.ndarray:
     """ISO text of each timestamp, formatted once per distinct value."""
-    codes, uniq = pd.factorize(ts)
-    texts = np.array([u.isoformat() for u in uniq] + [None], dtype=object)
-    return texts[np.where(codes < 0, len(uniq), codes)]
+    return map_distinct(ts, lambda u: u.isoformat())
 
 
 def compute_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.DataFrame, day: dt.date,
@@ -152,13 +152,7 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         if not mask.any():
             return out
         d = stamp[mask].dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
-        nn, mm = n[mask].astype(np.int64), mode[mask].astype(np.int64)
-        radix = int(nn.max()) + 1
-        codes, uniq = pd.factorize((d * radix + nn) * 3 + mm)
-        table = np.array([np.datetime64(add(dt.date(1970, 1, 1) + dt.timedelta(days=int(u // 3 // radix)),
-                                            int(u // 3 % radix), int(u % 3)), "D") for u in uniq],
-                         dtype="datetime64[D]")
-        out[mask] = table[codes]
+        out[mask] = dates_by_distinct(d, n[mask], mode[mask], add)
         return out
 
     # cadence: whole days counted from the date of the last contact that reached them …

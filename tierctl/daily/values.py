@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierctl.kernels.records import column_records
+
 KIND = "shortage"
 # columns of ShortageResult.customers that follow from the tier (re-derived on reading)
 POLICY_COLUMNS = ("owner", "owner_role", "channel", "action", "cadence_days")
@@ -52,16 +54,5 @@ def _plain(v: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Plain dicts of a few columns (column-wise conversion: much faster than to_dict)."""
-    rename = rename or {}
-    n = len(frame)
-    data = []
-    for c in cols:
-        if c not in frame:
-            data.append([None] * n)
-            continue
-        s = frame[c]
-        obj = s.astype(object)
-        data.append(obj.where(s.notna(), None).tolist() if s.hasnans or s.dtype == np.dtype(object) else obj.tolist())
-    names = [rename.get(c, c) for c in cols]
-    return [dict(zip(names, vals, strict=True)) for vals in zip(*data, strict=True)] if n else []
+    """Plain dicts of a few columns (:func:`tierctl.kernels.records.column_records`)."""
+    return column_records(frame, cols, rename)
