@@ -75,7 +75,6 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         raise ValueError(view)
     policy = policy or ContactPolicy()
     by = {t["name"]: t for t in tiers}
-    rank = {t["name"]: i for i, t in enumerate(tiers)}
     eff = {k: effective(t, crisis) for k, t in by.items()}
     keep = rows["label"].isin(list(by)).to_numpy().copy()
     if view == "calls":
@@ -83,7 +82,33 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
     elif view == "evening":
         keep &= (rows["wait_days"] >= evening_min_days).to_numpy()
     f = rows[keep].reset_index(drop=True)
-    tz = now.tzinfo
+    last_at, reached_at, result = _contact_times(f, last, policy, now.tzinfo)
+    # per-tier figures through the label's codes (one look-up per distinct label)
+    codes, uniq = pd.factorize(f["label"])
+    w = _deadlines(f, last_at, reached_at, _PerTier(codes, uniq), eff, policy, day, now, cal)
+    w.update(last_at=last_at, result=result, codes=codes)
+    if view == "due":  # only the rows listed
+        sel = np.flatnonzero(w["is_due"])
+        f = f.iloc[sel].reset_index(drop=True)
+        w = {k: v.iloc[sel].reset_index(drop=True) if isinstance(v, pd.Series) else v[sel] for k, v in w.items()}
+    return _task_frame(f, w, _PerTier(w["codes"], uniq), by, eff)
+
+
+class _PerTier:
+    """A per-tier figure for each row, through the rows' label codes."""
+
+    def __init__(self, codes: np.ndarray, uniq: Any) -> None:
+        self.codes, self.uniq = codes, uniq
+
+    def __call__(self, pick: Any, dtype: Any) -> np.ndarray:
+        return np.array([pick(u) for u in self.uniq], dtype=dtype)[self.codes] if len(self.codes) \
+            else np.zeros(0, dtype=dtype)
+
+
+def _contact_times(f: pd.DataFrame, last: pd.DataFrame, policy: ContactPolicy, tz: dt.tzinfo | None
+                   ) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """Each row's latest contact of this stay on the list, the latest that reached them,
+    and the latest one's result (see :func:`order_tasks` for ``last``)."""
     n_all = len(f)
     nat = np.full(n_all, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_at, reached_at = _utc_series(nat, f.index), _utc_series(nat.copy(), f.index)
@@ -101,12 +126,10 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         last_at = stamps("last_at")
         if "last_result" in last:
             result = np.where(hit, last["last_result"].to_numpy(dtype=object)[take], None)
-        if "reached_at" in last:  # worked out by the caller (tierctl.store.loop.last_contacts)
+        if "reached_at" in last:  # worked out by the caller (tierctl.daily.reading.last_contacts)
             reached_at = stamps("reached_at")
         elif "last_result" in last:
-            codes, uniq = pd.factorize(last["last_result"])
-            ok = np.array([policy.is_reached(u) for u in uniq] + [True], dtype=bool)[np.where(codes < 0, len(uniq),
-                                                                                              codes)]
+            ok = map_distinct(last["last_result"], policy.is_reached, True, bool)
             reached_at = last_at.where(np.where(hit, ok[take], True))
         else:
             reached_at = last_at.copy()
@@ -116,16 +139,18 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         reached_at = reached_at.where(~(fs.notna() & reached_at.notna() & (reached_at < fs)))
     if tz is not None:
         last_at, reached_at = last_at.dt.tz_convert(tz), reached_at.dt.tz_convert(tz)
+    return last_at, reached_at, result
+
+
+def _deadlines(f: pd.DataFrame, last_at: pd.Series, reached_at: pd.Series, per_tier: _PerTier,
+               eff: dict[str, dict[str, Any]], policy: ContactPolicy, day: dt.date, now: dt.datetime,
+               cal: WorkCalendar) -> dict[str, Any]:
+    """Each row's deadline (first contact on the clock; the cadence in days, or on the
+    clock below a day), whether it is due today and whether it is overdue."""
+    tz = now.tzinfo
     contacted = reached_at.notna().to_numpy()
     # the latest contact of this stay did not reach the customer: a retry
     retry = last_at.notna().to_numpy() & (reached_at.isna() | (last_at > reached_at)).to_numpy()
-    # per-tier figures through the label's codes (one look-up per distinct label)
-    label_codes, label_uniq = pd.factorize(f["label"])
-
-    def per_tier(pick: Any, dtype: Any) -> np.ndarray:
-        return np.array([pick(u) for u in label_uniq], dtype=dtype)[label_codes] if len(f) \
-            else np.zeros(0, dtype=dtype)
-
     cad = per_tier(lambda u: eff[u]["cadence_days"], float)
     capped = per_tier(lambda u: eff[u]["capped"], bool)
     clock = capped & (cad < 1)  # below a day: on the clock
@@ -172,50 +197,46 @@ def order_tasks(rows: pd.DataFrame, tiers: Sequence[dict[str, Any]], last: pd.Da
         due_day = np.where(on_clock, due_at.dt.tz_localize(None).to_numpy().astype("datetime64[D]"), due_day)
         hours_left = np.where(on_clock, (due_at - now_ts).dt.total_seconds().to_numpy() / 3600.0, hours_left)
     today = np.datetime64(day, "D")
-    clock = on_clock  # from here: the rows whose deadline is a time (a capped cadence below a day)
-    is_due = np.where(contacted, due_day <= today, True)
-    overdue = np.where(contacted & ~clock, due_day < today, hours_left < 0)
+    # from here ``clock``: the rows whose deadline is a time (a capped cadence below a day)
+    return {"contacted": contacted, "retry": retry, "hours_left": hours_left, "due_day": due_day, "due_at": due_at,
+            "first_due": first_due, "clock": on_clock, "is_due": np.where(contacted, due_day <= today, True),
+            "overdue": np.where(contacted & ~on_clock, due_day < today, hours_left < 0)}
 
-    if view == "due":  # only the rows listed
-        sel = np.flatnonzero(is_due)
-        f = f.iloc[sel].reset_index(drop=True)
-        last_at, first_due = last_at.iloc[sel].reset_index(drop=True), first_due.iloc[sel].reset_index(drop=True)
-        due_at = due_at.iloc[sel].reset_index(drop=True)
-        contacted, hours_left, due_day, clock = contacted[sel], hours_left[sel], due_day[sel], clock[sel]
-        is_due, overdue, label_codes, retry, result = is_due[sel], overdue[sel], label_codes[sel], retry[sel], result[sel]
+
+def _task_frame(f: pd.DataFrame, w: dict[str, Any], per_tier: _PerTier, by: dict[str, dict[str, Any]],
+                eff: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The rows of the task list with their figures, sorted: owner (by its most urgent
+    tier), overdue first, tier, deadline; ties keep the snapshot's order."""
     n = len(f)
+    rank = {k: i for i, k in enumerate(by)}
     tier_rank = per_tier(lambda u: rank[u], np.int64)
-    owner = per_tier(lambda u: eff[u]["owner"], object)
     out = pd.DataFrame({c: (f[c] if c in f else pd.Series([None] * n, dtype=object))
                         for c in ("customer_key", "customer_id", "name", "phone")})
     out["label"] = f["label"].astype(object)
     out["score"] = f["score"].to_numpy(dtype=float) if "score" in f else np.nan
     out["wait_days"] = f["wait_days"].to_numpy(dtype=np.int64)
-    out["owner"] = owner
+    out["owner"] = per_tier(lambda u: eff[u]["owner"], object)
     out["owner_role"] = per_tier(lambda u: by[u].get("owner_role"), object)
     out["owner_person"] = f["owner_person"].to_numpy(dtype=object) if "owner_person" in f \
         else np.full(n, None, dtype=object)
-    out["is_due"] = is_due
-    out["overdue"] = overdue
+    out["is_due"] = w["is_due"]
+    out["overdue"] = w["overdue"]
     out["tier_rank"] = tier_rank
-    out["retry"] = retry
-    out["last_result"] = np.where(last_at.notna().to_numpy(), result, None)
-    out["contacted"] = contacted
-    out["hours_left"] = hours_left
-    out["due_day"] = due_day
-    out["clock"] = clock
-    out["due_at"] = due_at
-    out["first_due"] = first_due
-    out["last_at"] = last_at
+    out["retry"] = w["retry"]
+    out["last_result"] = np.where(w["last_at"].notna().to_numpy(), w["result"], None)
+    for c in ("contacted", "hours_left", "due_day", "clock", "due_at", "first_due", "last_at"):
+        out[c] = w[c]
     out["note"] = per_tier(lambda u: eff[u]["note"], object)
+    contacted, clock, due_day = w["contacted"], w["clock"], w["due_day"]
     # sort keys, all numeric: owner (by its most urgent tier), overdue first, tier, deadline
     due_ns = np.where(contacted & ~clock,
                       (due_day + np.timedelta64(1, "D")).astype("datetime64[ns]").astype(np.int64),
-                      first_due.where(~pd.Series(clock, dtype=bool), due_at).dt.tz_convert("UTC").dt.tz_localize(None)
-                      .to_numpy().astype("datetime64[ns]").astype(np.int64) if n else np.zeros(0, dtype=np.int64))
+                      w["first_due"].where(~pd.Series(clock, dtype=bool), w["due_at"]).dt.tz_convert("UTC")
+                      .dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64) if n
+                      else np.zeros(0, dtype=np.int64))
     owner_codes, _ = pd.factorize(out["owner"])
     owner_rank = out.groupby(owner_codes)["tier_rank"].transform("min").to_numpy() if n else owner_codes
-    order = np.lexsort((due_ns, tier_rank, ~overdue.astype(bool), owner_codes, owner_rank))
+    order = np.lexsort((due_ns, tier_rank, ~w["overdue"].astype(bool), owner_codes, owner_rank))
     return out.take(order).reset_index(drop=True)
 
 
