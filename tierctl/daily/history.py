@@ -100,113 +100,41 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
         newest = latest is None or latest.as_of <= as_of
         prev_info = store.latest_snapshot(KIND, before=as_of)
         replaced = store.snapshot_on(KIND, as_of)
-
-        ovr = store.active_overrides(KIND)
-        if not newest and len(ovr):  # re-scoring an old day: only overrides made by then count
-            end_of_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-            ovr = ovr[[c < end_of_day for c in ovr["created_at"]]]
-        result.customers, applied = apply_overrides(result.customers, ovr, model, now)
-        if applied:
-            crisis = crisis_level(result, _eta(crisis))
-        # named owners: a stored assignment (tierctl assign) wins over the export's advisor
-        assigned = store_owners.active_assignments(store, KIND)
-        if len(assigned):
-            result.customers = owners.with_person(result.customers, assigned, key="key")
-
+        ovr, applied, crisis = _apply_people(store, result, crisis, newest)
         rows = snapshot_frame(result)
-        dims = model.dim_keys
-        prev = details = mv = None
-        if prev_info is not None:
-            prev = _prev_rows(store, prev_info, [])
-            # the join scoring made with this run (A4.4) serves again, unless overrides re-sorted the rows
-            pos = None if applied else result.positions_in_previous(prev["customer_key"])
-            mv = tier_moves(prev, rows, model.tier_names, pos=pos)
-            lim = detail_limit  # the why is worked out for the customers the lists will hold
-            few = [*rows["customer_key"][first_n(mv["up"], lim) | first_n(mv["down"], lim)].tolist(),
-                   *prev["customer_key"][first_n(mv["resolved"], lim)].tolist()]
-            if few:  # the why of a tier change (and who left) needs details of those few only
-                fields = [*dims, *(f"reason_{k}" for k in dims), "escalations"]
-                details = store.snapshot_rows(prev_info.id, fields=fields, keys=few,
-                                              generic=("customer_key", "customer_id", "name", "score"))
+        prev, details, mv = _moves(store, prev_info, rows, result, bool(applied), detail_limit)
         start = dt.datetime.combine(as_of, dt.time(0), tzinfo=tz)
         rows = carry_forward(rows, prev, start, pos=mv["pos"] if mv is not None else None)
         # the snapshot compresses on a thread while the changes and alerts are worked out
         encoded = None if dry_run else background.start(encode_snapshot, rows, name="tierctl-encode")
-        changes = diff_snapshots(prev, rows, model.tier_names, dims,
-                                       prev_info.as_of if prev_info else None, details=details, moves=mv,
-                                       limit=detail_limit)
+        changes = diff_snapshots(prev, rows, model.tier_names, model.dim_keys,
+                                 prev_info.as_of if prev_info else None, details=details, moves=mv,
+                                 limit=detail_limit)
 
         meta = model_meta(model)
         meta.update({"crisis": crisis.to_json(), "counts": result.counts(), "generated_at": now.isoformat(),
                      "warnings": list(result.warnings), "overrides_applied": applied, **(extra_meta or {})})
-        # the run whose alerts are known to be open (see _alerts_known): today's earlier run
-        # when the day is scored again, else the previous run — read before the snapshot
-        # replaces the former
-        ref: tuple[SnapshotInfo, pd.DataFrame, np.ndarray, np.ndarray] | None = None
-        if newest and replaced is not None:
-            earlier = store.snapshot_rows(replaced.id, fields=["wait_days"], generic=("customer_key",))
-            ref = (replaced, earlier, key_positions(rows["customer_key"], earlier["customer_key"]),
-                   key_positions(earlier["customer_key"], rows["customer_key"]) < 0)
-        elif newest and prev_info is not None and prev is not None and mv is not None:
-            ref = (prev_info, prev, mv["pos"], mv["resolved"])
         fired: list[dict[str, Any]] = []
-        fired_total = fired_customers = 0
-        closed = 0
+        fired_total = fired_customers = closed = 0
         if newest:
-            cur = rows[["customer_key", "customer_id", "name", "wait_days"]].copy()
-            red = result.customers["red_list"].to_numpy(dtype=bool) if "red_list" in result.customers else None
-            if red is not None and red.any():
-                cur["redlist_complaint"] = red & complaint_mask(result.customers, model)
-            known = _alerts_known(ref[0], ref[1], ref[2], cur, meta["alerts"]) if ref is not None else None
-            if known is None:  # the first run, an old snapshot, or changed alert rules: ask the store
-                active = store.active_alert_keys(KIND)
-                gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
-            else:
-                assert ref is not None
-                todo = np.zeros(len(cur), dtype=bool)
-                for r in meta["alerts"]:
-                    todo |= (cur["wait_days"].to_numpy() >= int(r["min_days"])) & ~known[r["id"]]
-                if "redlist_complaint" in cur:
-                    todo |= cur["redlist_complaint"].to_numpy(dtype=bool)
-                active = store.active_alert_keys(KIND, keys=cur["customer_key"][todo].tolist())
-                # every open alert belongs to a customer of that run (it closed the others): those
-                # who left are exactly its customers missing today
-                gone = sorted(set(ref[1]["customer_key"][ref[3]].astype(str).tolist()))
-            new = alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active, known=known)
-            ovr_gone = _not_listed(ovr["customer_key"], rows["customer_key"]) if len(ovr) else []
+            # the run whose alerts are known to be open (see _alerts_known): today's earlier run
+            # when the day is scored again, else the previous run — read before the snapshot
+            # replaces the former
+            ref: tuple[SnapshotInfo, pd.DataFrame, np.ndarray, np.ndarray] | None = None
+            if replaced is not None:
+                earlier = store.snapshot_rows(replaced.id, fields=["wait_days"], generic=("customer_key",))
+                ref = (replaced, earlier, key_positions(rows["customer_key"], earlier["customer_key"]),
+                       key_positions(earlier["customer_key"], rows["customer_key"]) < 0)
+            elif prev_info is not None and prev is not None and mv is not None:
+                ref = (prev_info, prev, mv["pos"], mv["resolved"])
+            new, gone = _alerts_due(store, result, rows, meta, ref)
             if dry_run:
-                earlier = store.alerts_fired_on(KIND, as_of)
-                if len(earlier):
-                    earlier = earlier[key_positions(earlier["customer_key"], rows["customer_key"]) >= 0]
-                    drop = np.zeros(len(earlier), dtype=bool)  # what the run would close: lower rungs replaced
-                    for _, keys, lower in superseded(new, meta["alerts"]):
-                        drop |= ((earlier["status"] == "open") & earlier["rule_id"].isin(lower)
-                                 & earlier["customer_key"].astype(str).isin(keys)).to_numpy()
-                    earlier = earlier[~drop]
-                fired = _alert_records(earlier, tz, meta["alerts"]) + [
-                    {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
-                     "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
+                fired, closed = _preview_alerts(store, rows, new, gone, meta, as_of, now)
                 fired_total, fired_customers = len(fired), len({a["customer_key"] for a in fired})
-                closed = len(store.active_alert_keys(KIND, keys=gone)) if gone else 0  # what a run would close
             else:
-                # in key order: the index on the customer key then mostly grows at its end
-                new = new.sort_values("customer_key", kind="mergesort").reset_index(drop=True)
-                store.insert_alerts(KIND, new, as_of, now)
-                _supersede(store, new, meta["alerts"], now)
-                closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
-                store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
-                if detail_limit is not None and replaced is None:
-                    # no earlier run today: today's alerts are the ones just opened, so only the
-                    # customers the text lists are read back (a first run may open millions)
-                    fired_total, fired_customers = len(new), int(new["customer_key"].nunique())
-                    order = _severity_order(new.assign(fired_at="", id=np.arange(len(new))), meta["alerts"])
-                    top = pd.unique(new["customer_key"].to_numpy()[order])[:detail_limit]
-                    today = store.alerts_fired_on(KIND, as_of, keys=list(top))
-                else:
-                    today = store.alerts_fired_on(KIND, as_of)
-                    fired_total = len(today)
-                    fired_customers = int(today["customer_key"].nunique()) if len(today) else 0
-                fired = _alert_records(today, tz, meta["alerts"], customers=detail_limit)
+                ovr_gone = _not_listed(ovr["customer_key"], rows["customer_key"]) if len(ovr) else []
+                fired, fired_total, fired_customers, closed = _open_alerts(
+                    store, new, gone, ovr_gone, meta, as_of, now, detail_limit, first_today=replaced is None)
         sid = None
         if encoded is not None:
             sid = store.save_snapshot(KIND, as_of, model.name, source_name, source_hash, encoded(), meta, now=now)
@@ -216,6 +144,119 @@ def record_run(store: Store, result: ShortageResult, crisis: Crisis, *, source_n
                 "alerts_fired": fired_total, "alerts_fired_customers": fired_customers}
     return {"changes": changes, "alerts_fired": fired, "snapshot": snapshot, "crisis": crisis,
             "overrides_applied": applied}
+
+
+def _apply_people(store: Store, result: ShortageResult, crisis: Crisis, newest: bool
+                  ) -> tuple[pd.DataFrame, list[dict[str, Any]], Crisis]:
+    """Active manual overrides applied to ``result`` (its crisis level worked out again
+    when they changed tiers) and the stored named owners: (overrides, applied, crisis)."""
+    as_of, now = result.as_of, result.now
+    ovr = store.active_overrides(KIND)
+    if not newest and len(ovr):  # re-scoring an old day: only overrides made by then count
+        end_of_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tzinfo=now.tzinfo)
+        ovr = ovr[[c < end_of_day for c in ovr["created_at"]]]
+    result.customers, applied = apply_overrides(result.customers, ovr, result.model, now)
+    if applied:
+        crisis = crisis_level(result, _eta(crisis))
+    # named owners: a stored assignment (tierctl assign) wins over the export's advisor
+    assigned = store_owners.active_assignments(store, KIND)
+    if len(assigned):
+        result.customers = owners.with_person(result.customers, assigned, key="key")
+    return ovr, applied, crisis
+
+
+def _moves(store: Store, prev_info: SnapshotInfo | None, rows: pd.DataFrame, result: ShortageResult,
+           applied: bool, detail_limit: int | None
+           ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, np.ndarray] | None]:
+    """The previous run's rows, the details of the few whose tier moved or who left (for
+    the why), and the tier moves: (prev, details, moves); all None without a previous run."""
+    if prev_info is None:
+        return None, None, None
+    model = result.model
+    dims = model.dim_keys
+    details = None
+    prev = _prev_rows(store, prev_info, [])
+    # the join scoring made with this run (A4.4) serves again, unless overrides re-sorted the rows
+    pos = None if applied else result.positions_in_previous(prev["customer_key"])
+    mv = tier_moves(prev, rows, model.tier_names, pos=pos)
+    lim = detail_limit  # the why is worked out for the customers the lists will hold
+    few = [*rows["customer_key"][first_n(mv["up"], lim) | first_n(mv["down"], lim)].tolist(),
+           *prev["customer_key"][first_n(mv["resolved"], lim)].tolist()]
+    if few:  # the why of a tier change (and who left) needs details of those few only
+        fields = [*dims, *(f"reason_{k}" for k in dims), "escalations"]
+        details = store.snapshot_rows(prev_info.id, fields=fields, keys=few,
+                                      generic=("customer_key", "customer_id", "name", "score"))
+    return prev, details, mv
+
+
+def _alerts_due(store: Store, result: ShortageResult, rows: pd.DataFrame, meta: dict[str, Any],
+                ref: tuple[SnapshotInfo, pd.DataFrame, np.ndarray, np.ndarray] | None
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """The alerts that fire now and the customers whose open alerts close (they left)."""
+    cur = rows[["customer_key", "customer_id", "name", "wait_days"]].copy()
+    red = result.customers["red_list"].to_numpy(dtype=bool) if "red_list" in result.customers else None
+    if red is not None and red.any():
+        cur["redlist_complaint"] = red & complaint_mask(result.customers, result.model)
+    known = _alerts_known(ref[0], ref[1], ref[2], cur, meta["alerts"]) if ref is not None else None
+    if known is None:  # the first run, an old snapshot, or changed alert rules: ask the store
+        active = store.active_alert_keys(KIND)
+        gone = _not_listed(active["customer_key"], rows["customer_key"]) if len(active) else []
+    else:
+        assert ref is not None
+        todo = np.zeros(len(cur), dtype=bool)
+        for r in meta["alerts"]:
+            todo |= (cur["wait_days"].to_numpy() >= int(r["min_days"])) & ~known[r["id"]]
+        if "redlist_complaint" in cur:
+            todo |= cur["redlist_complaint"].to_numpy(dtype=bool)
+        active = store.active_alert_keys(KIND, keys=cur["customer_key"][todo].tolist())
+        # every open alert belongs to a customer of that run (it closed the others): those
+        # who left are exactly its customers missing today
+        gone = sorted(set(ref[1]["customer_key"][ref[3]].astype(str).tolist()))
+    return alerts_to_fire(cur, meta["alerts"], meta["redlist_alert"], active, known=known), gone
+
+
+def _preview_alerts(store: Store, rows: pd.DataFrame, new: pd.DataFrame, gone: list[str], meta: dict[str, Any],
+                    as_of: dt.date, now: dt.datetime) -> tuple[list[dict[str, Any]], int]:
+    """What a real run would show and close (a dry run): (today's alerts, closed)."""
+    earlier = store.alerts_fired_on(KIND, as_of)
+    if len(earlier):
+        earlier = earlier[key_positions(earlier["customer_key"], rows["customer_key"]) >= 0]
+        drop = np.zeros(len(earlier), dtype=bool)  # what the run would close: lower rungs replaced
+        for _, keys, lower in superseded(new, meta["alerts"]):
+            drop |= ((earlier["status"] == "open") & earlier["rule_id"].isin(lower)
+                     & earlier["customer_key"].astype(str).isin(keys)).to_numpy()
+        earlier = earlier[~drop]
+    fired = _alert_records(earlier, now.tzinfo, meta["alerts"]) + [
+        {"id": None, **r, "fired_on": as_of.isoformat(), "since": now.isoformat(), "status": "open",
+         "closed_at": None, "closed_by": None, "note": None} for r in _plain_records(new)]
+    closed = len(store.active_alert_keys(KIND, keys=gone)) if gone else 0  # what a run would close
+    return fired, closed
+
+
+def _open_alerts(store: Store, new: pd.DataFrame, gone: list[str], ovr_gone: list[str], meta: dict[str, Any],
+                 as_of: dt.date, now: dt.datetime, detail_limit: int | None, *, first_today: bool
+                 ) -> tuple[list[dict[str, Any]], int, int, int]:
+    """Open the new alerts, close the replaced and those of customers who left, end their
+    overrides: (today's alerts as records, their count, their customers, closed)."""
+    # in key order: the index on the customer key then mostly grows at its end
+    new = new.sort_values("customer_key", kind="mergesort").reset_index(drop=True)
+    store.insert_alerts(KIND, new, as_of, now)
+    _supersede(store, new, meta["alerts"], now)
+    closed = store.resolve_alerts(KIND, gone, now, NOT_LISTED)
+    store.end_overrides(KIND, ovr_gone, at=now, status="ended", reason=NOT_LISTED)
+    if detail_limit is not None and first_today:
+        # no earlier run today: today's alerts are the ones just opened, so only the
+        # customers the text lists are read back (a first run may open millions)
+        fired_total, fired_customers = len(new), int(new["customer_key"].nunique())
+        order = _severity_order(new.assign(fired_at="", id=np.arange(len(new))), meta["alerts"])
+        top = pd.unique(new["customer_key"].to_numpy()[order])[:detail_limit]
+        today = store.alerts_fired_on(KIND, as_of, keys=list(top))
+    else:
+        today = store.alerts_fired_on(KIND, as_of)
+        fired_total = len(today)
+        fired_customers = int(today["customer_key"].nunique()) if len(today) else 0
+    return _alert_records(today, now.tzinfo, meta["alerts"], customers=detail_limit), fired_total, fired_customers, \
+        closed
 
 
 def _supersede(store: Store, new: pd.DataFrame, rules: list[dict[str, Any]], now: dt.datetime) -> None:
