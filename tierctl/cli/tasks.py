@@ -91,10 +91,17 @@ def tasks(
         emit_table(tasks_frame(data, lang_of(headers if headers in ("zh", "en") else lang)), "tasks", fmt, output, force, headers=headers, lang=lang, unit="项任务")
         _show_warnings(data)
         return
+    con = out_console()
+    _tasks_table(con, data, view, limit)
+    _show_churn_followups(con, data)
+    _show_warnings(data)
+
+
+def _tasks_table(con: Any, data: dict[str, Any], view: str, limit: int) -> None:
+    """The task list as a table grouped by owner (the first ``limit`` rows; 0: all)."""
     from rich import box
     from rich.table import Table
 
-    con = out_console()
     wide = con.width >= 130
     title = f"{data['date']} {VIEWS[view]}：{data['count']} 位"
     if view == "due":
@@ -147,8 +154,6 @@ def tasks(
         con.print(f"[dim]… 另有 {data['count'] - limit} 位未显示（--limit 0 显示全部）[/dim]")
     if not data["count"]:
         con.print("[green]没有到期的联系任务[/green]")
-    _show_churn_followups(con, data)
-    _show_warnings(data)
 
 
 def crisis_text(c: dict[str, Any] | None) -> str:
