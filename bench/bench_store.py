@@ -43,10 +43,10 @@ from generate import big_frame  # noqa: E402
 
 from tierctl import daily  # noqa: E402
 from tierctl.cli.score import DETAIL_LIMIT  # noqa: E402
+from tierctl.daily import history as loop_history  # noqa: E402  (where the morning run lives)
 from tierctl.io.ingest import type_export  # noqa: E402
 from tierctl.io.readers import RawSheet  # noqa: E402
 from tierctl.shortage import crisis_level, load_model, score  # noqa: E402
-from tierctl.daily import history as loop_history  # noqa: E402  (where the morning run lives)
 from tierctl.store import Store, loop  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))

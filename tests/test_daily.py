@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierctl import daily, shortage
+from tierctl.daily import history
 from tierctl.errors import NotFoundError, UsageError
 from tierctl.io.ingest import read_export
-from tierctl.daily import history
 from tierctl.store import Store, loop
 
 TZ = dt.timezone(dt.timedelta(hours=8))

@@ -86,7 +86,7 @@ def alert_in_english(alert: dict[str, Any], meta: dict[str, Any]) -> tuple[str, 
     return alert_recipients_in_english(meta).get(who, who), reason
 
 
-def superseded(new: pd.DataFrame, rules: Sequence[dict[str, Any]]) -> list[tuple[str, list[str], str]]:
+def superseded(new: pd.DataFrame, rules: Sequence[dict[str, Any]]) -> list[tuple[str, list[str], list[str]]]:
     """The lower wait rules each newly fired wait alert replaces: (its rule id, the
     customers it fired for, the lower rule ids) per rule — their open alerts close, so
     that every open line names the highest threshold reached."""

@@ -112,7 +112,7 @@ def _contact_times(f: pd.DataFrame, last: pd.DataFrame, policy: ContactPolicy, t
     n_all = len(f)
     nat = np.full(n_all, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_at, reached_at = _utc_series(nat, f.index), _utc_series(nat.copy(), f.index)
-    result = np.full(n_all, None, dtype=object)
+    result: np.ndarray = np.full(n_all, None, dtype=object)
     if len(last) and n_all:
         last = last.drop_duplicates("customer_key")
         pos = key_positions(f["customer_key"], last["customer_key"])
@@ -125,7 +125,8 @@ def _contact_times(f: pd.DataFrame, last: pd.DataFrame, policy: ContactPolicy, t
 
         last_at = stamps("last_at")
         if "last_result" in last:
-            result = np.where(hit, last["last_result"].to_numpy(dtype=object)[take], None)
+            result = last["last_result"].to_numpy(dtype=object)[take]  # a copy (fancy indexing)
+            result[~hit] = None
         if "reached_at" in last:  # worked out by the caller (tierctl.daily.reading.last_contacts)
             reached_at = stamps("reached_at")
         elif "last_result" in last:

@@ -35,9 +35,11 @@ def assign(store: Store, kind: str, *, customer_key: str, customer_id: Any, name
         conn.execute(sa.update(assignments).where(a.kind == kind, a.customer_key == str(customer_key),
                                                   a.status == "active")
                      .values(status="replaced", ended_at=now, ended_by=by))
-        return int(conn.execute(sa.insert(assignments).values(
+        key = conn.execute(sa.insert(assignments).values(
             kind=kind, customer_key=str(customer_key), customer_id=customer_id, name=name, person=person,
-            previous_person=previous, by=by, created_at=now, status="active")).inserted_primary_key[0])
+            previous_person=previous, by=by, created_at=now, status="active")).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def clear(store: Store, kind: str, customer_key: str, *, by: str | None, now: dt.datetime) -> int:
