@@ -43,6 +43,7 @@ from generate import big_frame  # noqa: E402
 
 from tierctl import daily  # noqa: E402
 from tierctl.cli.score import DETAIL_LIMIT  # noqa: E402
+from tierctl.daily import history as loop_history  # noqa: E402  (where the morning run lives)
 from tierctl.io.ingest import type_export  # noqa: E402
 from tierctl.io.readers import RawSheet  # noqa: E402
 from tierctl.shortage import crisis_level, load_model, score  # noqa: E402
@@ -78,13 +79,13 @@ def bench_morning(n: int, tmp: Path) -> None:
     """Two mornings through the same hooks ``tierctl score`` calls; the store's part of each
     is everything except ingest and scoring."""
     print(f"\n1. morning run, {n:,} customers")
-    from tierctl.cli import daily as hooks
+    from tierctl.cli import morning as hooks
 
     model, export, _ = scored(n, DAY1)
     path = tmp / "morning.db"
     saves: list[tuple[float, float]] = []
     encodes: list[float] = []
-    original, original_encode = Store.save_snapshot, loop.encode_snapshot
+    original, original_encode = Store.save_snapshot, loop_history.encode_snapshot
 
     def save(self, *a, **kw):
         t, c = time.perf_counter(), time.process_time()
@@ -101,7 +102,7 @@ def bench_morning(n: int, tmp: Path) -> None:
             encodes.append(time.perf_counter() - t)
 
     Store.save_snapshot = save  # type: ignore[method-assign]
-    loop.encode_snapshot = encode
+    loop_history.encode_snapshot = encode
     try:
         for label, day in (("day 1, empty store", DAY1), ("day 2", DAY1 + dt.timedelta(days=1))):
             now = dt.datetime.combine(day, dt.time(9), tzinfo=TZ)
@@ -130,7 +131,7 @@ def bench_morning(n: int, tmp: Path) -> None:
         print(f"  file after two days: {path.stat().st_size / 1e6:,.0f} MB")
     finally:
         Store.save_snapshot = original  # type: ignore[method-assign]
-        loop.encode_snapshot = original_encode
+        loop_history.encode_snapshot = original_encode
 
 
 def bench_cli(n: int, days: int, tmp: Path) -> None:

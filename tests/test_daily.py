@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierctl import daily, shortage
+from tierctl.daily import history
 from tierctl.errors import NotFoundError, UsageError
 from tierctl.io.ingest import read_export
 from tierctl.store import Store, loop
@@ -510,7 +511,7 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
         path = write(tmp_path / f"d{step}.csv", rows)
         repeat = step in (3, 4)  # the same day three times, each with another file
         for name, store in stores.items():
-            monkeypatch.setattr(loop, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
+            monkeypatch.setattr(history, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
             _, preview = run_day(store, path, day, dry_run=True)
             _, rec = run_day(store, path, day)
             # the dry run announces what the run then does

@@ -57,8 +57,8 @@ def _register() -> None:
     # one module per command group; each adds its commands to ``app`` when imported
     import importlib
 
-    for mod in ("score", "daily", "documents", "rfm", "churn", "grade", "allocate", "report", "collect",
-                "notify", "setup"):
+    for mod in ("score", "history", "tasks", "contact", "alerts", "documents", "rfm", "churn", "grade", "allocate",
+                "report", "collect", "notify", "setup"):
         importlib.import_module(f"tierctl.cli.{mod}")
 
 

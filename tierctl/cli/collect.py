@@ -4,9 +4,9 @@
     tierctl assign C0001 张三                  the person who owns a customer (--clear: the export's advisor)
 
 The bulk marks (``tierctl contact --tier P3 --channel sms --result 已发送``) are options of
-``contact`` (:mod:`tierctl.cli.daily`); ``tierctl churn log --import`` is in
-:mod:`tierctl.cli.churn`.  Thin: parse options, call :mod:`tierctl.contacts_import` /
-:mod:`tierctl.store.owners`, show the result.
+``contact`` (:mod:`tierctl.cli.contact`); ``tierctl churn log --import`` is in
+:mod:`tierctl.cli.churn`.  Thin: parse options, call :mod:`tierctl.daily.contacts` /
+:func:`tierctl.daily.owners.assign_owner`, show the result.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from tierctl.cli.common import (
     err_console,
     warn,
 )
-from tierctl.cli.daily import ByOpt, CustomerArg, _e, _open, _who, contacts_app
+from tierctl.cli.contact import contacts_app
+from tierctl.cli.loop_common import _e, _open, _who
+from tierctl.cli.options import ByOpt, CustomerArg
 
 ImportFileArg = Annotated[Path, typer.Argument(help="填好的执行记录（.xlsx 或 .csv），列同 tierctl contacts export",
                                                show_default=False)]
@@ -66,7 +68,7 @@ def contacts_import(
     now: NowOpt = None,
 ) -> None:
     """导入服务顾问填好的执行记录（客户 风险分 等级 负责人 联系时间 联系结果 客户反馈 后续方案 完成时间 渠道）：逐行检查，有错则列出行号、列和值，一条也不导入；同一张表导入两次不会重复。"""
-    from tierctl.contacts_import import import_contacts
+    from tierctl.daily.contacts import import_contacts
 
     fmt = check_format(fmt, ("table", "json"))
     _, now_dt = clock(None, now)
@@ -94,7 +96,7 @@ def assign(
     now: NowOpt = None,
 ) -> None:
     """指定客户的负责人（具体的人）：分级决定由哪个角色处理，导出表的「服务顾问」列或本命令决定是谁；指定一直有效，直到再次指定或 --clear。"""
-    from tierctl.store.owners import assign_owner
+    from tierctl.daily.owners import assign_owner
 
     fmt = check_format(fmt, ("table", "json"))
     if clear and person:

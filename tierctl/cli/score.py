@@ -55,7 +55,7 @@ def run_score(file: Path, *, model_name: str | None = None, sheet: str | None = 
     clock, store and progress line — returns the pieces the display needs.  Used by
     ``score``, ``render`` and ``allocate``.  The changes and alerts of the day are listed
     for the first ``detail_limit`` customers of each kind (None: all, for JSON)."""
-    from tierctl.cli import daily as history
+    from tierctl.cli import morning as history
     from tierctl.shortage.run import run
 
     with progress(f"读取 {file.name} …") as p:
@@ -234,7 +234,7 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     _show_counts(con, result, lang)
     if lang == "en" and "alerts_fired" in run:  # the alert lines from the rules' English texts
         from tierctl import daily
-        from tierctl.cli.daily import alerts_text
+        from tierctl.cli.morning import alerts_text
 
         run["alerts_text"] = alerts_text(run["alerts_fired"], run["snapshot"], "en", daily.model_meta(model))
     for extra in ("changes_text", "alerts_text"):

@@ -88,99 +88,19 @@ def summary_item(digest: dict[str, Any]) -> str:
 
 def plan(digest: dict[str, Any], robot: Robot, ncfg: NotifyConfig, done: Callable[[str], bool]) -> Plan:
     """The blocks for ``robot``, leaving out every item ``done`` says was sent."""
-    lang = digest.get("lang", "zh")
-    tx = text(lang)
+    tx = text(digest.get("lang", "zh"))
     crisis = digest.get("crisis") or {}
-    blocks: list[Block] = []
-    items: list[str] = []
-
-    # -- summary: crisis level, counts and their change, open alerts
     s_item = summary_item(digest)
     with_summary = "summary" in robot.sections and not done(s_item)
-    if with_summary:
-        lines = []
-        if crisis:
-            lines.append(Line([T(tx["crisis"]), B(tx["crisis_level"].format(level=crisis["level"], label=crisis["label"])),
-                               T(tx["response"].format(response=crisis["response"]) if crisis.get("response") else "")]))
-        prev = (digest.get("previous") or {}).get("counts") or {}
-        parts = [tx["count"].format(tier=t, n=digest["counts"].get(t, 0),
-                                    delta=_delta(tx, digest["counts"].get(t, 0), prev.get(t) if digest.get("previous") else None))
-                 for t in digest["tiers"]]
-        total = tx["total"].format(n=digest["customers"])
-        since = tx["since"].format(date=digest["previous"]["as_of"]) if digest.get("previous") else tx["first"]
-        lines.append(Line([T(" · ".join([*parts, total]) + since)]))
-        for w in digest.get("warnings", [])[:3]:
-            lines.append(Line([T(f"⚠ {w}")]))
-        lines.append(Line([T(tx["open"].format(n=digest.get("alerts_open", 0)))]))
-        lines[-1].items = (s_item,)
-        blocks.append(Block(lines))
-        items.append(s_item)
-
-    # -- new alerts, per recipient, one line per customer
+    parts = [_summary(digest, tx, crisis, s_item)] if with_summary else []
     if "alerts" in robot.sections:
-        per: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for a in digest.get("alerts", []):
-            if robot.covers(a["recipient"]) and not done(f"alert:{a['id']}"):
-                per.setdefault(a["recipient"], {}).setdefault(a["customer_key"], []).append(a)
-        n_alerts = sum(len(x) for c in per.values() for x in c.values())
-        first = True
-        for recipient, customers in per.items():
-            head = Line([B(recipient), AT(recipient), T(tx["people"].format(n=len(customers)))], heading=True)
-            lines = []
-            shown = list(customers.values())
-            for group in shown[:ncfg.list_per_recipient]:
-                ids = " ".join(f"#{a['id']}" for a in group)
-                reason = "；".join(dict.fromkeys(a["reason"] for a in group))
-                lines.append(Line([T(tx["alert"].format(who=who(group[0]), reason=reason, ids=ids))],
-                                  tuple(f"alert:{a['id']}" for a in group)))
-            rest = shown[ncfg.list_per_recipient:]
-            if rest:
-                lines.append(Line([T(tx["more"].format(n=len(rest)))],
-                                  tuple(f"alert:{a['id']}" for g in rest for a in g)))
-            heading = [Line([B(tx["alerts"].format(n=n_alerts))], heading=True), head] if first else [head]
-            cont = [Line([B(recipient), T(tx["cont"])], heading=True)]
-            blocks.append(Block(lines, heading, cont))
-            items += [i for ln in lines for i in ln.items]
-            first = False
-
-    # -- escalations, per new recipient
+        parts.append(_alert_blocks(digest, robot, ncfg, done, tx))
     if "escalations" in robot.sections:
-        per_e: dict[str, list[dict[str, Any]]] = {}
-        for e in digest.get("escalations", []):
-            if robot.covers(e["to"]) and not done(f"escalation:{e['alert_id']}"):
-                per_e.setdefault(e["to"], []).append(e)
-        n_esc = sum(len(v) for v in per_e.values())
-        first = True
-        for to, group in per_e.items():
-            head = Line([B(to), AT(to), T(tx["esc_count"].format(n=len(group)))], heading=True)
-            lines = [Line([T(tx["escalation"].format(
-                who=who(e), reason=e["reason"], id=e["alert_id"], source=e["from"], days=e["after_days"],
-                unit=tx["workday"] if e["working_days"] else tx["day"]))], (f"escalation:{e['alert_id']}",))
-                for e in group]
-            heading = [Line([B(tx["escalations"].format(n=n_esc))], heading=True), head] if first else [head]
-            blocks.append(Block(lines, heading, [Line([B(to), T(tx["cont"])], heading=True)]))
-            items += [i for ln in lines for i in ln.items]
-            first = False
-
-    # -- overdue tasks, one line per owner
+        parts.append(_escalation_blocks(digest, robot, done, tx))
     if "overdue" in robot.sections:
-        lines = []
-        for o in digest.get("overdue", []):
-            item = f"overdue:{digest['date']}:{o['owner']}"
-            if done(item):
-                continue
-            names = tx["sep"].join(tx["task"].format(who=who(c), tier=c["tier"], status=c["status"])
-                                   for c in o["customers"])
-            more = tx["overdue_more"].format(n=o["count"]) if o["more"] else ""
-            lines.append(Line([B(o["owner"]), AT(o["owner"], o.get("role")),
-                               T(tx["overdue_line"].format(n=o["count"], names=names) + more)], (item,)))
-        if lines:
-            n = sum(o["count"] for o in digest.get("overdue", []) if f"overdue:{digest['date']}:{o['owner']}"
-                    in {i for ln in lines for i in ln.items})
-            blocks.append(Block(lines, [Line([B(tx["overdue"].format(n=n))], heading=True)],
-                                [Line([B(tx["overdue"].format(n=n) + tx["cont"])], heading=True)]))
-            items += [i for ln in lines for i in ln.items]
-
+        parts.append(_overdue_blocks(digest, done, tx))
+    blocks = [b for bs, _ in parts for b in bs]
+    items = [i for _, its in parts for i in its]
     centre = digest.get("centre")
     title = (tx["title_centre"].format(centre=centre, date=digest["date"]) if centre
              else tx["title"].format(date=digest["date"]))
@@ -188,5 +108,103 @@ def plan(digest: dict[str, Any], robot: Robot, ncfg: NotifyConfig, done: Callabl
         title += tx["more_title"]
     return Plan(title, blocks, crisis.get("color"), items)
 
+
+def _summary(digest: dict[str, Any], tx: dict[str, str], crisis: dict[str, Any], s_item: str
+             ) -> tuple[list[Block], list[str]]:
+    """The summary: crisis level, counts and their change, open alerts."""
+    lines = []
+    if crisis:
+        lines.append(Line([T(tx["crisis"]), B(tx["crisis_level"].format(level=crisis["level"], label=crisis["label"])),
+                           T(tx["response"].format(response=crisis["response"]) if crisis.get("response") else "")]))
+    prev = (digest.get("previous") or {}).get("counts") or {}
+    parts = [tx["count"].format(tier=t, n=digest["counts"].get(t, 0),
+                                delta=_delta(tx, digest["counts"].get(t, 0), prev.get(t) if digest.get("previous") else None))
+             for t in digest["tiers"]]
+    total = tx["total"].format(n=digest["customers"])
+    since = tx["since"].format(date=digest["previous"]["as_of"]) if digest.get("previous") else tx["first"]
+    lines.append(Line([T(" · ".join([*parts, total]) + since)]))
+    for w in digest.get("warnings", [])[:3]:
+        lines.append(Line([T(f"⚠ {w}")]))
+    lines.append(Line([T(tx["open"].format(n=digest.get("alerts_open", 0)))]))
+    lines[-1].items = (s_item,)
+    return [Block(lines)], [s_item]
+
+
+def _alert_blocks(digest: dict[str, Any], robot: Robot, ncfg: NotifyConfig, done: Callable[[str], bool],
+                  tx: dict[str, str]) -> tuple[list[Block], list[str]]:
+    """New alerts, per recipient, one line per customer."""
+    blocks: list[Block] = []
+    items: list[str] = []
+    per: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for a in digest.get("alerts", []):
+        if robot.covers(a["recipient"]) and not done(f"alert:{a['id']}"):
+            per.setdefault(a["recipient"], {}).setdefault(a["customer_key"], []).append(a)
+    n_alerts = sum(len(x) for c in per.values() for x in c.values())
+    first = True
+    for recipient, customers in per.items():
+        head = Line([B(recipient), AT(recipient), T(tx["people"].format(n=len(customers)))], heading=True)
+        lines = []
+        shown = list(customers.values())
+        for group in shown[:ncfg.list_per_recipient]:
+            ids = " ".join(f"#{a['id']}" for a in group)
+            reason = "；".join(dict.fromkeys(a["reason"] for a in group))
+            lines.append(Line([T(tx["alert"].format(who=who(group[0]), reason=reason, ids=ids))],
+                              tuple(f"alert:{a['id']}" for a in group)))
+        rest = shown[ncfg.list_per_recipient:]
+        if rest:
+            lines.append(Line([T(tx["more"].format(n=len(rest)))],
+                              tuple(f"alert:{a['id']}" for g in rest for a in g)))
+        heading = [Line([B(tx["alerts"].format(n=n_alerts))], heading=True), head] if first else [head]
+        cont = [Line([B(recipient), T(tx["cont"])], heading=True)]
+        blocks.append(Block(lines, heading, cont))
+        items += [i for ln in lines for i in ln.items]
+        first = False
+    return blocks, items
+
+
+def _escalation_blocks(digest: dict[str, Any], robot: Robot, done: Callable[[str], bool], tx: dict[str, str]
+                       ) -> tuple[list[Block], list[str]]:
+    """Escalations, per new recipient."""
+    blocks: list[Block] = []
+    items: list[str] = []
+    per_e: dict[str, list[dict[str, Any]]] = {}
+    for e in digest.get("escalations", []):
+        if robot.covers(e["to"]) and not done(f"escalation:{e['alert_id']}"):
+            per_e.setdefault(e["to"], []).append(e)
+    n_esc = sum(len(v) for v in per_e.values())
+    first = True
+    for to, group in per_e.items():
+        head = Line([B(to), AT(to), T(tx["esc_count"].format(n=len(group)))], heading=True)
+        lines = [Line([T(tx["escalation"].format(
+            who=who(e), reason=e["reason"], id=e["alert_id"], source=e["from"], days=e["after_days"],
+            unit=tx["workday"] if e["working_days"] else tx["day"]))], (f"escalation:{e['alert_id']}",))
+            for e in group]
+        heading = [Line([B(tx["escalations"].format(n=n_esc))], heading=True), head] if first else [head]
+        blocks.append(Block(lines, heading, [Line([B(to), T(tx["cont"])], heading=True)]))
+        items += [i for ln in lines for i in ln.items]
+        first = False
+    return blocks, items
+
+
+def _overdue_blocks(digest: dict[str, Any], done: Callable[[str], bool], tx: dict[str, str]
+                    ) -> tuple[list[Block], list[str]]:
+    """Overdue tasks, one line per owner."""
+    lines = []
+    for o in digest.get("overdue", []):
+        item = f"overdue:{digest['date']}:{o['owner']}"
+        if done(item):
+            continue
+        names = tx["sep"].join(tx["task"].format(who=who(c), tier=c["tier"], status=c["status"])
+                               for c in o["customers"])
+        more = tx["overdue_more"].format(n=o["count"]) if o["more"] else ""
+        lines.append(Line([B(o["owner"]), AT(o["owner"], o.get("role")),
+                           T(tx["overdue_line"].format(n=o["count"], names=names) + more)], (item,)))
+    if not lines:
+        return [], []
+    n = sum(o["count"] for o in digest.get("overdue", []) if f"overdue:{digest['date']}:{o['owner']}"
+            in {i for ln in lines for i in ln.items})
+    block = Block(lines, [Line([B(tx["overdue"].format(n=n))], heading=True)],
+                  [Line([B(tx["overdue"].format(n=n) + tx["cont"])], heading=True)])
+    return [block], [i for ln in lines for i in ln.items]
 
 __all__ = ["TEXT", "Plan", "plan", "summary_item", "text"]

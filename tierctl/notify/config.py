@@ -202,6 +202,53 @@ def parse(user: Any, path: Path | None = None) -> NotifyConfig:
         raise err from None
 
 
+def _robot(r: Any, where: Path, seen: set[str], secrets: list[str]) -> Robot:
+    """One ``[[notify.robots]]`` entry checked (names seen so far in ``seen``; its webhook
+    and secret added to ``secrets``, so that no message shows them)."""
+    key = r.prefix
+    name = r.str("name", "").strip()
+    if not name:
+        raise r.error("name", "每个机器人都要有名称（name），用来记录发过什么", hint='例如 name = "售后服务群"')
+    if norm(name) in seen:
+        raise r.error("name", f"机器人名称「{name}」重复")
+    seen.add(norm(name))
+    platform = r.choice("platform", PLATFORMS)
+    webhook = _opt_str(r, "webhook")
+    webhook_env = _opt_str(r, "webhook_env")
+    if bool(webhook) == bool(webhook_env):
+        raise r.error("webhook", "webhook（地址）和 webhook_env（放地址的环境变量名）二选一，必须写一个")
+    if webhook:
+        _check_url(webhook, where, f"{key}.webhook")
+        secrets.append(webhook)
+    secret = _opt_str(r, "secret")
+    secret_env = _opt_str(r, "secret_env")
+    if secret and secret_env:
+        raise r.error("secret", "secret 和 secret_env 只写一个")
+    if (secret or secret_env) and platform == "wecom":
+        raise r.error("secret", "企业微信群机器人没有加签密钥，请删除这一项")
+    if secret:
+        secrets.append(secret)
+    recipients = tuple(norm(x) for x in r.list("recipients", [], of=str) if x.strip())
+    sections = tuple(r.list("sections", list(SECTIONS), of=str))
+    for j, s in enumerate(sections):
+        if s not in SECTIONS:
+            raise r.error(f"sections[{j}]", f"未知的内容「{s}」", hint="可选：" + "、".join(SECTIONS))
+    if platform == "feishu":
+        msg_type = r.choice("msg_type", FEISHU_TYPES, "post")
+    else:
+        msg_type = r.choice("msg_type", ("markdown",), "markdown")
+    image = r.str("image", "trend" if platform == "wecom" else "").strip()
+    if image and platform != "wecom":
+        raise r.error("image", "只有企业微信机器人能直接发图片（钉钉、飞书需要先上传图片），请删除这一项")
+    known = {"name", "platform", "webhook", "webhook_env", "secret", "secret_env", "recipients", "sections",
+             "msg_type", "image"}
+    for k in r.keys():
+        if k not in known:
+            raise r.error(k, f"未知的项「{k}」", hint="可写：" + "、".join(sorted(known)))
+    return Robot(name, platform, key, webhook, webhook_env, secret, secret_env, recipients, sections,
+                 msg_type, image)
+
+
 def _parse(user: Any, path: Path | None) -> NotifyConfig:
     if user is not None and not isinstance(user, dict):
         raise ConfigError("应为一个表（[notify]）", path=path, key="notify")
@@ -230,48 +277,7 @@ def _parse(user: Any, path: Path | None) -> NotifyConfig:
     secrets: list[str] = []
     seen: set[str] = set()
     for r in sec.sections("robots", []):
-        key = r.prefix
-        name = r.str("name", "").strip()
-        if not name:
-            raise r.error("name", "每个机器人都要有名称（name），用来记录发过什么", hint='例如 name = "售后服务群"')
-        if norm(name) in seen:
-            raise r.error("name", f"机器人名称「{name}」重复")
-        seen.add(norm(name))
-        platform = r.choice("platform", PLATFORMS)
-        webhook = _opt_str(r, "webhook")
-        webhook_env = _opt_str(r, "webhook_env")
-        if bool(webhook) == bool(webhook_env):
-            raise r.error("webhook", "webhook（地址）和 webhook_env（放地址的环境变量名）二选一，必须写一个")
-        if webhook:
-            _check_url(webhook, where, f"{key}.webhook")
-            secrets.append(webhook)
-        secret = _opt_str(r, "secret")
-        secret_env = _opt_str(r, "secret_env")
-        if secret and secret_env:
-            raise r.error("secret", "secret 和 secret_env 只写一个")
-        if (secret or secret_env) and platform == "wecom":
-            raise r.error("secret", "企业微信群机器人没有加签密钥，请删除这一项")
-        if secret:
-            secrets.append(secret)
-        recipients = tuple(norm(x) for x in r.list("recipients", [], of=str) if x.strip())
-        sections = tuple(r.list("sections", list(SECTIONS), of=str))
-        for j, s in enumerate(sections):
-            if s not in SECTIONS:
-                raise r.error(f"sections[{j}]", f"未知的内容「{s}」", hint="可选：" + "、".join(SECTIONS))
-        if platform == "feishu":
-            msg_type = r.choice("msg_type", FEISHU_TYPES, "post")
-        else:
-            msg_type = r.choice("msg_type", ("markdown",), "markdown")
-        image = r.str("image", "trend" if platform == "wecom" else "").strip()
-        if image and platform != "wecom":
-            raise r.error("image", "只有企业微信机器人能直接发图片（钉钉、飞书需要先上传图片），请删除这一项")
-        known = {"name", "platform", "webhook", "webhook_env", "secret", "secret_env", "recipients", "sections",
-                 "msg_type", "image"}
-        for k in r.keys():
-            if k not in known:
-                raise r.error(k, f"未知的项「{k}」", hint="可写：" + "、".join(sorted(known)))
-        robots.append(Robot(name, platform, key, webhook, webhook_env, secret, secret_env, recipients, sections,
-                            msg_type, image))
+        robots.append(_robot(r, where, seen, secrets))
 
     escalation = []
     for e in sec.sections("escalation", []):

@@ -123,39 +123,8 @@ def deliver(store: Store, ncfg: NotifyConfig, day: dt.date, now: dt.datetime, *,
         sender = Sender(plat, mod.outcome, timeout=ncfg.timeout, attempts=ncfg.attempts, backoff=ncfg.backoff,
                         backoff_max=ncfg.backoff_max, rate_wait=ncfg.rate_wait, post=post, sleep=sleep, clock=clock,
                         per_second=plat.per_second)
-        failed = False
-        for k, msg in enumerate(messages, 1):
-            bodies = renderer.bodies(msg.title, msg.lines, p.color)
-            entry: dict[str, Any] = {"no": k, "title": msg.title, "items": msg.items,
-                                     "bytes": renderer.size(msg.title, msg.lines)}
-            rep["messages"].append(entry)
-            if dry_run:
-                entry["status"] = "preview"
-                entry["payloads"] = [_preview(robot, b, bool(robot.secret or robot.secret_env)) for b in bodies]
-                continue
-            assert url is not None
-            sn.claim(store, robot.name, robot.platform, msg.items, k, now)
-            done = 0
-            try:
-                for body in bodies:
-                    sender.send(functools.partial(mod.prepare, url, body, secret, wall))
-                    done += 1
-            except SendFailed as f:
-                if done == 0:  # the message itself did not arrive: it goes out with the next run
-                    sn.release(store, robot.name, msg.items)
-                else:  # it arrived; only the mention after it did not
-                    sn.confirm(store, robot.name, msg.items, now)
-                    rep["items_sent"] += len(msg.items)
-                entry["status"] = "failed" if done == 0 else "sent"
-                reason = redact(f.reason, secrets)
-                rep["error"] = f"第 {k} 条消息发送失败：{reason}"
-                failures.append({"robot": robot.name, "platform": robot.platform, "message": k, "reason": reason,
-                                 "definite": f.definite})
-                failed = True
-                break
-            sn.confirm(store, robot.name, msg.items, now)
-            entry["status"] = "sent"
-            rep["items_sent"] += len(msg.items)
+        failed = _send_messages(store, robot, mod, renderer, messages, p.color, sender, url, secret, wall,
+                                secrets, failures, rep, now, dry_run)
         if img is not None and img_item is not None and not failed:
             rep["image"] = _send_image(store, robot, img, img_item, status, sender, url, plat.image_max_bytes,
                                        now, dry_run, wall, secrets, failures)
@@ -163,6 +132,49 @@ def deliver(store: Store, ncfg: NotifyConfig, day: dt.date, now: dt.datetime, *,
     return {"date": digest["date"], "as_of": digest["as_of"], "dry_run": dry_run, "escalated": esc["escalated"],
             "digest": digest, "robots": out_robots, "failures": failures,
             "warnings": warnings + list(digest.get("warnings", []))}
+
+
+def _send_messages(store: Store, robot: Robot, mod: Any, renderer: Any, messages: list[Any], color: Any,
+                   sender: Sender, url: str | None, secret: str | None, wall: Callable[[], float],
+                   secrets: list[str], failures: list[dict[str, Any]], rep: dict[str, Any], now: dt.datetime,
+                   dry_run: bool) -> bool:
+    """Send (or with ``dry_run`` preview) one robot's messages in order, each claimed
+    before it goes out and confirmed when the platform took it; True when one failed
+    (the rest wait for the next run)."""
+    from tierctl.store import notify as sn
+
+    for k, msg in enumerate(messages, 1):
+        bodies = renderer.bodies(msg.title, msg.lines, color)
+        entry: dict[str, Any] = {"no": k, "title": msg.title, "items": msg.items,
+                                 "bytes": renderer.size(msg.title, msg.lines)}
+        rep["messages"].append(entry)
+        if dry_run:
+            entry["status"] = "preview"
+            entry["payloads"] = [_preview(robot, b, bool(robot.secret or robot.secret_env)) for b in bodies]
+            continue
+        assert url is not None
+        sn.claim(store, robot.name, robot.platform, msg.items, k, now)
+        done = 0
+        try:
+            for body in bodies:
+                sender.send(functools.partial(mod.prepare, url, body, secret, wall))
+                done += 1
+        except SendFailed as f:
+            if done == 0:  # the message itself did not arrive: it goes out with the next run
+                sn.release(store, robot.name, msg.items)
+            else:  # it arrived; only the mention after it did not
+                sn.confirm(store, robot.name, msg.items, now)
+                rep["items_sent"] += len(msg.items)
+            entry["status"] = "failed" if done == 0 else "sent"
+            reason = redact(f.reason, secrets)
+            rep["error"] = f"第 {k} 条消息发送失败：{reason}"
+            failures.append({"robot": robot.name, "platform": robot.platform, "message": k, "reason": reason,
+                             "definite": f.definite})
+            return True
+        sn.confirm(store, robot.name, msg.items, now)
+        entry["status"] = "sent"
+        rep["items_sent"] += len(msg.items)
+    return False
 
 
 def _send_image(store: Store, robot: Robot, path: Path, item: str, status: dict[str, str], sender: Sender,

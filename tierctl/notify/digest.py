@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from tierctl import daily
-from tierctl.daily import KIND, WorkCalendar
+from tierctl.daily import KIND, WorkCalendar, history, reading
+from tierctl.daily.tasks import describe_tasks, order_tasks
+from tierctl.daily.values import _plain
 from tierctl.errors import NotFoundError
 from tierctl.notify.config import NotifyConfig
 from tierctl.store.core import SnapshotInfo, Store
@@ -36,7 +37,6 @@ def morning_digest(store: Store, day: dt.date, now: dt.datetime, ncfg: NotifyCon
     before it).  ``escalated``: escalations worked out but not stored (a dry run), shown
     beside the stored ones."""
     from tierctl.dashboard import _crisis, _shortage_model
-    from tierctl.store import loop
     from tierctl.store import notify as sn
 
     info = store.latest_snapshot(KIND, before=day + dt.timedelta(days=1))
@@ -44,7 +44,7 @@ def morning_digest(store: Store, day: dt.date, now: dt.datetime, ncfg: NotifyCon
         raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的配件短缺评分，没有可以通知的内容",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）")
     tz = now.tzinfo
-    tiers = loop._tiers(info)
+    tiers = reading._tiers(info)
     names = [t["name"] for t in tiers]
     prev = store.latest_snapshot(KIND, before=info.as_of)
     counts = _counts(store, info, names)
@@ -55,11 +55,11 @@ def morning_digest(store: Store, day: dt.date, now: dt.datetime, ncfg: NotifyCon
     if len(fired):
         fired = fired[fired["status"] == "open"]
     alerts = [{k: a[k] for k in ("id", "customer_key", "customer_id", "name", "rule_id", "recipient", "reason",
-                                  "fired_on", "since")} for a in loop._alert_records(fired, tz, rules)]
+                                  "fired_on", "since")} for a in history._alert_records(fired, tz, rules)]
 
     esc = [_escalation_record(r, tz) for r in sn.escalations(store, KIND, open_only=True).to_dict("records")]
     if escalated:
-        by_id = {a["id"]: a for a in loop._alert_records(store.active_alerts(KIND, ("open",)), tz)}
+        by_id = {a["id"]: a for a in history._alert_records(store.active_alerts(KIND, ("open",)), tz)}
         for e in escalated:
             a = by_id.get(e["alert_id"])
             if a is not None:
@@ -96,14 +96,13 @@ def _escalation_record(r: dict[str, Any], tz: dt.tzinfo | None) -> dict[str, Any
 def _overdue(store: Store, info: SnapshotInfo, tiers: list[dict[str, Any]], day: dt.date, now: dt.datetime,
              ncfg: NotifyConfig, working_days: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """Overdue contact tasks per owner, as ``tierctl tasks`` finds them (same inputs as
-    :func:`tierctl.store.loop.tasks_report`).  A task of a tier whose owner role is one
+    :func:`tierctl.daily.reports.tasks_report`).  A task of a tier whose owner role is one
     of ``named_owner_roles`` goes to the person in the customer's ``named_owner_field``
     (the export's 服务顾问 column) when there is one, else to the tier's owner."""
-    from tierctl.store.loop import task_rows
 
-    rows, _ = task_rows(store, info, day, generic=("customer_key", "customer_id", "name", "label", "score"))
+    rows, _ = reading.task_rows(store, info, day, generic=("customer_key", "customer_id", "name", "label", "score"))
     cal = WorkCalendar(working_days)
-    tasks = daily.order_tasks(rows, tiers, store.last_contacts(KIND), day, now, cal, view="due")
+    tasks = order_tasks(rows, tiers, store.last_contacts(KIND), day, now, cal, view="due")
     late = tasks[tasks["overdue"].to_numpy(dtype=bool)].reset_index(drop=True)
     if not len(late):
         return [], list(cal.warnings)
@@ -120,12 +119,12 @@ def _overdue(store: Store, info: SnapshotInfo, tiers: list[dict[str, Any]], day:
             ok = named & np.array([isinstance(p, str) and bool(p.strip()) for p in person], dtype=bool)
             owner[ok] = [p.strip() for p in person[ok]]
     late["person"] = owner
-    head = daily.describe_tasks(late.groupby("person", sort=False).head(ncfg.overdue_names), tiers, day)
+    head = describe_tasks(late.groupby("person", sort=False).head(ncfg.overdue_names), tiers, day)
     out = []
     for person, group in late.groupby("person", sort=False):
         listed = head[head["person"] == person]
         out.append({"owner": person, "role": str(group["owner"].iloc[0]), "count": int(len(group)),
-                    "customers": [{"customer_id": daily._plain(r["customer_id"]), "name": daily._plain(r["name"]),
+                    "customers": [{"customer_id": _plain(r["customer_id"]), "name": _plain(r["name"]),
                                    "tier": r["label"], "status": r["status"]}
                                   for r in listed.to_dict("records")],
                     "more": int(len(group) - len(listed))})

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from tierctl.daily import KIND, WorkCalendar
+from tierctl.daily.calendar import WorkCalendar
+from tierctl.daily.values import KIND
 from tierctl.notify.config import EscalationRule
 from tierctl.store.core import Store
 

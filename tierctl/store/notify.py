@@ -11,8 +11,7 @@ may or may not have arrived, and it is not sent again unless asked
 ``alert_escalations``: an open alert not acknowledged in time, handed on to the next
 recipient — at most once per alert (unique ``alert_id``).
 
-The tables are described here rather than in :mod:`tierctl.store.schema` so that the
-notify work stays in files of its own; migration 7
+The tables are described in :mod:`tierctl.store.schema`; migration 7
 (:func:`tierctl.store.migrations._v7_notify`) creates them.
 """
 
@@ -26,39 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tierctl.store.core import Store, _frame
-from tierctl.store.schema import AwareDateTime, alerts
-
-metadata = sa.MetaData()
-
-notify_sent = sa.Table(
-    "notify_sent", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("robot", sa.String(200), nullable=False),
-    sa.Column("platform", sa.String(20), nullable=False),
-    sa.Column("item", sa.String(400), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent
-    sa.Column("message_no", sa.Integer),
-    sa.Column("claimed_at", AwareDateTime, nullable=False),
-    sa.Column("sent_at", AwareDateTime),
-    sa.UniqueConstraint("robot", "item", name="uq_notify_sent_robot_item"),
-)
-
-alert_escalations = sa.Table(
-    "alert_escalations", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("alert_id", sa.Integer, nullable=False),
-    sa.Column("customer_key", sa.String(200), nullable=False),
-    sa.Column("rule_id", sa.String(64), nullable=False),
-    sa.Column("from_recipient", sa.String(200), nullable=False),
-    sa.Column("to_recipient", sa.String(200), nullable=False),
-    sa.Column("after_days", sa.Integer, nullable=False),
-    sa.Column("working_days", sa.Boolean, nullable=False),
-    sa.Column("due_on", sa.Date, nullable=False),
-    sa.Column("escalated_at", AwareDateTime, nullable=False),
-    sa.UniqueConstraint("alert_id", name="uq_alert_escalations_alert"),
-    sa.Index("ix_alert_escalations_kind", "kind"),
-)
+from tierctl.store.schema import alert_escalations, alerts, notify_sent
 
 
 # -- what was sent ----------------------------------------------------------------------------

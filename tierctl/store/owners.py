@@ -35,9 +35,11 @@ def assign(store: Store, kind: str, *, customer_key: str, customer_id: Any, name
         conn.execute(sa.update(assignments).where(a.kind == kind, a.customer_key == str(customer_key),
                                                   a.status == "active")
                      .values(status="replaced", ended_at=now, ended_by=by))
-        return int(conn.execute(sa.insert(assignments).values(
+        key = conn.execute(sa.insert(assignments).values(
             kind=kind, customer_key=str(customer_key), customer_id=customer_id, name=name, person=person,
-            previous_person=previous, by=by, created_at=now, status="active")).inserted_primary_key[0])
+            previous_person=previous, by=by, created_at=now, status="active")).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def clear(store: Store, kind: str, customer_key: str, *, by: str | None, now: dt.datetime) -> int:
@@ -55,37 +57,3 @@ def history(store: Store, kind: str, customer_key: str) -> pd.DataFrame:
     with store.reading() as conn:
         return _frame(conn.execute(sa.select(assignments).where(a.kind == kind, a.customer_key == str(customer_key))
                                    .order_by(a.id)))
-
-
-def assign_owner(store: Store, ident: str, person: str | None, *, by: str | None, now: dt.datetime,
-                 clear_it: bool = False) -> dict[str, Any]:
-    """``tierctl assign``: name the person who owns a shortage customer (on the latest
-    list), or with ``clear_it`` give the customer back to the export's advisor."""
-    from tierctl.daily import KIND
-    from tierctl.errors import NotFoundError, UsageError
-    from tierctl.owners import ADVISOR
-    from tierctl.store.loop import resolve_customer
-
-    c = resolve_customer(store, ident)
-    if not c["listed"]:
-        raise NotFoundError(f"客户「{ident}」不在最新（{c['snapshot'].as_of}）的名单中，无需指定负责人")
-    key = str(c["customer_key"])
-    row = store.snapshot_rows(c["snapshot"].id, fields=[ADVISOR], keys=[key], generic=("customer_key",))
-    advisor = row[ADVISOR].iloc[0] if ADVISOR in row and len(row) else None
-    advisor = None if advisor is None or advisor != advisor else str(advisor)
-    current = active_assignments(store, KIND)
-    mine = current[current["customer_key"].astype(str) == key]
-    before = str(mine["person"].iloc[-1]) if len(mine) else advisor
-    who = {"customer_key": key, "customer_id": c.get("customer_id"), "name": c.get("name"), "tier": c["label"]}
-    if clear_it:
-        n = clear(store, KIND, key, by=by, now=now)
-        if not n:
-            raise NotFoundError(f"客户「{ident}」没有用 tierctl assign 指定的负责人", hint="导出表中的服务顾问列照常生效")
-        return {**who, "cleared": n, "owner_person": advisor, "previous": before, "at": now.isoformat(), "by": by}
-    person = (person or "").strip()
-    if not person:
-        raise UsageError("缺少负责人姓名", hint="tierctl assign 客户编号 张三")
-    aid = assign(store, KIND, customer_key=key, customer_id=c.get("customer_id"), name=c.get("name"),
-                 person=person, previous=before, by=by, now=now)
-    return {**who, "id": aid, "owner_person": person, "previous": before, "export_advisor": advisor,
-            "at": now.isoformat(), "by": by}

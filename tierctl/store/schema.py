@@ -219,3 +219,34 @@ assignments = sa.Table(
     sa.Index("ix_assignments_kind_status", "kind", "status"),
     sa.Index("ix_assignments_kind_key", "kind", "customer_key"),
 )
+
+# v7: what the group robots were told, and which alerts escalated (see :mod:`tierctl.store.notify`)
+notify_sent = sa.Table(
+    "notify_sent", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("robot", sa.String(200), nullable=False),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("item", sa.String(400), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent
+    sa.Column("message_no", sa.Integer),
+    sa.Column("claimed_at", AwareDateTime, nullable=False),
+    sa.Column("sent_at", AwareDateTime),
+    sa.UniqueConstraint("robot", "item", name="uq_notify_sent_robot_item"),
+)
+
+alert_escalations = sa.Table(
+    "alert_escalations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("alert_id", sa.Integer, nullable=False),
+    sa.Column("customer_key", sa.String(200), nullable=False),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("from_recipient", sa.String(200), nullable=False),
+    sa.Column("to_recipient", sa.String(200), nullable=False),
+    sa.Column("after_days", sa.Integer, nullable=False),
+    sa.Column("working_days", sa.Boolean, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("escalated_at", AwareDateTime, nullable=False),
+    sa.UniqueConstraint("alert_id", name="uq_alert_escalations_alert"),
+    sa.Index("ix_alert_escalations_kind", "kind"),
+)
