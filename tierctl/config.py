@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tierctl.errors import ConfigError
-from tierctl.models.loader import load_toml
+from tierctl.models.loader import load_toml, merge_tables
 
 DEFAULTS = Path(__file__).parent / "data" / "defaults.toml"
 CONFIG_NAME = "tierctl.toml"
@@ -50,14 +50,7 @@ def search_order(explicit: Path | str | None = None, *, cwd: Path | None = None)
             ("用户配置", user_config_path())]
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
+_merge = merge_tables
 
 
 @dataclass

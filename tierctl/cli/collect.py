@@ -6,7 +6,7 @@
 The bulk marks (``tierctl contact --tier P3 --channel sms --result 已发送``) are options of
 ``contact`` (:mod:`tierctl.cli.contact`); ``tierctl churn log --import`` is in
 :mod:`tierctl.cli.churn`.  Thin: parse options, call :mod:`tierctl.daily.contacts` /
-:func:`tierctl.daily.owners.assign_owner`, show the result.
+:func:`tierctl.daily.actions.assign_owner`, show the result.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def assign(
     now: NowOpt = None,
 ) -> None:
     """指定客户的负责人（具体的人）：分级决定由哪个角色处理，导出表的「服务顾问」列或本命令决定是谁；指定一直有效，直到再次指定或 --clear。"""
-    from tierctl.daily.owners import assign_owner
+    from tierctl.daily.actions import assign_owner
 
     fmt = check_format(fmt, ("table", "json"))
     if clear and person:

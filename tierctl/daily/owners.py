@@ -4,13 +4,12 @@ assignment (``tierctl assign``) decides the *person*.
 
 ``owner_person`` is the column name everywhere (run rows, tasks, JSON, CSV), beside the
 existing ``owner`` (the role's text) and ``owner_role`` (the role's key); the group robot
-and anyone else who needs the person read that field.  :func:`assign_owner` (``tierctl
+and anyone else who needs the person read that field.  :func:`tierctl.daily.actions.assign_owner` (``tierctl
 assign``) records a person on the store (:mod:`tierctl.store.owners`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,10 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tierctl.errors import NotFoundError, UsageError
-
 if TYPE_CHECKING:
-    from tierctl.store import Store
+    pass
 
 PERSON = "owner_person"
 ADVISOR = "advisor"
@@ -92,36 +89,3 @@ def known_people(persons: pd.Series | None) -> list[str]:
     if persons is None:
         return []
     return sorted({str(v) for v in persons.dropna().tolist() if str(v).strip()})
-
-
-def assign_owner(store: Store, ident: str, person: str | None, *, by: str | None, now: dt.datetime,
-                 clear_it: bool = False) -> dict[str, Any]:
-    """``tierctl assign``: name the person who owns a shortage customer (on the latest
-    list), or with ``clear_it`` give the customer back to the export's advisor."""
-    from tierctl.daily.reading import resolve_customer
-    from tierctl.daily.values import KIND
-    from tierctl.store.owners import active_assignments, assign, clear
-
-    c = resolve_customer(store, ident)
-    if not c["listed"]:
-        raise NotFoundError(f"客户「{ident}」不在最新（{c['snapshot'].as_of}）的名单中，无需指定负责人")
-    key = str(c["customer_key"])
-    row = store.snapshot_rows(c["snapshot"].id, fields=[ADVISOR], keys=[key], generic=("customer_key",))
-    advisor = row[ADVISOR].iloc[0] if ADVISOR in row and len(row) else None
-    advisor = None if advisor is None or advisor != advisor else str(advisor)
-    current = active_assignments(store, KIND)
-    mine = current[current["customer_key"].astype(str) == key]
-    before = str(mine["person"].iloc[-1]) if len(mine) else advisor
-    who = {"customer_key": key, "customer_id": c.get("customer_id"), "name": c.get("name"), "tier": c["label"]}
-    if clear_it:
-        n = clear(store, KIND, key, by=by, now=now)
-        if not n:
-            raise NotFoundError(f"客户「{ident}」没有用 tierctl assign 指定的负责人", hint="导出表中的服务顾问列照常生效")
-        return {**who, "cleared": n, "owner_person": advisor, "previous": before, "at": now.isoformat(), "by": by}
-    person = (person or "").strip()
-    if not person:
-        raise UsageError("缺少负责人姓名", hint="tierctl assign 客户编号 张三")
-    aid = assign(store, KIND, customer_key=key, customer_id=c.get("customer_id"), name=c.get("name"),
-                 person=person, previous=before, by=by, now=now)
-    return {**who, "id": aid, "owner_person": person, "previous": before, "export_advisor": advisor,
-            "at": now.isoformat(), "by": by}

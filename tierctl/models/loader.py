@@ -197,3 +197,14 @@ class Section:
             raise self.error(name, f"取值 {v} 小于允许的最小值 {lo}")
         if hi is not None and v > hi:
             raise self.error(name, f"取值 {v} 大于允许的最大值 {hi}")
+
+
+def merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base`` table by table (a user's file over the packaged defaults)."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge_tables(out[k], v)
+        else:
+            out[k] = v
+    return out

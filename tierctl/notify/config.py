@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tierctl.errors import ConfigError, ModelError
-from tierctl.models.loader import Section, load_toml
+from tierctl.models.loader import Section, load_toml, merge_tables
 
 NOTIFY_DEFAULTS = Path(__file__).resolve().parent.parent / "data" / "notify.toml"
 PLATFORMS = ("wecom", "dingtalk", "feishu")
@@ -144,12 +144,6 @@ class NotifyConfig:
                          if self.robots else "在 tierctl.toml 中添加 [[notify.robots]]")
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    from tierctl.config import _merge as merge
-
-    return merge(base, over)
-
-
 def _check_url(url: str, path: Path | None, key: str) -> None:
     """https only (plain http for this machine: a local test server); the address
     itself never appears in the message — it holds the robot's key."""
@@ -252,7 +246,7 @@ def _robot(r: Any, where: Path, seen: set[str], secrets: list[str]) -> Robot:
 def _parse(user: Any, path: Path | None) -> NotifyConfig:
     if user is not None and not isinstance(user, dict):
         raise ConfigError("应为一个表（[notify]）", path=path, key="notify")
-    merged = _merge(load_toml(NOTIFY_DEFAULTS), user or {})
+    merged = merge_tables(load_toml(NOTIFY_DEFAULTS), user or {})
     where = (path or Path("tierctl.toml")) if user else NOTIFY_DEFAULTS
     sec = Section(merged, where or NOTIFY_DEFAULTS, "notify")
     plat_sec = sec.section("platforms")
