@@ -6,7 +6,7 @@ Run:  .venv/bin/python bench/bench_churn.py [customers] [store customers] [days]
 
 Defaults: 100,000 customers scored; a store of 365 daily snapshots of 5,000 customers
 (a large service centre's active base) with about 1,350 intervened customers (the
-playbook's quarter) logged through ``churn_loop.log_intervention``.  Prints the timings;
+playbook's quarter) logged through ``churn_history.log_intervention``.  Prints the timings;
 no assertion (speed is measured here, not in the test suite).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.churn import load_churn_model, score_churn
-from tierctl.festivals import touches
+from tierctl.churn.festivals import touches
 
 NOTES = np.array([None] * 20 + ["客户很满意", "没有投诉", "嫌等待时间长，有点抱怨", "说在别家比价",
                   "保养后出现故障，已投诉", "觉得太贵了", "离得远，来一趟不方便", "车有异响没修好",
@@ -67,7 +67,7 @@ def make_customers(n: int, as_of: date, seed: int = 7) -> pd.DataFrame:
 def build_history(path: Path, n: int, days: int, end: date, seed: int = 3) -> dict:
     """A store with ``days`` daily churn snapshots of ``n`` customers ending on ``end``,
     scores drifting day to day, and interventions with follow-up contacts."""
-    from tierctl import churn_loop
+    from tierctl.churn import history as churn_history
     from tierctl.store import Store
 
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def build_history(path: Path, n: int, days: int, end: date, seed: int = 3) -> di
     tz = timezone(timedelta(hours=8))
     start = end - timedelta(days=days - 1)
     base = score_churn(make_customers(n, start), model, start, datetime.combine(start, datetime.min.time(), tz))
-    frame = churn_loop.snapshot_frame(base)
+    frame = churn_history.snapshot_frame(base)
     score = frame["score"].to_numpy(dtype=float).copy()
     maxes = np.array([lv.max for lv in model.levels], dtype=float)
     labels = np.array([lv.label for lv in model.levels], dtype=object)
@@ -104,7 +104,7 @@ def build_history(path: Path, n: int, days: int, end: date, seed: int = 3) -> di
         now = datetime.combine(day, datetime.min.time(), tz).replace(hour=9)
         f["respond_by"] = pd.Timestamp(now + timedelta(hours=24)).tz_convert("UTC")
         meta = {"now": now.isoformat(), "deadlines": {k: (now + timedelta(hours=24)).isoformat() for k in keys},
-                **churn_loop.at_risk_meta(f["customer_key"], f["level_key"], f["score"], model)}  # as save_result
+                **churn_history.at_risk_meta(f["customer_key"], f["level_key"], f["score"], model)}  # as save_result
         store.save_snapshot("churn", day, model.name, "bench.csv", None, f, meta)
         # customers intervened today: at-risk (中/高/极高) ones not yet intervened, at random
         todo = plan.get(day_i, [])
@@ -115,7 +115,7 @@ def build_history(path: Path, n: int, days: int, end: date, seed: int = 3) -> di
                 intervened.append(c)
                 cid = str(f["customer_key"].iat[c])
                 at = now + timedelta(hours=2)
-                churn_loop.log_intervention(store, model, cid, action="店长致电", result="已接通", at=at, now=at,
+                churn_history.log_intervention(store, model, cid, action="店长致电", result="已接通", at=at, now=at,
                                             cost=float(rng.integers(50, 3000)))
                 score[c] = max(0, score[c] - rng.integers(0, 40))  # the intervention often helps
     build = time.perf_counter() - t0
@@ -131,14 +131,14 @@ def bench_report(n: int, days: int) -> None:
         size = db.stat().st_size / 1e6
         print(f"store built:             {info['build_s']:.1f} s   ({days} daily snapshots × {n:,} customers = "
               f"{info['rows']:,} rows, {info['intervened']:,} intervened, {size:,.0f} MB)")
-        from tierctl import churn_loop
+        from tierctl.churn import report as churn_report
         from tierctl.store import Store
 
         store = Store.open(db, readonly=True)
         model = load_churn_model()
         now = datetime.combine(end, datetime.min.time(), timezone(timedelta(hours=8))).replace(hour=18)
         t0 = time.perf_counter()
-        rep = churn_loop.loop_report(store, model, now=now)
+        rep = churn_report.loop_report(store, model, now=now)
         t1 = time.perf_counter()
         store.close()
         print(f"loop_report (library):   {t1 - t0:.2f} s   (goal ≤ 5 s)")
@@ -179,13 +179,13 @@ def main() -> None:
     print(f"to_json:                 {t2 - t1:.2f} s   ({len(doc['customers']):,} records)")
     print(f"upkeep touches, 90 days: {t3 - t2:.2f} s   ({len(tt):,} touches for "
           f"{int((res.customers['level_key'] == 'low').sum()):,} low-risk customers)")
-    from tierctl import churn_loop
+    from tierctl.churn import history as churn_history
     from tierctl.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "one.db")
         t0 = time.perf_counter()
-        churn_loop.save_result(store, res, model, source_name="bench.csv", source_hash=None)
+        churn_history.save_result(store, res, model, source_name="bench.csv", source_hash=None)
         t4 = time.perf_counter()
         store.close()
     print(f"snapshot stored:         {t4 - t0:.2f} s   ({n:,} rows, kind churn)")

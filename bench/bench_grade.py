@@ -104,7 +104,7 @@ def bench_core(n: int) -> None:
 def bench_cli(n: int) -> None:
     import generate_grading
 
-    from tierctl import grade_store as gs
+    from tierctl.grade import history as gs
     from tierctl.io.ingest import ColumnSet, read_export
     from tierctl.models.loader import Section
     from tierctl.store import Store

@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import line, peak_of  # noqa: E402
 from generate import big_frame  # noqa: E402
 
+from tierctl.daily.history import record_run  # noqa: E402
 from tierctl.io.ingest import read_export  # noqa: E402
 from tierctl.shortage import crisis_level, load_model, score  # noqa: E402
 from tierctl.store import Store  # noqa: E402
-from tierctl.store.loop import record_run  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 LAST = dt.date(2026, 11, 24)

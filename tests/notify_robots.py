@@ -58,8 +58,8 @@ def write(path: Path, rows: list[list[object]]) -> Path:
 def run_day(store: Any, path: Path, day: dt.date) -> None:
     """What ``tierctl score`` stores, at library level (the run at 09:00)."""
     from tierctl import shortage
+    from tierctl.daily import history as loop
     from tierctl.io.ingest import read_export
-    from tierctl.store import loop
 
     model = shortage.load_model("rite")
     export = read_export(path, model.columns)

@@ -272,7 +272,7 @@ def test_without_a_file_the_days_stored_scores_are_used(capsys, tmp_path):
     code, out, err = cli(capsys, "allocate", "--loaners", "6", "--budget", "30000", "--days-to-eta", "21",
                          "--db", str(db), "-f", "json", *CLOCK)
     assert code == 0, err
-    from tierctl.cli.daily import result_from_store
+    from tierctl.cli.morning import result_from_store
 
     lib = allocate(frame_from_scores(result_from_store(db, AS_OF)), load_model(), loaners=6, budget=30000,
                    days_to_eta=21).to_json()

@@ -233,8 +233,8 @@ def test_figures_file_reproduces_the_seed(tmp_path):
 
 
 def test_report_from_the_store_equals_the_library(tmp_path):
-    from tierctl import churn_loop
     from tierctl.churn import load_churn_model
+    from tierctl.churn import report as churn_loop
     from tierctl.store import Store
 
     d0 = [{"客户编号": "A1", "客户姓名": "甲", "流失风险分": 70, "上次到店日期": "2026-06-01"},

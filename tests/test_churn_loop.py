@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tierctl import churn_loop
+from tierctl.churn import history as churn_history
 from tierctl.churn import load_churn_model, roi_report, score_churn
+from tierctl.churn import report as churn_report
+from tierctl.churn import touches as churn_touches
+from tierctl.churn import workbook as churn_workbook
+from tierctl.churn.festivals import touches
 from tierctl.config import Config
 from tierctl.errors import InputError, NotFoundError, RenderError, UsageError
-from tierctl.festivals import touches
 from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -55,12 +58,12 @@ def customers(scores: dict[str, float], *, last_visit: dict[str, dt.date] | None
 
 def snap(store: Store, model, day: dt.date, scores: dict[str, float], **kw) -> None:
     res = score_churn(customers(scores, **kw), model, day, at(day, 9))
-    churn_loop.save_result(store, res, model, source_name="export.csv", source_hash=None)
+    churn_history.save_result(store, res, model, source_name="export.csv", source_hash=None)
 
 
 def log(store: Store, model, cid: str, day: dt.date, result: str = "已接通", hour: int = 10, **kw):
     when = at(day, hour)
-    return churn_loop.log_intervention(store, model, cid, action=kw.pop("action", "致电"), result=result, at=when,
+    return churn_history.log_intervention(store, model, cid, action=kw.pop("action", "致电"), result=result, at=when,
                                        now=when, **kw)
 
 
@@ -69,7 +72,7 @@ def log(store: Store, model, cid: str, day: dt.date, result: str = "已接通", 
 # ------------------------------------------------------------------------------------
 def test_snapshot_round_trip_keeps_ids_levels_and_inputs(store, model):
     snap(store, model, D0, {"007": 85, "010": 30}, last_visit={"007": D0, "010": None})
-    info, rows = churn_loop.latest_customers(store, D0)
+    info, rows = churn_history.latest_customers(store, D0)
     assert info.as_of == D0 and info.kind == "churn"
     r = rows.set_index("customer_key")
     assert list(r.index) == ["007", "010"]
@@ -89,7 +92,7 @@ def test_same_day_rerun_replaces_the_snapshot(store, model):
 
 def test_latest_customers_without_history_is_not_found(store):
     with pytest.raises(NotFoundError, match="没有"):
-        churn_loop.latest_customers(store, D0)
+        churn_history.latest_customers(store, D0)
 
 
 # ------------------------------------------------------------------------------------
@@ -104,22 +107,22 @@ def test_followups_scheduled_per_level(store, model, score, days):
     # every one appears in tasks on its day, not before
     first = D0 + dt.timedelta(days=days[0])
     assert followups_on(store, first - dt.timedelta(days=1)) == []
-    due = churn_loop.followups_due(store, first)
+    due = churn_history.followups_due(store, first)
     assert list(due.columns) == ["customer_key", "customer_id", "name", "owner", "due", "kind", "channel", "detail"]
     assert due["customer_id"].tolist() == ["A"] and due["due"].tolist() == [first]
     assert due["kind"].tolist() == ["churn_followup"]
     end = D0 + dt.timedelta(days=days[-1])
-    assert len(churn_loop.followups_due(store, end)) == len(days)
+    assert len(churn_history.followups_due(store, end)) == len(days)
 
 
 def followups_on(store: Store, day: dt.date) -> list[str]:
-    return churn_loop.followups_due(store, day)["customer_id"].tolist()
+    return churn_history.followups_due(store, day)["customer_id"].tolist()
 
 
 def test_followup_owner_channel_and_detail_come_from_the_model(store, model):
     snap(store, model, D0, {"A": 88}, annual_spend={"A": 20000.0})
     log(store, model, "A", D0, action="区域经理致电道歉")
-    due = churn_loop.followups_due(store, D0 + dt.timedelta(days=90))
+    due = churn_history.followups_due(store, D0 + dt.timedelta(days=90))
     assert due["owner"].tolist() == ["区域经理", "店长", "区域经理+店长", "区域经理+店长", "区域经理"]
     assert due["channel"].tolist() == ["电话", "登门拜访", "礼品", "活动邀请", "面谈"]
     assert due["detail"].iloc[0].startswith("极高风险回访 1/5：第1周")
@@ -173,7 +176,7 @@ def test_a_higher_level_supersedes_the_remaining_schedule(store, model):
     rec = log(store, model, "A", later)
     assert rec["episode"] == "escalated"
     assert [f["due"] for f in rec["followups_scheduled"]][0] == (later + dt.timedelta(days=7)).isoformat()
-    due = churn_loop.followups_due(store, D0 + dt.timedelta(days=30))
+    due = churn_history.followups_due(store, D0 + dt.timedelta(days=30))
     assert due["due"].tolist() == [later + dt.timedelta(days=7), later + dt.timedelta(days=14)]
 
 
@@ -183,7 +186,7 @@ def test_logging_the_same_record_twice_stores_it_once(store, model):
     b = log(store, model, "A", D0)
     assert b["duplicate"] and b["id"] == a["id"]
     assert len(store.contacts_list("churn")) == 1
-    assert len(churn_loop.followups_due(store, D0 + dt.timedelta(days=30))) == 2
+    assert len(churn_history.followups_due(store, D0 + dt.timedelta(days=30))) == 2
 
 
 def test_customer_by_name_or_phone_and_errors(store, model):
@@ -229,7 +232,7 @@ def history(store: Store, model) -> None:
 
 def test_effect_and_win_back_from_later_snapshots(store, model):
     history(store, model)
-    rep = churn_loop.loop_report(store, model, start=D0, end=D0, now=at(D0 + dt.timedelta(days=210), 18))
+    rep = churn_report.loop_report(store, model, start=D0, end=D0, now=at(D0 + dt.timedelta(days=210), 18))
     iv = rep.interventions.set_index("customer_id")
     assert iv.loc["A", "effect"] == "worked" and iv.loc["A", "score_after"] == 45
     assert iv.loc["B", "effect"] == "not_worked"  # its fall came after 30 days
@@ -242,7 +245,7 @@ def test_effect_and_win_back_from_later_snapshots(store, model):
 def test_open_windows_are_pending(store, model):
     history(store, model)
     # data only up to day 20: effect windows still open for all but A, win-back open for all but C
-    rep = churn_loop.loop_report(store, model, start=D0, end=D0 + dt.timedelta(days=20),
+    rep = churn_report.loop_report(store, model, start=D0, end=D0 + dt.timedelta(days=20),
                                  now=at(D0 + dt.timedelta(days=20), 18))
     assert rep.data_as_of == D0 + dt.timedelta(days=210)  # later data still decides
     store2 = Store.open(":memory:")
@@ -251,7 +254,7 @@ def test_open_windows_are_pending(store, model):
     log(store2, model, "B", D0)
     snap(store2, model, D0 + dt.timedelta(days=20), {"A": 45, "B": 68},
          last_visit={"A": D0 + dt.timedelta(days=20), "B": D0})
-    rep2 = churn_loop.loop_report(store2, model, now=at(D0 + dt.timedelta(days=20), 18))
+    rep2 = churn_report.loop_report(store2, model, now=at(D0 + dt.timedelta(days=20), 18))
     iv = rep2.interventions.set_index("customer_id")
     assert iv.loc["A", "effect"] == "worked" and iv.loc["B", "effect"] == "pending"
     assert iv.loc["A", "won_back"] == "won" and iv.loc["B", "won_back"] == "pending"
@@ -263,14 +266,14 @@ def test_visits_export_adds_spending(store, model):
     history(store, model)
     visits = pd.DataFrame({"customer_id": ["F", "A"], "date": [D0 + dt.timedelta(days=60), D0 + dt.timedelta(days=9)],
                            "amount": [880.0, -300.0]})  # A's is a refund: not spending
-    rep = churn_loop.loop_report(store, model, start=D0, end=D0, now=at(D0 + dt.timedelta(days=210)), visits=visits)
+    rep = churn_report.loop_report(store, model, start=D0, end=D0, now=at(D0 + dt.timedelta(days=210)), visits=visits)
     iv = rep.interventions.set_index("customer_id")
     assert iv.loc["F", "won_back"] == "won" and iv.loc["A", "won_back"] == "lost"
 
 
 def test_report_per_level_matches_the_roi_library(store, model):
     history(store, model)
-    rep = churn_loop.loop_report(store, model, start=D0, end=D0 + dt.timedelta(days=210),
+    rep = churn_report.loop_report(store, model, start=D0, end=D0 + dt.timedelta(days=210),
                                  now=at(D0 + dt.timedelta(days=210), 18))
     by = {lv.level_key: lv for lv in rep.roi.levels}
     # at their intervention: D 中; A, B, E 高; C, F 极高; G (中, never intervened) is a customer too
@@ -297,7 +300,7 @@ def test_alert_response_counts_late_and_missing_contacts(store, model):
     snap(store, model, D0, {"A": 85, "B": 85, "C": 85})
     log(store, model, "A", D0, hour=11)  # 2 h after the 09:00 alert: within 4 h
     log(store, model, "B", D0, hour=15)  # 6 h: late
-    rep = churn_loop.loop_report(store, model, now=at(D0, 18))
+    rep = churn_report.loop_report(store, model, now=at(D0, 18))
     assert rep.kpi_counts["alert_response"] == (1, 3)  # C never contacted, deadline passed
 
 
@@ -306,24 +309,24 @@ def test_costs_of_every_contact_in_the_period_add_up(store, model):
     log(store, model, "A", D0, cost=500)
     log(store, model, "A", D0 + dt.timedelta(days=7), cost=120.5, action="店长回访")
     log(store, model, "A", D0 + dt.timedelta(days=7), result="未接通", cost=None, action="短信", hour=11)
-    rep = churn_loop.loop_report(store, model, now=at(D0 + dt.timedelta(days=8)))
+    rep = churn_report.loop_report(store, model, now=at(D0 + dt.timedelta(days=8)))
     assert rep.roi.levels[0].cost == Decimal("620.5") and rep.roi.intervened == 1
     assert rep.interventions.iloc[0]["contacts"] == 3
 
 
 def test_report_needs_some_history(store, model):
     with pytest.raises(NotFoundError):
-        churn_loop.loop_report(store, model, now=at(D0))
+        churn_report.loop_report(store, model, now=at(D0))
     snap(store, model, D0, {"A": 50})
     with pytest.raises(UsageError):
-        churn_loop.loop_report(store, model, start=D0, end=D0 - dt.timedelta(days=1), now=at(D0))
+        churn_report.loop_report(store, model, start=D0, end=D0 - dt.timedelta(days=1), now=at(D0))
 
 
 # ------------------------------------------------------------------------------------
 # The seed's table and the workbook
 # ------------------------------------------------------------------------------------
 def test_seed_report(model):
-    rep = churn_loop.seed_report(model)
+    rep = churn_report.seed_report(model)
     r = rep.roi
     assert (r.intervened, r.won_back, r.cost) == (1350, 766, Decimal(1464000))
     lines = "\n".join(rep.summary_lines())
@@ -335,22 +338,22 @@ def test_figures_file_reproduces_the_seed(tmp_path, model):
     p = tmp_path / "figures.csv"
     pd.DataFrame({"等级": ["中", "高", "极高"], "客户数": [850, 320, 180], "干预数": [850, 320, 180],
                   "挽回数": [562, 150, 54], "成本": ["12.8万", "25.6万", "108万"]}).to_csv(p, index=False, encoding="gbk")
-    rep = churn_loop.table_report(churn_loop.read_table(p), model)
-    assert rep.roi == churn_loop.seed_report(model).roi
+    rep = churn_report.table_report(churn_report.read_table(p), model)
+    assert rep.roi == churn_report.seed_report(model).roi
 
 
 def test_impossible_figures_are_an_input_error(tmp_path, model):
     p = tmp_path / "figures.csv"
     pd.DataFrame({"等级": ["中", "高"], "干预数": [10, 5], "挽回数": [20, 1], "成本": [100, 200]}).to_csv(p, index=False)
     with pytest.raises(InputError, match="挽回"):
-        churn_loop.table_report(churn_loop.read_table(p), model)
+        churn_report.table_report(churn_report.read_table(p), model)
 
 
 def test_workbook_has_native_charts_and_is_written_atomically(tmp_path, store, model):
     history(store, model)
-    rep = churn_loop.loop_report(store, model, now=at(D0 + dt.timedelta(days=210)))
+    rep = churn_report.loop_report(store, model, now=at(D0 + dt.timedelta(days=210)))
     out = tmp_path / "r.xlsx"
-    churn_loop.write_report_xlsx(rep, out)
+    churn_workbook.write_report_xlsx(rep, out)
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
         assert "xl/charts/chart1.xml" in names and "xl/charts/chart2.xml" in names
@@ -361,8 +364,8 @@ def test_workbook_has_native_charts_and_is_written_atomically(tmp_path, store, m
     from tierctl.errors import RenderError as Exists
 
     with pytest.raises(Exists, match="已存在"):
-        churn_loop.write_report_xlsx(rep, out)
-    churn_loop.write_report_xlsx(churn_loop.seed_report(model), out, force=True)
+        churn_workbook.write_report_xlsx(rep, out)
+    churn_workbook.write_report_xlsx(churn_report.seed_report(model), out, force=True)
     import openpyxl
 
     ws = openpyxl.load_workbook(out)["挽回效果"]
@@ -394,7 +397,7 @@ def upkeep_frame() -> pd.DataFrame:
 def test_touches_are_drafted_from_templates_and_checked(model, config):
     f = upkeep_frame()
     tt = touches(f, dt.date(2027, 2, 3), 6, model)  # 春节 2027 is 6 February, greeted 3 days early
-    d = churn_loop.draft_touches(tt, f, model, config)
+    d = churn_touches.draft_touches(tt, f, model, config)
     t = d.touches
     assert set(t["customer_id"]) == {"001", "002"}  # 李女士 is high risk: her own plan
     fest = t[(t["kind"] == "festival") & (t["customer_id"] == "001")].iloc[0]
@@ -411,7 +414,7 @@ def test_touches_are_drafted_from_templates_and_checked(model, config):
 def test_english_touches(model, config):
     f = upkeep_frame()
     tt = touches(f, dt.date(2027, 2, 3), 1, model)
-    t = churn_loop.draft_touches(tt, f, model, config, lang="en").touches
+    t = churn_touches.draft_touches(tt, f, model, config, lang="en").touches
     assert t.iloc[0]["message"].startswith("Dear 张先生") and "Spring Festival" in t.iloc[0]["message"]
 
 
@@ -422,9 +425,9 @@ def test_a_taboo_phrase_in_a_template_stops_the_run(tmp_path, model, config):
     f = upkeep_frame()
     tt = touches(f, dt.date(2026, 11, 24), 1, model)
     with pytest.raises(RenderError, match="禁忌") as ei:
-        churn_loop.draft_touches(tt, f, model, config, templates=tmp_path / "tpl")
+        churn_touches.draft_touches(tt, f, model, config, templates=tmp_path / "tpl")
     assert "会尽快" in str(ei.value) and "touch_mileage" in str(ei.value)
-    d = churn_loop.draft_touches(tt, f, model, config, templates=tmp_path / "tpl", allow_taboo=True)
+    d = churn_touches.draft_touches(tt, f, model, config, templates=tmp_path / "tpl", allow_taboo=True)
     assert d.taboo and d.touches[d.touches["kind"] == "mileage"]["taboo"].iloc[0] == ["会尽快"]
 
 
@@ -436,7 +439,7 @@ def test_drafting_needs_the_centre_name(model, tmp_path):
     f = upkeep_frame()
     tt = touches(f, dt.date(2026, 11, 24), 1, model)
     with pytest.raises(ConfigError, match="centre.name"):
-        churn_loop.draft_touches(tt, f, model, Config.load(p))
+        churn_touches.draft_touches(tt, f, model, Config.load(p))
 
 
 def test_many_customers_render_once_per_message_shape(model, config, monkeypatch):
@@ -449,7 +452,7 @@ def test_many_customers_render_once_per_message_shape(model, config, monkeypatch
     calls = []
     real = render.render_template
     monkeypatch.setattr(render, "render_template", lambda *a, **k: calls.append(1) or real(*a, **k))
-    t = churn_loop.draft_touches(tt, f, model, config).touches
+    t = churn_touches.draft_touches(tt, f, model, config).touches
     assert len(t) == n and len(calls) == 1
     assert t["message"].iloc[5].startswith("客户5您好")
 
@@ -465,7 +468,7 @@ def test_effect_when_the_customer_drops_to_low(store, model):
     snap(store, model, D0 + dt.timedelta(days=10), {"M1": 30, "M2": 40, "H1": 35, "X1": 80})
     snap(store, model, D0 + dt.timedelta(days=20), {"M1": 38, "M2": 36, "H1": 20, "X1": 20})
     snap(store, model, D0 + dt.timedelta(days=35), {"M1": 10, "M2": 10, "H1": 10, "X1": 10})  # too late to count
-    rep = churn_loop.loop_report(store, model, now=at(D0 + dt.timedelta(days=40)))
+    rep = churn_report.loop_report(store, model, now=at(D0 + dt.timedelta(days=40)))
     iv = rep.interventions.set_index("customer_id")
     assert iv.loc["M1", "effect"] == "worked" and iv.loc["M1", "score_after"] == 30
     assert iv.loc["M2", "effect"] == "not_worked" and iv.loc["M2", "score_after"] == 36  # a fall of 19
@@ -476,14 +479,14 @@ def test_effect_when_the_customer_drops_to_low(store, model):
 def test_report_reads_snapshots_saved_without_the_compact_lists(store, model):
     history(store, model)
     now = at(D0 + dt.timedelta(days=210), 18)
-    fast = churn_loop.loop_report(store, model, now=now).to_json()
+    fast = churn_report.loop_report(store, model, now=now).to_json()
     # the same history with the meta lists removed: the report reads the rows instead
     for info in store.list_snapshots("churn"):
         rows = store.snapshot_rows(info.id)
         meta = {k: v for k, v in info.meta.items() if k not in ("at_risk", "at_risk_scores")}
         store.save_snapshot("churn", info.as_of, info.model_name, info.source_name, None, rows, meta)
     assert "at_risk" not in store.list_snapshots("churn")[0].meta
-    slow = churn_loop.loop_report(store, model, now=now).to_json()
+    slow = churn_report.loop_report(store, model, now=now).to_json()
     assert slow == fast
 
 
@@ -497,5 +500,5 @@ def test_win_back_in_a_large_snapshot(store, model):
     log(store, model, "000007", D0)
     later = D0 + dt.timedelta(days=40)
     snap(store, model, later, scores, last_visit=lv | {"000007": later})
-    rep = churn_loop.loop_report(store, model, now=at(later, 18))
+    rep = churn_report.loop_report(store, model, now=at(later, 18))
     assert rep.interventions.iloc[0]["won_back"] == "won"

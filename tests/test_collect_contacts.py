@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from conftest import cli
 
-from tierctl.contacts_import import load_contacts_model, minute_key, parse_when
+from tierctl.daily.contacts_model import load_contacts_model, minute_key, parse_when
 from tierctl.errors import InputError
 from tierctl.store import Store
 
@@ -155,7 +155,7 @@ def test_bad_rows_are_listed_together_and_nothing_is_imported(scored, capsys):
     assert contacts(env) == []  # the good row was not imported either
     # the library raises the same, with the problems located
     with Store.open(env / "store.db") as s:
-        from tierctl.contacts_import import import_contacts
+        from tierctl.daily.contacts import import_contacts
 
         with pytest.raises(InputError) as e:
             import_contacts(s, bad, now=dt.datetime(2026, 11, 24, 12, 0, tzinfo=TZ))

@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from conftest import cli
 
-from tierctl import sms_platform as sp
 from tierctl.config import Config
 from tierctl.errors import ConfigError
+from tierctl.render import sms_platform as sp
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
@@ -122,7 +122,7 @@ def test_render_writes_upload_files_with_phones_as_text_and_a_check_sheet(env, c
     body = [r for r in ok[1:39]]
     i_signed, i_chars, i_segs = head.index("发出的全文（含签名）"), head.index("字数（含签名）"), head.index("条数")
     i_short, i_short_chars = head.index("短版（含签名）"), head.index("短版字数")
-    from tierctl import documents as docs
+    from tierctl.render import figures as docs
 
     for r in body:
         assert r[i_signed].startswith("【上海浦东服务中心】")

@@ -16,10 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierctl import daily, shortage
+from tierctl.daily import actions as daily_actions
 from tierctl.daily import history
+from tierctl.daily import history as daily_history
+from tierctl.daily import reading as daily_reading
+from tierctl.daily import reports as daily_reports
+from tierctl.daily import values as daily_values
 from tierctl.errors import NotFoundError, UsageError
 from tierctl.io.ingest import read_export
-from tierctl.store import Store, loop
+from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 D0, D1, D2, D3 = dt.date(2026, 11, 16), dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -42,10 +47,10 @@ def run_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = No
     """What ``tierctl score`` does, at library level."""
     model = shortage.load_model("rite")
     export = read_export(path, model.columns)
-    prev, week = loop.previous_frames(store, model, day)
+    prev, week = daily_history.previous_frames(store, model, day)
     result = shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
                             headers=export.headers, path=export.path)
-    rec = loop.record_run(store, result, shortage.crisis_level(result), source_name=path.name, source_hash="h",
+    rec = daily_history.record_run(store, result, shortage.crisis_level(result), source_name=path.name, source_hash="h",
                           dry_run=dry_run)
     return result, rec
 
@@ -282,7 +287,7 @@ def test_multi_day_scenario(tmp_path):
     assert len(store.alerts_list("shortage")) == len(store.alerts_list("shortage", statuses=None)) - 0
 
     # a manual override before D3: C003 to P0, with its reason
-    o = loop.set_override(store, "丙", "p0", reason="区域经理要求重点关注", by="王经理", now=at(D2, 17))
+    o = daily_actions.set_override(store, "丙", "p0", reason="区域经理要求重点关注", by="王经理", now=at(D2, 17))
     assert o["from"] == "P3" and o["to"] == "P0"
 
     # D3 — A's contacts jump from 1 (the week-ago snapshot D0) to 4: A4.5 on top of the held
@@ -308,65 +313,65 @@ def test_multi_day_scenario(tmp_path):
     # and the HQ crisis team owns P0 (see test_loop_issue14 for the tiers' own cadences)
     assert rec3["crisis"].level == 4
     cal = daily.WorkCalendar(False)
-    t = loop.tasks_report(store, D3, at(D3, 10), cal)
+    t = daily_reports.tasks_report(store, D3, at(D3, 10), cal)
     due = {x["customer_id"]: x for g in t["groups"] for x in g["tasks"]}
     assert due["C002"]["due_kind"] == "first" and due["C002"]["tier"] == "P1"
     assert due["C001"]["tier"] == "P0"
     assert t["groups"][0]["owner"] == "总部危机小组"  # C003 (P0 by override) and C001 (P0) first
     assert t["crisis"]["level"] == 4 and t["crisis"]["tightened"] == ["P0", "P1", "P2", "P3"]
-    c = loop.log_contact(store, "C002", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
+    c = daily_actions.log_contact(store, "C002", result="已接通", note="客户同意等待", at=at(D3, 10, 30), now=at(D3, 10, 31),
                          cal=cal, by="李主管")
     assert c["next_due"] == at(D3, 22, 30).isoformat() and c["tier"] == "P1" and c["reached"]
-    t = loop.tasks_report(store, D3, at(D3, 11), cal)
+    t = daily_reports.tasks_report(store, D3, at(D3, 11), cal)
     a = next(x for g in t["groups"] for x in g["tasks"] if x["customer_id"] == "C002")
     assert a["due_kind"] == "cadence" and a["due"] == at(D3, 22, 30).isoformat() and not a["overdue"]
     assert a["task"].startswith("每日两次联系") and a["status"].startswith("剩 ")
     # … and late once the 12 hours have run out
-    later = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), cal)
+    later = daily_reports.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), cal)
     again = {x["customer_id"]: x for g in later["groups"] for x in g["tasks"]}
     assert again["C002"]["due_kind"] == "cadence" and again["C002"]["status"] == "逾期 4 天 10 小时"
     assert later["warnings"][0].startswith("最近一次评分是 2026-11-23")
     # the crisis cap counts calendar time: working days change nothing
-    wd = loop.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), daily.WorkCalendar(True))
+    wd = daily_reports.tasks_report(store, dt.date(2026, 11, 28), at(dt.date(2026, 11, 28), 9), daily.WorkCalendar(True))
     assert {x["customer_id"]: x["due"] for g in wd["groups"] for x in g["tasks"]}["C002"] == again["C002"]["due"]
 
     # alerts: acknowledge W's, it stays closed on later runs
-    open_ = loop.alerts_report(store, TZ)
+    open_ = daily_reports.alerts_report(store, TZ)
     wid = next(a["id"] for a in open_["alerts"] if a["customer_id"] == "C004")
-    ack = loop.ack_alerts(store, [wid], at(D3, 12), "王经理", "已电话安抚")
+    ack = daily_reports.ack_alerts(store, [wid], at(D3, 12), "王经理", "已电话安抚")
     assert ack["acked"] == [wid]
-    assert loop.ack_alerts(store, [wid], at(D3, 12), None, None)["already_closed"] == [{"id": wid, "status": "acked"}]
+    assert daily_reports.ack_alerts(store, [wid], at(D3, 12), None, None)["already_closed"] == [{"id": wid, "status": "acked"}]
     with pytest.raises(NotFoundError):
-        loop.ack_alerts(store, [9999], at(D3, 12), None, None)
-    assert wid not in {a["id"] for a in loop.alerts_report(store, TZ)["alerts"]}
+        daily_reports.ack_alerts(store, [9999], at(D3, 12), None, None)
+    assert wid not in {a["id"] for a in daily_reports.alerts_report(store, TZ)["alerts"]}
 
     # history: the audit trail, manual override included
-    h = loop.history_report(store, "C003", TZ)
+    h = daily_reports.history_report(store, "C003", TZ)
     kinds = [(e["type"], e["from"], e["to"]) for e in h["events"]]
     assert ("override", "P3", "P0") in kinds and ("upgraded", "P3", "P0") in kinds
     assert h["active_override"]["reason"] == "区域经理要求重点关注"
-    hv = loop.history_report(store, "C005", TZ)
+    hv = daily_reports.history_report(store, "C005", TZ)
     assert hv["events"][-1]["type"] == "left" and hv["events"][-1]["date"] == "2026-11-23"
     assert not hv["listed"]
-    ha = loop.history_report(store, "C001", TZ)
+    ha = daily_reports.history_report(store, "C001", TZ)
     assert [(e["type"], e["to"]) for e in ha["events"]] == [
         ("listed", "P3"), ("upgraded", "P1"), ("upgraded", "P0")]  # the A4.4 raise held on D2
     assert ha["events"][1]["date"] == "2026-11-21" and ha["events"][1]["at"] == at(D1).isoformat()
     assert [t["tier"] for t in ha["trajectory"]] == ["P3", "P1", "P1", "P0"]
 
     # why: the stored score, rule by rule
-    why = loop.why_report(store, "C001", D3, TZ)
+    why = daily_reports.why_report(store, "C001", D3, TZ)
     assert why["escalations"][0].startswith("A4.4") and why["escalations"][1].startswith("A4.5")
     assert why["model_tier"] == "P2" and why["tier"] == "P0"
     assert [(h["rule"], h["since"]) for h in why["holds"]] == [("A4.4", "2026-11-21"), ("A4.5", "2026-11-23")]
     assert why["total"] == f"{row(r3, 'C001')['total_scaled'] / 100:.2f}"
-    old = loop.why_report(store, "甲", D1, TZ)
+    old = daily_reports.why_report(store, "甲", D1, TZ)
     assert old["as_of"] == "2026-11-21" and old["escalations"][0].startswith("A4.4")
 
     # clearing the override: the next run goes back to the model's tier
-    loop.clear_override(store, "C003", reason="客户已安抚", by="王经理", now=at(D3, 13))
+    daily_actions.clear_override(store, "C003", reason="客户已安抚", by="王经理", now=at(D3, 13))
     with pytest.raises(NotFoundError):
-        loop.clear_override(store, "C003", reason=None, by=None, now=at(D3, 13))
+        daily_actions.clear_override(store, "C003", reason=None, by=None, now=at(D3, 13))
     r3b, _ = run_day(store, files[D3], D3)
     assert row(r3b, "C003")["tier"] == "P3"
 
@@ -376,14 +381,14 @@ def test_an_override_ends_when_the_customer_leaves_and_needs_a_reason(tmp_path):
     store = Store.open(":memory:")
     run_day(store, files[D2], D2)
     with pytest.raises(UsageError, match="原因"):
-        loop.set_override(store, "C005", "P0", reason=" ", by=None, now=at(D2, 12))
+        daily_actions.set_override(store, "C005", "P0", reason=" ", by=None, now=at(D2, 12))
     with pytest.raises(UsageError, match="未知的分级"):
-        loop.set_override(store, "C005", "P9", reason="x", by=None, now=at(D2, 12))
-    loop.set_override(store, "C005", "P0", reason="媒体关注", by=None, now=at(D2, 12))
+        daily_actions.set_override(store, "C005", "P9", reason="x", by=None, now=at(D2, 12))
+    daily_actions.set_override(store, "C005", "P0", reason="媒体关注", by=None, now=at(D2, 12))
     run_day(store, files[D3], D3)  # C005 is not on D3's export
     assert store.active_overrides("shortage").empty
     ended = store.overrides_list("shortage", "C005").iloc[0]
-    assert ended["status"] == "ended" and ended["end_reason"] == loop.NOT_LISTED
+    assert ended["status"] == "ended" and ended["end_reason"] == daily_reading.NOT_LISTED
 
 
 def test_a_dry_run_reports_but_stores_nothing(tmp_path):
@@ -426,14 +431,14 @@ def test_result_rebuilt_from_the_store_equals_the_scored_one(tmp_path):
     store = Store.open(":memory:")
     run_day(store, files[D1], D1)
     r2, _ = run_day(store, files[D2], D2)
-    back = loop.load_result(store, D2)
+    back = daily_reading.load_result(store, D2)
     assert back.as_of == D2 and back.now == r2.now
     assert back.to_json()["customers"] == r2.to_json()["customers"]
     assert back.counts() == r2.counts()
-    later = loop.load_result(store, dt.date(2026, 12, 1))
+    later = daily_reading.load_result(store, dt.date(2026, 12, 1))
     assert later.as_of == D2 and any("使用最近一次" in w for w in later.warnings)
     with pytest.raises(NotFoundError, match="没有"):
-        loop.load_result(store, dt.date(2026, 1, 1))
+        daily_reading.load_result(store, dt.date(2026, 1, 1))
 
 
 def test_redlist_complaint_alerts_the_regional_director(tmp_path):
@@ -450,13 +455,13 @@ def test_unknown_customer_and_ambiguous_name(tmp_path):
                                       ["C2", "张伟", "2", "2026-11-20", "通勤", 0, ""]])
     store = Store.open(":memory:")
     with pytest.raises(NotFoundError, match="还没有任何评分"):
-        loop.history_report(store, "C1", TZ)
+        daily_reports.history_report(store, "C1", TZ)
     run_day(store, path, D1)
     with pytest.raises(UsageError, match="多位客户"):
-        loop.why_report(store, "张伟", None, TZ)
+        daily_reports.why_report(store, "张伟", None, TZ)
     with pytest.raises(NotFoundError, match="找不到"):
-        loop.history_report(store, "C404", TZ)
-    assert loop.why_report(store, "C2", None, TZ)["customer"]["customer_id"] == "C2"
+        daily_reports.history_report(store, "C404", TZ)
+    assert daily_reports.why_report(store, "C2", None, TZ)["customer"]["customer_id"] == "C2"
 
 
 def test_changes_are_vectorised_and_complete():
@@ -503,7 +508,7 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
     pool = [f"K{i:03d}" for i in range(60)]
     start = {k: D0 - dt.timedelta(days=int(rng.integers(0, 40))) for k in pool}
     stores = {"known": Store.open(tmp_path / "a.db"), "asked": Store.open(tmp_path / "b.db")}
-    real = loop._alerts_known
+    real = daily_history._alerts_known
     day = D0
     for step in range(8):
         listed = [k for k in pool if rng.random() < 0.7]
@@ -518,7 +523,7 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
             for k in ("alerts_closed", "alerts_fired", "alerts_fired_customers"):
                 assert preview["snapshot"][k] == rec["snapshot"][k], (name, step, k)
             if step in (2, 4):  # the manager acknowledges some alerts
-                ids = store.alerts_list(loop.KIND)["id"].tolist()[::3]
+                ids = store.alerts_list(daily_values.KIND)["id"].tolist()[::3]
                 store.ack_alerts([int(i) for i in ids], at(day, 10), "王经理", None)
         with stores["known"].reading() as c1, stores["asked"].reading() as c2:
             q = "SELECT customer_key, rule_id, status, fired_on FROM alerts ORDER BY customer_key, rule_id, id"
@@ -549,12 +554,12 @@ def test_alerts_are_listed_customer_by_customer_the_most_severe_first(alerts, rn
     rnd.shuffle(ids)
     f = pd.DataFrame({"customer_key": [a[0] for a in alerts], "rule_id": [a[1] for a in alerts],
                       "fired_at": [a[2] for a in alerts], "id": ids})
-    key = [(loop.alert_severity(r, RULES), at, i) for (_, r, at), i in zip(alerts, ids, strict=True)]
+    key = [(daily_history.alert_severity(r, RULES), at, i) for (_, r, at), i in zip(alerts, ids, strict=True)]
     lead = {}
     for (c, _, _), k in zip(alerts, key, strict=True):
         lead[c] = min(lead.get(c, k), k)
     want = sorted(range(len(alerts)), key=lambda j: (lead[alerts[j][0]], key[j]))
-    assert loop._severity_order(f, RULES).tolist() == want
+    assert daily_history._severity_order(f, RULES).tolist() == want
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -595,8 +600,8 @@ def test_the_morning_run_reuses_the_join_scoring_made_with_the_previous_run(tmp_
             assert out["reused"]["snapshot"][k] == out["fresh"]["snapshot"][k]
         if step == 2:  # a manual override re-sorts the next run's rows after scoring
             for store in stores.values():
-                loop.set_override(store, listed[-1], "P0", reason="区域经理要求", by="王经理", now=at(day, 17))
-        a, b = (s.snapshot_rows(s.latest_snapshot(loop.KIND).id, fields=["first_seen", "first_due"])
+                daily_actions.set_override(store, listed[-1], "P0", reason="区域经理要求", by="王经理", now=at(day, 17))
+        a, b = (s.snapshot_rows(s.latest_snapshot(daily_values.KIND).id, fields=["first_seen", "first_due"])
                 for s in stores.values())
         pd.testing.assert_frame_equal(a, b)
         if step != 2:
@@ -616,14 +621,14 @@ def test_a_previous_frame_reordered_by_the_caller_is_joined_afresh(tmp_path):
     run_day(store, write(tmp_path / "a.csv", rows), D1)
     model = shortage.load_model("rite")
     export = read_export(write(tmp_path / "b.csv", [rows[0], rows[1], ["K004", *rows[2][1:]]]), model.columns)
-    prev, week = loop.previous_frames(store, model, D2)
+    prev, week = daily_history.previous_frames(store, model, D2)
     shuffled = prev.sort_values("key", ascending=False)
     result = shortage.score(export.frame, model, D2, at(D2), previous=shuffled, week_ago=week)
     assert result.previous_positions is not None
-    rec = loop.record_run(store, result, shortage.crisis_level(result), source_name="b.csv", source_hash="h")
+    rec = daily_history.record_run(store, result, shortage.crisis_level(result), source_name="b.csv", source_hash="h")
     assert [x["customer_id"] for x in rec["changes"]["resolved"]] == ["K003"]
     assert [x["customer_id"] for x in rec["changes"]["new"]] == ["K004"]
-    assert rec["snapshot"]["alerts_closed"] == len(store.alerts_list(loop.KIND, statuses=("resolved",)))
-    closed = store.alerts_list(loop.KIND, statuses=("resolved",))["customer_key"].unique().tolist()
+    assert rec["snapshot"]["alerts_closed"] == len(store.alerts_list(daily_values.KIND, statuses=("resolved",)))
+    closed = store.alerts_list(daily_values.KIND, statuses=("resolved",))["customer_key"].unique().tolist()
     assert closed == ["K003"]
     store.close()

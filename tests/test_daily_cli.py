@@ -23,10 +23,11 @@ from conftest import cli
 from typer.testing import CliRunner
 
 from tierctl.cli import app, common
-from tierctl.cli import daily as cli_daily
+from tierctl.cli import morning as cli_daily
 from tierctl.daily import WorkCalendar
+from tierctl.daily import reports as loop
 from tierctl.errors import NotFoundError
-from tierctl.store import Store, loop
+from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 D1, D2 = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
@@ -403,7 +404,7 @@ def test_two_score_runs_at_once(env):
 def test_tasks_names_the_churn_kind_as_the_churn_loop_does():
     """`tasks` checks for a stored churn run under its own copy of the kind's name (so it
     need not import job B); the two must agree or churn follow-ups would never be listed."""
-    from tierctl import churn_loop
-    from tierctl.cli import daily as daily_cli
+    from tierctl.churn import history as churn_loop
+    from tierctl.cli import tasks as daily_cli
 
     assert daily_cli.CHURN_KIND == churn_loop.KIND

@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 from conftest import cli
 
+from tierctl.daily import reports as daily_reports
+from tierctl.daily import values as daily_values
 from tierctl.shortage import escalate, load_model
-from tierctl.store import Store, loop
+from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 D1, D2, D3, D4 = (dt.date(2026, 11, 23) + dt.timedelta(days=i) for i in range(4))
@@ -93,7 +95,7 @@ def test_the_hold_is_stored_and_survives_re_running_a_day(env, capsys):
     first = by_id(score(capsys, f, D1))  # and the first day re-scored: still raised since that day
     assert first["C001"]["tier"] == "P1" and first["C001"]["holds"][0]["since"] == D1.isoformat()
     with Store.open(env / "store.db") as s:
-        info = s.snapshot_on(loop.KIND, D2)
+        info = s.snapshot_on(daily_values.KIND, D2)
         rows = s.snapshot_rows(info.id, fields=["holds"])
     held = dict(zip(rows["customer_key"], rows["holds"], strict=True))
     assert "A4.4" in held["C001"] and D1.isoformat() in held["C001"]
@@ -108,7 +110,7 @@ def test_why_says_since_when_and_why_it_holds(env, capsys):
     assert code == 0, err
     why = json.loads(out)
     with Store.open(env / "store.db") as s:
-        lib = loop.why_report(s, "C001", None, TZ)
+        lib = daily_reports.why_report(s, "C001", None, TZ)
     assert why == json.loads(json.dumps(lib, ensure_ascii=False, default=str))
     assert why["holds"] == [{"rule": "A4.4", "since": D1.isoformat(), "reason": "最新沟通记录新出现「投诉」，升一级"}]
     assert why["tier"] == "P1" and why["model_tier"] == "P2"

@@ -11,8 +11,8 @@ import pytest
 from lunardate import LunarDate
 
 from tierctl.churn import load_churn_model, score_churn
+from tierctl.churn.festivals import Festival, birthday_in_year, festival_dates, touches
 from tierctl.errors import InputError, ModelError, UsageError
-from tierctl.festivals import Festival, birthday_in_year, festival_dates, touches
 from tierctl.models.loader import PACKAGED_DIR
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierctl.frames import key_positions
+from tierctl.kernels.keyjoin import key_positions
 
 KEYS = st.lists(st.sampled_from(["001", "1", "A", "a", "甲", "K 7", ""]), max_size=12)
 

@@ -20,8 +20,8 @@ import pytest
 from conftest import cli
 
 from tierctl.churn import load_churn_model, score_churn
+from tierctl.churn.festivals import touches
 from tierctl.errors import ModelError
-from tierctl.festivals import touches
 from tierctl.models.loader import PACKAGED_DIR
 from tierctl.rfm import compute_rfm, load_rfm_model
 
@@ -194,7 +194,7 @@ def test_every_festival_is_greeted_before_its_day(churn_model, key):
 
 
 def test_drafted_greeting_names_the_festival_date(churn_model):
-    from tierctl.churn_loop import draft_touches
+    from tierctl.churn.touches import draft_touches
     from tierctl.config import Config
 
     cfg = Config.load(Path("tierctl.toml"))

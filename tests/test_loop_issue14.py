@@ -16,10 +16,11 @@ import pytest
 from conftest import cli
 
 from tierctl import daily
+from tierctl.daily import reading as loop
+from tierctl.daily.calendar import load_holiday_file
 from tierctl.errors import InputError, ModelError
-from tierctl.holidays import load_holiday_file
 from tierctl.shortage import load_model
-from tierctl.store import Store, loop
+from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def test_a_crisis_cap_never_loosens_a_tier_cadence():
 
 
 def test_the_action_plan_of_the_documents_states_the_cadence_the_crisis_asks_for():
-    from tierctl import documents
+    from tierctl.render import values as documents
 
     model = load_model("rite")
     p2 = model.tier("P2")

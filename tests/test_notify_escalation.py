@@ -9,10 +9,11 @@ import datetime as dt
 import notify_robots as nr
 import pytest
 
+from tierctl.daily import reports as loop
 from tierctl.errors import ConfigError
 from tierctl.notify import parse
 from tierctl.notify.escalation import escalate
-from tierctl.store import CURRENT_VERSION, Store, loop
+from tierctl.store import CURRENT_VERSION, Store
 from tierctl.store import notify as sn
 
 FRI, SAT, SUN, MON, TUE = (dt.date(2026, 11, 20) + dt.timedelta(days=i) for i in range(5))

@@ -24,10 +24,12 @@ import pandas as pd
 import pytest
 from conftest import AS_OF, NOW
 
-from tierctl import documents as docs
 from tierctl import render
 from tierctl.config import Config
 from tierctl.errors import ConfigError, RenderError
+from tierctl.render import figures as render_figures
+from tierctl.render import values as render_values
+from tierctl.render import views as render_views
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
@@ -186,9 +188,9 @@ def test_email_sections_and_traceable_costs(rendered):
 
 def test_costs_are_exact_and_name_their_keys(sample_result):
     cfg = Config.load(CONFIG)
-    eta = docs.eta_plan(cfg, AS_OF)
-    cs = docs.customer_views(sample_result, cfg, eta)
-    costs = docs.cost_breakdown(cs, cfg, sample_result.model.tier_names)
+    eta = render_values.eta_plan(cfg, AS_OF)
+    cs = render_views.customer_views(sample_result, cfg, eta)
+    costs = render_figures.cost_breakdown(cs, cfg, sample_result.model.tier_names)
     assert costs.total == sum(x.amount for x in costs.lines)
     sub = costs.by_kind("subsidy")
     assert [(x.count, x.days, x.unit, x.amount) for x in sub] == [(2, 21, 180, 7560)]
@@ -268,7 +270,7 @@ def test_transfer_request_parts_and_no_personal_data(rendered, sample_result):
 @pytest.mark.parametrize("days,band", [(0, "short"), (1, "short"), (7, "short"), (8, "standard"),
                                        (14, "standard"), (15, "detailed"), (40, "detailed")])
 def test_sms_band_boundaries(days, band):
-    assert docs.sms_band(days) == band
+    assert render_figures.sms_band(days) == band
 
 
 def test_sms_band_chosen_per_customer_at_7_8_14_15(tmp_path):
@@ -285,14 +287,14 @@ def test_sms_band_chosen_per_customer_at_7_8_14_15(tmp_path):
 
 @pytest.mark.parametrize("n,segments", [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3)])
 def test_sms_segments_chinese(n, segments):
-    assert docs.sms_length("短" * n) == (n, segments)
+    assert render_figures.sms_length("短" * n) == (n, segments)
 
 
 def test_sms_segments_gsm_and_emoji():
-    assert docs.sms_length("a" * 160) == (160, 1)
-    assert docs.sms_length("a" * 161) == (161, 2)
-    assert docs.sms_length("€" * 80) == (160, 1)  # extension characters count twice
-    assert docs.sms_length("好" * 69 + "😀") == (71, 2)  # an emoji is two UCS-2 units
+    assert render_figures.sms_length("a" * 160) == (160, 1)
+    assert render_figures.sms_length("a" * 161) == (161, 2)
+    assert render_figures.sms_length("€" * 80) == (160, 1)  # extension characters count twice
+    assert render_figures.sms_length("好" * 69 + "😀") == (71, 2)  # an emoji is two UCS-2 units
 
 
 def test_sms_csv_columns_and_counts(rendered):
@@ -300,7 +302,7 @@ def test_sms_csv_columns_and_counts(rendered):
     assert list(rows[0]) == ["手机号", "客户姓名", "短信内容", "字数", "条数"]
     assert len(rows) == 40
     for r in rows:
-        assert docs.sms_length(r["短信内容"]) == (int(r["字数"]), int(r["条数"]))
+        assert render_figures.sms_length(r["短信内容"]) == (int(r["字数"]), int(r["条数"]))
         assert r["手机号"].isdigit() and r["手机号"].startswith("1")
     assert (rendered.out_dir / "sms.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 
@@ -359,7 +361,7 @@ def test_eta_in_the_past_is_refused(sample_result, tmp_path):
 
 def test_eta_weeks_option_overrides_config(sample_result):
     cfg = Config.load(CONFIG)
-    plan = docs.eta_plan(cfg, AS_OF, eta_weeks=2)
+    plan = render_values.eta_plan(cfg, AS_OF, eta_weeks=2)
     assert plan.general.isoformat() == "2026-12-08" and plan.general_source == "--eta-weeks"
     assert plan.for_part("空调压缩机", None)[0].isoformat() == "2026-12-05"
 
@@ -395,17 +397,17 @@ def test_taboo_allowed_renders_with_warnings(sample_result, tmp_path):
 
 
 def test_taboo_line_numbers_and_normalisation():
-    phrases = docs.taboo_phrases(Config.load(CONFIG))
+    phrases = render_figures.taboo_phrases(Config.load(CONFIG))
     text = "第一行没问题\n我们 也 没办法\n大家都在等，请理解\nWe will fix it AS SOON as possible."
-    hits = docs.find_taboo(text, phrases, "draft.txt")
+    hits = render_figures.find_taboo(text, phrases, "draft.txt")
     assert [(h.line, h.phrase) for h in hits] == [(2, "我们也没办法"), (3, "大家都在等"), (4, "as soon as possible")]
-    assert docs.find_taboo("会尽快", phrases)[0].phrase == "会尽快"
-    assert docs.find_taboo("这是正常的流程", phrases) == []
+    assert render_figures.find_taboo("会尽快", phrases)[0].phrase == "会尽快"
+    assert render_figures.find_taboo("这是正常的流程", phrases) == []
 
 
 def test_user_extra_taboo_phrases_are_added(tmp_path):
     cfg = config_with(tmp_path, lambda s: s + '\n[taboo]\nextra = ["您再等等"]\n')
-    phrases = docs.taboo_phrases(cfg)
+    phrases = render_figures.taboo_phrases(cfg)
     assert "您再等等" in phrases and "会尽快" in phrases
 
 
@@ -576,7 +578,7 @@ def test_packaged_templates_found():
 def test_init_starter_is_valid_toml_and_mentions_every_required_key():
     text = (ROOT / "tierctl" / "data" / "init.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
-    for key in docs.REQUIRED:
+    for key in render_views.REQUIRED:
         cur = data
         for part in key.split("."):
             assert part in cur, key

@@ -23,7 +23,7 @@ from tierctl.allocate.score import allocate
 def eta_days(config: Any, as_of: dt.date, model: Any) -> tuple[int, str]:
     """Days to the ETA from the configuration (``parts.eta_date`` / ``parts.eta_weeks``,
     as the documents read it), else the model's default; with where it came from."""
-    from tierctl import documents as docs
+    from tierctl.render import values as docs
 
     plan = docs.eta_plan(config, as_of)
     if plan.general is not None:
@@ -47,7 +47,7 @@ def run_allocate(result: Any, model: AllocateModel, *, config: Any, loaners: int
                  "days_to_eta": days}
     stored = None
     if open_store is not None:
-        from tierctl.store.loop import sha256_file  # the store (SQLAlchemy) only when storing
+        from tierctl.kernels.file_hash import sha256_file
 
         source_hash = sha256_file(source) if source else None
         with open_store() as store:

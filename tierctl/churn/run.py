@@ -96,7 +96,7 @@ def score(file: Path, model: ChurnModel, clock: Clock, store: Any = None, *, she
     snapshot: dict[str, Any] = {"stored": False}
     if store is not None:
         from tierctl.churn.history import save_result
-        from tierctl.store.loop import sha256_file
+        from tierctl.kernels.file_hash import sha256_file
 
         source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
                   "headers": dict(export.headers)}
@@ -195,7 +195,7 @@ def touches(model: ChurnModel, config: Any, clock: Clock, store: Any = None, *, 
             f"{h.file}「{h.phrase}」" for h in drafted.taboo[:5]))
     run = TouchesRun(drafted, start, days, source, warnings)
     if sms_out is not None:
-        from tierctl import sms_platform
+        from tierctl.render import sms_platform
 
         msgs = [sms_platform.Message(phone=r["phone"], name=r["name"], text=r["message"], customer_id=r["customer_id"])
                 for r in drafted.touches.to_dict("records")]

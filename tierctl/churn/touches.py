@@ -45,8 +45,8 @@ def draft_touches(tt: pd.DataFrame, customers: pd.DataFrame, model: ChurnModel, 
     drafted message stops the run (RenderError naming template and phrase) unless
     ``allow_taboo``; the hits are returned either way.
     """
-    from tierctl import documents as docs
     from tierctl.render import ConfigView, make_environment, render_template
+    from tierctl.render import figures as docs
 
     env = make_environment(lang, templates)
     phrases = docs.taboo_phrases(config)

@@ -110,7 +110,7 @@ def load_scores(file: Path | None, *, score_model: str | None, sheet: str | None
                         now=now, red=red, db=db, dry_run=True, no_store=no_history)
         result = run["result"]
         return result, list(run["export"].warnings) + list(result.warnings), Path(file)
-    from tierctl.cli.daily import result_from_store
+    from tierctl.cli.morning import result_from_store
 
     as_of_d, _now = clock(as_of, now)
     result = result_from_store(db_path(db), as_of_d)

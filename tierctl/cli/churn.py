@@ -269,7 +269,7 @@ def churn_log(
         if customer or action or result:
             raise UsageError("用 --import 时不要再给出客户编号、--action 或 --result", hint="这些都写在表里")
         from tierctl.cli.collect import show_import
-        from tierctl.contacts_import import import_interventions
+        from tierctl.daily.contacts import import_interventions
 
         store = _open(db, write=True)
         try:

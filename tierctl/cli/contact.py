@@ -78,7 +78,7 @@ def contact(
     if tier or owner:
         raise UsageError("给了客户编号时不要再用 --tier / --owner", hint="批量记录时省略客户编号")
     if channel is not None:
-        from tierctl.contacts_import import load_contacts_model
+        from tierctl.daily.contacts_model import load_contacts_model
 
         ch = load_contacts_model().channel(channel)
         if ch is None:
@@ -104,7 +104,7 @@ def contact(
 
 
 def _contact_segment(db: Path | None, fmt: str, now_dt: dt.datetime, at_dt: dt.datetime, **kw: Any) -> None:
-    from tierctl.contacts_import import mark_segment
+    from tierctl.daily.contacts import mark_segment
 
     store = _open(db)
     try:

@@ -64,8 +64,9 @@ def _result_from_store(db: Path | None, as_of: str | None, now: str | None):
     overrides made or cleared since it was stored (``tierctl override``): the documents
     follow the manager's decision without a new ``score``."""
     from tierctl.cli.common import db_path
-    from tierctl.cli.daily import _open, result_from_store
-    from tierctl.store import loop
+    from tierctl.cli.loop_common import _open
+    from tierctl.cli.morning import result_from_store
+    from tierctl.daily import reading as loop
 
     as_of_d, now_dt = clock(as_of, now)
     result = result_from_store(db_path(db), as_of_d)

@@ -116,7 +116,7 @@ def _grade_history(customer: str, db: Path | None, fmt: str, output: Path | None
     if fmt != "json" or not db_path(db).exists():
         _registered("grade", "history")(customer, model=None, db=db, fmt=fmt)
         return
-    from tierctl import grade_store
+    from tierctl.grade import history as grade_store
     from tierctl.grade import load_grade_model
     from tierctl.store import Store
 

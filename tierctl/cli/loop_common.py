@@ -42,8 +42,8 @@ def work_calendar(holidays: list[Path] | None = None):
     configuration file's folder).  ``holidays`` (``--holidays``) replaces those files
     and turns working days on."""
     from tierctl.daily import WorkCalendar
+    from tierctl.daily.calendar import load_holiday_files
     from tierctl.errors import ConfigError
-    from tierctl.holidays import load_holiday_files
 
     cfg = STATE.config
     where = cfg.path or Path("tierctl.toml")

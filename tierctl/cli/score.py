@@ -170,8 +170,8 @@ def show_table(run: dict[str, Any], limit: int, lang: str = "zh") -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from tierctl.daily.owners import person_of
     from tierctl.i18n import t as L
-    from tierctl.owners import person_of
 
     result = run["result"]
     model = result.model

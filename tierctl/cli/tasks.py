@@ -200,7 +200,7 @@ def _with_churn_followups(store: Store, day: dt.date, view: str, shortage: Any) 
     churn_run = store.latest_snapshot(CHURN_KIND) is not None
     follow: list[dict[str, Any]] = []
     if churn_run and view == "due":
-        from tierctl import churn_loop
+        from tierctl.churn import history as churn_loop
 
         follow = churn_loop.followup_records(churn_loop.followups_due(store, day), day)
     try:

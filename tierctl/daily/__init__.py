@@ -75,7 +75,7 @@ if TYPE_CHECKING:
         _rule_id,
         _who,
     )
-    from tierctl.frames import key_positions
+    from tierctl.kernels.keyjoin import key_positions
 
 _WHERE = {
     "CALL_TIERS": "tierctl.daily.values",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tierctl.frames import key_positions
+from tierctl.kernels.keyjoin import key_positions
 
 
 # -- alerts ----------------------------------------------------------------------------------

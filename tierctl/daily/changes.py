@@ -19,8 +19,8 @@ from tierctl.daily.values import (
     _records,
     _rule_id,
 )
-from tierctl.frames import key_positions
 from tierctl.kernels.distinct import map_distinct
+from tierctl.kernels.keyjoin import key_positions
 from tierctl.shortage import parse_holds
 
 

@@ -320,7 +320,7 @@ def import_interventions(store: Store, churn_model: ChurnModel, path: Path | str
     :func:`tierctl.churn_loop.log_intervention` logs one (follow-ups scheduled), all in one
     transaction.  The customer is looked up in the latest churn snapshot on or before the
     contact's day."""
-    from tierctl import churn_loop
+    from tierctl.churn import history as churn_loop
 
     model = model or load_contacts_model()
     export = read_record(path, model, sheet=sheet, encoding=encoding, mapping=mapping)
@@ -395,7 +395,7 @@ def mark_segment(store: Store, day: dt.date, *, now: dt.datetime, result: str, c
     those of the given tiers (as they stand now: manual overrides count) and/or of one
     owner (a person, or a role such as 服务经理).  One transaction; a customer already
     holding a contact at that minute on that channel is not marked twice."""
-    from tierctl import owners
+    from tierctl.daily import owners
     from tierctl.daily.reading import _tiers, task_rows
     from tierctl.daily.values import KIND
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tierctl import background
 from tierctl.daily import owners
 from tierctl.daily.alerts import alerts_to_fire, superseded
 from tierctl.daily.changes import diff_snapshots, first_n, pick_week_ago, tier_moves
@@ -17,7 +16,8 @@ from tierctl.daily.reading import NOT_LISTED
 from tierctl.daily.snapshot import apply_overrides, carry_forward, model_meta, snapshot_frame
 from tierctl.daily.tasks import _iso_each
 from tierctl.daily.values import KIND, _plain, _records
-from tierctl.frames import key_positions
+from tierctl.kernels import background
+from tierctl.kernels.keyjoin import key_positions
 from tierctl.shortage import (
     Crisis,
     ShortageModel,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.daily.values import OVERRIDE_ID, POLICY_COLUMNS
-from tierctl.frames import key_positions
+from tierctl.kernels.keyjoin import key_positions
 from tierctl.shortage import ShortageModel, ShortageResult, parse_holds
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 from tierctl.daily.cadence import ContactPolicy, CrisisResponse, effective
 from tierctl.daily.calendar import WorkCalendar
 from tierctl.daily.values import CALL_TIERS, EVENING_MIN_DAYS, _records
-from tierctl.frames import key_positions
 from tierctl.kernels.distinct import map_distinct
+from tierctl.kernels.keyjoin import key_positions
 from tierctl.kernels.radix_dates import dates_by_distinct
 
 

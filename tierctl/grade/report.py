@@ -137,8 +137,8 @@ def render_letters(changes: GradeChanges, result: GradeResult, config: Any, out_
     Raises :class:`RenderError` for template errors and for taboo phrases (a letter goes
     to a customer) unless ``allow_taboo``; :class:`ConfigError` when the centre's name,
     manager or phone is missing (the letter is signed with them)."""
-    from tierctl import documents as docs
     from tierctl.render import ConfigView, make_environment, render_template
+    from tierctl.render import figures as docs
 
     folder = Path(out_root) / result.as_of.isoformat() / LETTERS_DIR
     texts: dict[str, str] = {}

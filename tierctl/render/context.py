@@ -63,7 +63,7 @@ def prepare(result: ShortageResult, config: Any, *, lang: str = "zh", eta_weeks:
     them (``c.plan``) and the documents offer exactly that.  ``allocation_model``: the
     allocation model the plan was made with, to spell a package out item by item (by
     default the packaged model of the plan's name, when it matches the plan)."""
-    from tierctl import plain_reasons
+    from tierctl.render import plain_reasons
 
     if lang not in LANGS:
         raise RenderError(f"不支持的语言「{lang}」", hint="可选：zh | en")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from tierctl import cadence
+from tierctl.daily import cadence
 from tierctl.errors import ConfigError
 from tierctl.shortage import ShortageResult
 
