@@ -906,14 +906,12 @@ def write_report_xlsx(report: LoopReport, path: Path, *, force: bool = False) ->
     counterfactual and KPIs, two native Excel charts (win-back rate against the
     benchmark, ROI by level) and the intervention detail.  Written atomically; text is
     never turned into a formula."""
-    import xlsxwriter
-
-    from tierctl.io.writers import atomic_path, neutralise
+    from tierctl.io.writers import atomic_path, neutralise, xlsx_workbook
 
     roi = report.roi
     with atomic_path(path, force=force) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                            "strings_to_numbers": False})
+        wb = xlsx_workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
+                                 "strings_to_numbers": False})
         title = wb.add_format({"bold": True, "font_size": 14})
         head = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True,
                               "align": "center", "valign": "vcenter"})

@@ -26,12 +26,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tierctl import charts, daily
+from tierctl.dashboard_png import (  # the pictures live in their own module
+    CAIRO_HINT,
+    LONG_PNG_NAME,
+    _cairosvg,
+    cjk_font,
+    find_browser,
+    render_long_png,
+    render_pngs,
+)
 from tierctl.errors import ModelError, NotFoundError, RenderError, UsageError
 from tierctl.store.core import SnapshotInfo, Store
 
@@ -683,6 +689,9 @@ TEXT = {
         "mig_cap": "上期到本期的类型迁移矩阵", "prev": "上期类型", "curr": "本期类型", "new": "新客户",
         "departed": "已流失/不在本期", "roi": "流失干预 ROI（按风险等级）",
         "roi_desc": "每个风险等级的投入产出比", "roi_cap": "各风险等级的干预投入产出比",
+        "roi_est": "流失干预 ROI（预计，按风险等级）", "est": "预计",
+        "roi_desc_est": "每个风险等级的预计投入产出比：尚无干预结果，按行业挽回率和预算中值估算，不是实际数字",
+        "roi_cap_est": "预计值（斜线）：尚未记录干预结果，按今天的人数、预算中值和行业挽回率中值估算",
         "level": "风险等级", "intervened": "干预", "won": "挽回", "rate": "挽回率", "cost": "成本（元）",
         "revenue": "挽回收入（元）", "roi_pct": "ROI",
     },
@@ -697,6 +706,11 @@ TEXT = {
         "mig_cap": "Type migration matrix, last period to this one", "prev": "Last period", "curr": "This period",
         "new": "New", "departed": "Left / not this period", "roi": "Churn intervention ROI by level",
         "roi_desc": "Return on the intervention cost per risk level", "roi_cap": "Return on intervention per risk level",
+        "roi_est": "Churn intervention ROI by level (estimate)", "est": "est.",
+        "roi_desc_est": "Estimated return per risk level: no intervention results yet, projected from the benchmark "
+                        "and budget midpoints, not an actual figure",
+        "roi_cap_est": "Estimates (hatched): no intervention results logged yet; projected from today's counts, "
+                       "the budget midpoint and the benchmark win-back midpoint",
         "level": "Risk level", "intervened": "Intervened", "won": "Won back", "rate": "Win-back rate",
         "cost": "Cost (CNY)", "revenue": "Revenue won back (CNY)", "roi_pct": "ROI",
     },
@@ -752,13 +766,17 @@ def figures(data: dict[str, Any], *, font: str = charts.FONT_STACK) -> list[Figu
     if c and c.get("roi"):
         rows_r = c["roi"]
         colors = {lv["key"]: lv["color"] for lv in c["levels"]}
-        svg = charts.hbars([x["label"] for x in rows_r], [x["roi"] or 0 for x in rows_r], title=tx["roi"],
-                           desc=tx["roi_desc"], colors=[colors.get(x["key"], "#4575b4") for x in rows_r],
+        est = c.get("roi_basis") == "projected"  # no intervention results: an estimate, drawn as one
+        title = tx["roi_est"] if est else tx["roi"]
+        svg = charts.hbars([x["label"] for x in rows_r], [x["roi"] or 0 for x in rows_r], title=title,
+                           desc=tx["roi_desc_est"] if est else tx["roi_desc"],
+                           colors=[colors.get(x["key"], "#4575b4") for x in rows_r],
                            value_labels=[f"{x['roi']:g}%" if x["roi"] is not None else "—" for x in rows_r],
-                           font=font, key="fig-roi", x_label="ROI %")
-        out.append(Figure("churn_roi", tx["roi"], tx["roi_cap"], svg,
-                          [tx["level"], tx["customers"], tx["intervened"], tx["won"], tx["rate"], tx["cost"],
-                           tx["revenue"], tx["roi_pct"]],
+                           font=font, key="fig-roi", x_label="ROI %", estimate=tx["est"] if est else None)
+        out.append(Figure("churn_roi", title, tx["roi_cap_est"] if est else tx["roi_cap"], svg,
+                          [tx["level"], tx["customers"],
+                           *(f"{tx['est']} {h}" if est else h for h in (tx["intervened"], tx["won"], tx["rate"],
+                                                                         tx["cost"], tx["revenue"], tx["roi_pct"]))],
                           [[x["label"], x["customers"], x["intervened"], x["won_back"],
                             f"{x['rate']:g}%" if x["rate"] is not None else "—", x["cost"], x["revenue"],
                             f"{x['roi']:g}%" if x["roi"] is not None else "—"] for x in rows_r], "churn"))
@@ -795,82 +813,36 @@ def render_html(data: dict[str, Any], figs: list[Figure], *, templates: Path | N
                                                                "font_stack": charts.FONT_STACK})
 
 
-def cjk_font() -> str | None:
-    """An installed font family that has Chinese glyphs (preferring the page's stack),
-    or None.  cairosvg takes the first family of ``font-family`` only and does not
-    fall back per glyph, so the PNGs name one family that exists."""
-    if not shutil.which("fc-list"):
-        return None
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    fams = [f.strip() for line in out.splitlines() for f in line.split(",") if f.strip()]
-    for want in ("Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Source Han Sans SC"):
-        if want in fams:
-            return want
-    return next((f for f in fams if "Mono" not in f), fams[0] if fams else None)
-
-
-CAIRO_HINT = ("PNG 需要 Python 包 cairosvg（pip install cairosvg）和系统的 cairo 库：\n"
-              "  Windows：安装 GTK3 运行库（GTK-for-Windows-Runtime-Environment-Installer，含 libcairo-2.dll），"
-              "安装时勾选「加入 PATH」，装好后关掉并重新打开命令行窗口再运行；\n"
-              "  macOS：brew install cairo；Debian/Ubuntu：sudo apt-get install libcairo2。\n"
-              "  不装也行：去掉 --png，dashboard.html 可以直接用浏览器打开、打印或截图。")
-
-
-def _cairosvg() -> Any:
-    try:
-        import cairosvg
-    except (ImportError, OSError) as exc:  # OSError: the system cairo library is missing
-        raise RenderError(f"无法生成 PNG：{exc}", hint=CAIRO_HINT) from exc
-    return cairosvg
-
-
-def render_pngs(figs: list[Figure], out_dir: Path, *, force: bool = False, scale: float = 2.0) -> tuple[list[Path], list[str]]:
-    """Each chart as ``<key>.png`` (white background, ``scale`` × its size)."""
-    from tierctl.io.writers import atomic_path
-
-    cairosvg = _cairosvg()
-    warnings = []
-    family = cjk_font()
-    if family is None:
-        warnings.append("系统中没有中文字体，PNG 中的中文会显示为方框；请安装 fonts-wqy-microhei 或 fonts-noto-cjk")
-        family = "sans-serif"
-    attr = f'font-family="{escape(charts.FONT_STACK, quote=True)}"'
-    paths = []
-    for f in figs:
-        svg = f.svg.replace(attr, f'font-family="{escape(family, quote=True)}"', 1)
-        path = out_dir / f"{f.key}.png"
-        with atomic_path(path, force=force) as tmp:
-            cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(tmp), scale=scale,
-                             background_color="white")
-        paths.append(path)
-    return paths, warnings
-
-
 def write_report(data: dict[str, Any], out_root: Path, *, png: bool = False, force: bool = False,
-                 templates: Path | None = None) -> ReportFiles:
-    """Write ``<out_root>/<date>/dashboard.html`` (and the PNGs).  Nothing is
-    overwritten without ``force``; each file is replaced atomically."""
+                 templates: Path | None = None, long_png: bool = False) -> ReportFiles:
+    """Write ``<out_root>/<date>/dashboard.html`` (and the PNGs: ``png`` each chart,
+    ``long_png`` the whole page as one tall phone-width picture, ``dashboard_long.png``).
+    Nothing is overwritten without ``force``; each file is replaced atomically."""
     from tierctl.io.writers import check_writable, write_text
 
     out_dir = Path(out_root) / data["date"]
     figs = figures(data)
     html_path = out_dir / HTML_NAME
-    targets = [html_path] + ([out_dir / f"{f.key}.png" for f in figs] if png else [])
+    long_path = out_dir / LONG_PNG_NAME
+    targets = [html_path] + ([out_dir / f"{f.key}.png" for f in figs] if png else []) + ([long_path] if long_png else [])
     for t in targets:
         check_writable(t, force)
     if png:
         _cairosvg()  # fail before writing anything
+    if long_png and find_browser() is None:
+        from tierctl.dashboard_png import BROWSER_HINT
+
+        raise RenderError("无法生成长图：没有找到 Chrome、Edge 或 Chromium", hint=BROWSER_HINT)
     html = render_html(data, figs, templates=templates)
     write_text(html_path, html, force=force)
     pngs: list[Path] = []
     warnings: list[str] = []
     if png:
         pngs, warnings = render_pngs(figs, out_dir, force=force)
+    if long_png:
+        pngs.append(render_long_png(html_path, long_path, force=force))
     return ReportFiles(out_dir, html_path, pngs, warnings)
 
 
-__all__ = ["Figure", "Limits", "ReportFiles", "cjk_font", "figures", "gather", "render_html", "render_pngs",
-           "write_report"]
+__all__ = ["CAIRO_HINT", "LONG_PNG_NAME", "Figure", "Limits", "ReportFiles", "cjk_font", "figures", "find_browser",
+           "gather", "render_html", "render_long_png", "render_pngs", "write_report"]
