@@ -301,8 +301,8 @@ class PrintWorksheet(Worksheet):
         else:
             self.set_portrait()
         self.fit_to_pages(1, 0)
-        left, right, top, bottom = rules.margins
-        self.set_margins(left=left, right=right, top=top, bottom=bottom)
+        m_left, m_right, m_top, m_bottom = rules.margins
+        self.set_margins(left=m_left, right=m_right, top=m_top, bottom=m_bottom)
         header = rule.header_row
         if header is None and self.panes and self.panes[0] > 0:
             header = int(self.panes[0]) - 1
@@ -360,17 +360,17 @@ class PrintWorksheet(Worksheet):
         if info is not None:
             ws.set_row_pixels(header, info.height, info.row_format)
         for r, c, kind, value, fmt in self._captured:
-            t = target.get(c)
-            if t is None:
+            dest = target.get(c)
+            if dest is None:
                 continue
             if kind == "s":
-                ws.write_string(r, t, value, fmt)
+                ws.write_string(r, dest, value, fmt)
             elif kind == "n":
-                ws.write_number(r, t, value, fmt)
+                ws.write_number(r, dest, value, fmt)
             elif kind == "d":
-                ws.write_datetime(r, t, value, fmt)
+                ws.write_datetime(r, dest, value, fmt)
             else:
-                ws.write_blank(r, t, value, fmt)
+                ws.write_blank(r, dest, value, fmt)
         ws.freeze_panes(header + 1, keep)
         if self.autofilter_area:
             ws.autofilter(header, 0, max(self.dim_rowmax or 0, header + 1), len(target) - 1)

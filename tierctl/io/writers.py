@@ -292,7 +292,7 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
                             import datetime as dt
 
                             plain_date = not isinstance(t, dt.datetime)
-                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),
+                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),  # type: ignore[arg-type]
                                               date_fmt if plain_date or kind == "date" else dt_fmt)
                     elif kind == "bool":
                         ws.write_string(r, j, yes_no[0] if bool(v) else yes_no[1], text_fmt)
