@@ -285,3 +285,17 @@ def test_pdf_churn_charts_print(pdfs):
     pages = page_text_sizes(pdfs["churn"])
     text = "".join(p[2] for p in pages)
     assert "各风险等级挽回率与行业标准" in text and "各风险等级 ROI" in text
+
+
+def test_a_sheet_too_long_to_print_gets_no_continuation_but_keeps_its_print_area(tmp_path, monkeypatch):
+    """Above ``continue_rows`` data rows a sheet is not a print: no continuation sheet
+    (it would double the writing of a 100,000-customer evaluation sheet)."""
+    from tierctl import render
+
+    rules = dataclasses.replace(load_rules(), continue_rows=10)
+    monkeypatch.setattr(printsetup, "load_rules", lambda path=None: rules)
+    path = render.write_evaluation_sheet(_shortage(), tmp_path / "long.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["客户分层评估表", "汇总"]
+    ws = wb["客户分层评估表"]
+    assert last_printed_col(ws) < ws.max_column  # the printable columns only

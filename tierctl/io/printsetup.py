@@ -66,6 +66,7 @@ class PrintRules:
     row_padding: float
     char_px: float
     max_col_px: float
+    continue_rows: int
     sheets: dict[str, SheetRule]
 
     def rule(self, sheet: str) -> SheetRule:
@@ -126,7 +127,8 @@ def _load(path: Path) -> PrintRules:
         fonts={"zh": font.str("zh"), "en": font.str("en")}, size=font.number("size", 11, min=6, max=20),
         line_height=font.number("line_height", 1.4, min=1, max=3),
         row_padding=font.number("row_padding", 4, min=0, max=30), char_px=font.number("char_px", 7.5, min=3, max=20),
-        max_col_px=page.number("max_col_px", 160, min=40, max=2000), sheets=sheets)
+        max_col_px=page.number("max_col_px", 160, min=40, max=2000),
+        continue_rows=page.int("continue_rows", 20000, min=1), sheets=sheets)
 
 
 def load_rules(path: Path | None = None) -> PrintRules:
@@ -135,13 +137,18 @@ def load_rules(path: Path | None = None) -> PrintRules:
 
 
 def display_width(text: str) -> float:
-    """Width in Latin characters: a CJK (or full-width) character takes two."""
-    return sum(2.0 if ord(ch) > 0x2E80 else 1.0 for ch in text)
+    """Width in Latin characters: a CJK (or full-width) character takes two.  Counted
+    from the UTF-8 length (C speed: a CJK character is 3 bytes, ASCII 1), so symbols
+    such as ≥ or → count two too — for a row height that errs tall, never short."""
+    n = len(text)
+    return (len(text.encode("utf-8", "replace")) - n) / 2 + n
 
 
 def text_lines(text: str, width_px: float, char_px: float) -> int:
     """Lines a wrapped text takes in a column ``width_px`` wide."""
     usable = max(width_px - 8.0, char_px * 2)
+    if "\n" not in text and len(text) * 2 * char_px <= usable:
+        return 1
     return sum(max(1, math.ceil(display_width(part) * char_px / usable)) for part in str(text).split("\n"))
 
 
@@ -178,7 +185,9 @@ class PrintWorksheet(Worksheet):
         self._right_px = 0.0  # right edge of the widest overflowing text
         self._capped: set[int] = set()
         self._wide: dict[int, float] = {}
-        self._chain = 0  # 0: a sheet of the writer; k: its k-th continuation  # columns narrowed to max_col_px: their text wraps
+        self._too_long = False  # more rows than continue_rows: the columns past the cut stay unprinted
+        self._chain = 0  # 0: a sheet of the writer; k: its k-th continuation
+        self._lefts: dict[int, float] = {}  # column → its left edge (pixels), while the widths stand  # columns narrowed to max_col_px: their text wraps
 
     # -- set up by the workbook ------------------------------------------------------------
     def _attach(self, book: PrintWorkbook) -> None:
@@ -193,6 +202,7 @@ class PrintWorksheet(Worksheet):
     def set_column_pixels(self, first_col: int, last_col: int, width: Any = None, cell_format: Any = None,  # type: ignore[override]
                           options: Any = None) -> Any:
         """Columns wider than the rule's ``max_col_px`` are narrowed to it; their text wraps."""
+        self._lefts = {}
         if self._book is not None and width is not None:
             cap = self._rules.col_cap(self._rule)
             for c in range(min(first_col, last_col), max(first_col, last_col) + 1):
@@ -238,7 +248,10 @@ class PrintWorksheet(Worksheet):
             self._decide_cut()
         if rule.wrap and row > header and self._headers.get(col) in rule.wrap and not (fmt is not None and fmt.text_wrap):
             fmt = self._book.wrap_twin(fmt)
-        if rule.continue_as and (not self._cut_done or self._cut is not None):
+        if rule.continue_as and not self._too_long and (not self._cut_done or self._cut is not None):
+            if row > header + self._rules.continue_rows:  # too long to print: no continuation sheet
+                self._too_long, self._captured = True, []
+                return fmt
             if row <= header or col < rule.key_columns or (self._cut is not None and col >= self._cut):
                 self._captured.append((row, col, kind, value, fmt))
         return fmt
@@ -276,7 +289,10 @@ class PrintWorksheet(Worksheet):
             self._right_px = max(self._right_px, self._col_left(col) + display_width(text) * rules.char_px + 4)
 
     def _col_left(self, col: int) -> float:
-        return float(sum(self._size_col(c) for c in range(col)))
+        left = self._lefts.get(col)
+        if left is None:
+            left = self._lefts[col] = float(sum(self._size_col(c) for c in range(col)))
+        return left
 
     # -- at close -------------------------------------------------------------------------------
     def _finish(self) -> None:
@@ -341,7 +357,7 @@ class PrintWorksheet(Worksheet):
     def _continuation(self, book: PrintWorkbook) -> None:
         """Write the columns that do not print here on the ``continue_as`` sheet."""
         rule = self._rule
-        if self._cut is None or not rule.continue_as:
+        if self._cut is None or not rule.continue_as or self._too_long:
             return
         keep, cut = rule.key_columns, self._cut
         name = continuation_name(rule.continue_as, self._chain + 1)
