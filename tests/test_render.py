@@ -159,7 +159,7 @@ def test_eml_parses_and_subject_decodes(rendered):
     att = list(msg.iter_attachments())
     assert [a.get_filename() for a in att] == ["客户分层评估表-2026-11-24.xlsx"]
     wb = openpyxl.load_workbook(io.BytesIO(att[0].get_content()))
-    assert wb.sheetnames == ["客户分层评估表", "汇总"]
+    assert wb.sheetnames == ["客户分层评估表", "汇总", "评分依据"]  # issue 17: the reasons print on their own sheet
 
 
 def test_email_sections_and_traceable_costs(rendered):
@@ -230,7 +230,7 @@ def test_sheet_plan_hook_adds_a_sheet(sample_result, tmp_path):
 
     p = render.write_evaluation_sheet(sample_result, tmp_path / "s.xlsx", plan=Plan())
     wb = openpyxl.load_workbook(p)
-    assert wb.sheetnames == ["客户分层评估表", "汇总", "调配方案"]
+    assert wb.sheetnames == ["客户分层评估表", "汇总", "调配方案", "评分依据"]
     assert wb["调配方案"]["A1"].value == "=1+1" and wb["调配方案"]["A1"].data_type == "s"
 
 
@@ -448,7 +448,7 @@ def test_english_render(sample_result, tmp_path):
     rows = list(csv.DictReader((rep.out_dir / "sms.csv").open(encoding="utf-8-sig", newline="")))
     assert list(rows[0]) == ["phone", "name", "message", "characters", "segments"]
     wb = openpyxl.load_workbook(rep.out_dir / "evaluation_sheet.xlsx")
-    assert wb.sheetnames == ["Evaluation", "Summary"]
+    assert wb.sheetnames == ["Evaluation", "Summary", "Reasons"]
     assert wb["Evaluation"]["I1"].value == "Tier" and "First contact within 2 h" in wb["Evaluation"]["J2"].value
     calls = (rep.out_dir / "call_scripts.md").read_text(encoding="utf-8")
     assert "**Opening" in calls and "Wed 25 Nov 2026, 16:00–18:00" in calls

@@ -25,10 +25,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
 EXPECTED = {"zh": {"fig-trend": "P0–P3 人数趋势", "fig-wait": "等待天数分布", "fig-rfm": "RFM 客户类型分布",
-                   "fig-migration": "RFM 客户迁移", "fig-roi": "流失干预 ROI（按风险等级）"},
+                   "fig-migration": "RFM 客户迁移", "fig-roi": "流失干预 ROI（预计，按风险等级）"},  # projected: no log
             "en": {"fig-trend": "P0–P3 customers over time", "fig-wait": "Days waited",
                    "fig-rfm": "RFM customer types", "fig-migration": "RFM migration",
-                   "fig-roi": "Churn intervention ROI by level"}}
+                   "fig-roi": "Churn intervention ROI by level (estimate)"}}
 
 
 def chromium() -> str:

@@ -52,7 +52,7 @@ def test_weekly_path():
 def test_weekly_workbook_contents(tmp_path, model, result, stream):
     path = write_weekly(result, model, tmp_path / "w.xlsx", source="visits.csv", stream=stream)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["汇总", *TYPE_SHEETS, "红色预警", "分箱边界", "数据质量"]
+    assert wb.sheetnames == ["汇总", *TYPE_SHEETS, "红色预警", "分箱边界", "数据质量", "红色预警（续）"]  # issue 17: print
 
     summary = wb["汇总"]
     assert len(summary._charts) == 1  # a native Excel chart, not a picture

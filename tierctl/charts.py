@@ -336,15 +336,22 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], matrix: Sequence[Sequence[
 def hbars(labels: Sequence[str], values: Sequence[float], *, title: str, desc: str = "",
           colors: Sequence[str] | None = None, value_labels: Sequence[str] | None = None,
           width: float = WIDTH, font: str = FONT_STACK, key: str | None = None,
-          x_label: str | None = None) -> str:
-    """One horizontal bar per label; negative values extend left of a zero line."""
+          x_label: str | None = None, estimate: str | None = None) -> str:
+    """One horizontal bar per label; negative values extend left of a zero line.
+
+    ``estimate``: the bars are estimates, not facts — drawn hatched with a dashed
+    outline, each value label starting with ``estimate`` (e.g. "预计") and a note under
+    the bars saying so."""
     n = len(labels)
     lw = max((text_width(s, 12) for s in labels), default=40) + 14
     texts = list(value_labels) if value_labels is not None else [fmt_num(v) for v in values]
     vw = max((text_width(t, 11) for t in texts), default=20) + 10
     top = 40.0
     bh = 24.0
-    height = top + bh * n + (34 if x_label else 18)
+    if estimate:
+        texts = [f"{estimate} {t}" for t in texts]
+        vw = max((text_width(t, 11) for t in texts), default=20) + 10
+    height = top + bh * n + (34 if x_label else 18) + (20 if estimate else 0)
     vals = [float(v) for v in values]
     neg = min(min(vals, default=0), 0)
     left, right = lw + (vw if neg < 0 else 0), width - vw
@@ -354,7 +361,8 @@ def hbars(labels: Sequence[str], values: Sequence[float], *, title: str, desc: s
     def x_of(v: float) -> float:
         return left + (right - left) * (v - neg) / span
 
-    head, tail = _open(width, height, title, desc, font, key)
+    uid = key or f"chart{next(_ids)}"
+    head, tail = _open(width, height, title, desc, font, uid)
     out = [head]
     zero = x_of(0)
     for i, (lab, v) in enumerate(zip(labels, vals, strict=True)):
@@ -362,15 +370,45 @@ def hbars(labels: Sequence[str], values: Sequence[float], *, title: str, desc: s
         color = colors[i] if colors else "#4575b4"
         x0, x1 = sorted((zero, x_of(v)))
         out.append(_text(lw - 8, y + bh / 2 + 4, lab, anchor="end"))
+        fill = (f'fill="#fff" stroke="{color}" stroke-width="1.2" stroke-dasharray="4 2" class="estimate"'
+                if estimate else f'fill="{color}"')
         out.append(f'<rect x="{x0:.1f}" y="{y + 4:.1f}" width="{max(x1 - x0, 0.8):.1f}" height="{bh - 8:.1f}" '
-                   f'fill="{color}"><title>{_e(lab)}: {_e(texts[i])}</title></rect>')
+                   f'{fill}><title>{_e(lab)}: {_e(texts[i])}</title></rect>')
+        if estimate:
+            out.append(_hatch(x0, y + 4, max(x1 - x0, 0.8), bh - 8, color))
         tx = x1 + 4 if v >= 0 else x0 - 4
         out.append(_text(tx, y + bh / 2 + 4, texts[i], size=11, anchor="start" if v >= 0 else "end", fill=MUTED))
     out.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{top + bh * n}" stroke="{INK}"/>')
     if x_label:
-        out.append(_text((left + right) / 2, height - 8, x_label, size=11, anchor="middle", fill=MUTED))
+        out.append(_text((left + right) / 2, height - 8 - (20 if estimate else 0), x_label, size=11, anchor="middle",
+                         fill=MUTED))
+    if estimate:
+        out.append(f'<rect x="{left:.1f}" y="{height - 21:.1f}" width="18" height="11" fill="#fff" '
+                   f'stroke="{MUTED}" stroke-dasharray="3 2"/>')
+        out.append(_hatch(left, height - 21, 18, 11, MUTED))
+        out.append(_text(left + 24, height - 11, ESTIMATE_NOTE.get(estimate, ESTIMATE_NOTE["预计"]), size=11,
+                         fill=MUTED, extra='class="estimate-note"'))
     out.append(tail)
     return "".join(out)
+
+
+ESTIMATE_NOTE = {"预计": "斜线 = 预计值（尚无实际干预结果），不是实际数字",
+                 "est.": "Hatched = estimate (no intervention results yet), not an actual figure"}
+
+
+def _hatch(x: float, y: float, w: float, h: float, color: str, step: float = 5.0) -> str:
+    """Diagonal hatch lines inside the box (x, y, w, h): the fill of an estimated
+    figure.  Plain line segments cut to the box (no pattern or clip reference, so the
+    page stays free of ``url(…)``)."""
+    segs = []
+    c = x - (y + h)
+    while c < x + w - y:
+        y1, y2 = max(y, x - c), min(y + h, x + w - c)
+        if y2 > y1:
+            segs.append(f"M{y1 + c:.1f} {y1:.1f}L{y2 + c:.1f} {y2:.1f}")
+        c += step
+    return (f'<path d="{"".join(segs)}" stroke="{_e(color)}" stroke-width="2" fill="none" class="hatch"/>'
+            if segs else "")
 
 
 __all__ = ["FONT_STACK", "WIDTH", "RefLine", "Series", "contrast", "fmt_num", "heatmap", "hbars", "histogram",

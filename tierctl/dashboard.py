@@ -26,12 +26,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-import shutil
-import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from html import escape
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +36,29 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tierctl import charts, daily
-from tierctl.errors import ModelError, NotFoundError, RenderError, UsageError
+from tierctl.dashboard_figures import Figure, figures
+from tierctl.dashboard_png import (  # the pictures live in their own module
+    CAIRO_HINT,
+    LONG_PNG_NAME,
+    _cairosvg,
+    cjk_font,
+    find_browser,
+    render_long_png,
+    render_pngs,
+)
+from tierctl.dashboard_sources import (
+    SHORTAGE,
+    _churn,
+    _counted,
+    _on_or_before,
+    _rfm,
+)
+from tierctl.errors import ModelError, NotFoundError, RenderError
 from tierctl.store.core import SnapshotInfo, Store
 
-SHORTAGE, RFM, CHURN = "shortage", "rfm", "churn"
 TIER_COLORS = ["#d73027", "#fc8d59", "#fee08b", "#91cf60", "#74add1", "#999999"]
 CRISIS_COLORS = {"green": "#1a9850", "yellow": "#fee08b", "orange": "#fc8d59", "red": "#d73027"}
 WAIT_COLORS = ["#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027"]
-RFM_COLORS = ["#1a9850", "#66bd63", "#a6d96a", "#fdae61", "#4575b4", "#74add1", "#abd9e9", "#bdbdbd"]
-LEVEL_COLORS = ["#91cf60", "#fee08b", "#fc8d59", "#d73027"]
-LEVEL_EN = {"low": "Low", "mid": "Medium", "high": "High", "extreme": "Extreme"}
 HTML_NAME = "dashboard.html"
 
 
@@ -85,27 +94,6 @@ def gather(store: Store, day: dt.date, now: dt.datetime, *, lang: str = "zh", wo
         raise NotFoundError(f"历史数据库 {store.path} 中没有 {day} 或更早的评分、RFM 或流失风险结果",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）保存一次评分")
     return data
-
-
-def _on_or_before(store: Store, kind: str, day: dt.date) -> SnapshotInfo | None:
-    return store.latest_snapshot(kind, before=day + dt.timedelta(days=1))
-
-
-def _layout_names(info: SnapshotInfo) -> set[str]:
-    return {c["name"] for c in (info.layout or [])}
-
-
-def _values(store: Store, info: SnapshotInfo, name: str) -> pd.Series:
-    """One payload field of every row of a snapshot, or the generic ``label`` when the
-    snapshot has no such field."""
-    if name in _layout_names(info):
-        return store.snapshot_rows(info.id, fields=[name], generic=("customer_key",))[name]
-    return store.snapshot_rows(info.id, fields=[], generic=("customer_key", "label"))["label"]
-
-
-def _counted(values: pd.Series) -> list[tuple[Any, int]]:
-    vc = values.dropna().value_counts(sort=False)
-    return [(v.item() if hasattr(v, "item") else v, int(k)) for v, k in vc.items()]
 
 
 def _shortage_model(info: SnapshotInfo) -> Any | None:
@@ -315,7 +303,7 @@ def _alerts(store: Store, info: SnapshotInfo, lim: Limits, lang: str = "zh") -> 
         for x in shown:
             x["recipient"], x["reason"] = daily.alert_in_english(x, info.meta)
             x["recipients"] = [names.get(w, w) for w in x["recipients"]]
-        by = [(names.get(k, k), n) for k, n in by]
+        by = [(names.get(k, k), n) for k, n in by]  # type: ignore[misc]
     count = sum(int(n) for _, n in by)
     return {"count": count, "customers": int(customers),
             "by_recipient": [{"recipient": k, "count": int(n)} for k, n in by],
@@ -467,304 +455,6 @@ def _why(store: Store, info: SnapshotInfo, prev: SnapshotInfo, keys: list[str], 
 
 
 # -- RFM -------------------------------------------------------------------------------------
-def _rfm(store: Store, day: dt.date, lang: str, warnings: list[str]) -> dict[str, Any] | None:
-    info = _on_or_before(store, RFM, day)
-    if info is None:
-        return None
-    from tierctl.rfm import load_rfm_model
-
-    model = None
-    for cand in (info.model_name, "rfm"):
-        if cand:
-            with contextlib.suppress(ModelError, OSError, UsageError):
-                model = load_rfm_model(cand)
-                break
-    if model is None:
-        warnings.append("无法读取 RFM 模型，跳过 RFM 部分")
-        return None
-    types = list(model.types)
-
-    def name(t: Any) -> str:
-        return t.name_en if lang == "en" else t.name_zh
-
-    lookup: dict[str, int] = {}
-    for t in types:
-        for k in (str(t.no), t.name_zh, t.name_en):
-            lookup[k] = t.no
-
-    def type_no(v: Any) -> int | None:
-        if v is None:
-            return None
-        with contextlib.suppress(TypeError, ValueError):
-            return int(v)
-        return lookup.get(str(v).strip())
-
-    counts: dict[int, int] = {}
-    for v, k in _counted(_values(store, info, "type_no")):
-        no = type_no(v)
-        if no is not None:
-            counts[no] = counts.get(no, 0) + int(k)
-    n = sum(counts.values())
-    dist = [{"type_no": t.no, "name": name(t), "pattern": t.pattern, "customers": counts.get(t.no, 0),
-             "share": round(100 * counts.get(t.no, 0) / n, 1) if n else 0.0,
-             "usual": f"{t.share_pct[0]:g}–{t.share_pct[1]:g}%",
-             "red_alert": t.no in model.red_alert_types} for t in types]
-    out: dict[str, Any] = {"as_of": info.as_of.isoformat(), "customers": n, "types": dist, "migration": None}
-    prev = store.latest_snapshot(RFM, before=info.as_of)
-    if prev is not None:
-        out["migration"] = _migration(store, info, prev, types, model, name, type_no, lang)
-    return out
-
-
-def _migration(store: Store, info: SnapshotInfo, prev: SnapshotInfo, types: list[Any], model: Any, name: Any,
-               type_no: Any, lang: str) -> dict[str, Any]:
-    def typed(si: SnapshotInfo) -> pd.Series:
-        keys = store.snapshot_rows(si.id, fields=[], generic=("customer_key",))["customer_key"].astype(object)
-        return pd.Series(_values(store, si, "type_no").astype(object).to_numpy(), index=keys.to_numpy())
-
-    cur, old = typed(info), typed(prev)
-    nos = [t.no for t in types]
-    idx = {no: i for i, no in enumerate(nos)}
-    matrix = [[0] * (len(nos) + 1) for _ in range(len(nos) + 1)]  # + new row, + departed column
-    listed = cur.index.isin(old.index)
-    before = old.reindex(cur.index[listed])
-    pairs = pd.DataFrame({"a": before.to_numpy(), "b": cur[listed].to_numpy()})
-    for (a, b), k in pairs.value_counts(dropna=False, sort=False).items():
-        ta, tb = type_no(None if a is None or a != a else a), type_no(None if b is None or b != b else b)
-        if ta in idx and tb in idx:
-            matrix[idx[ta]][idx[tb]] += int(k)
-    for b, k in _counted(cur[~listed]):
-        tb = type_no(b)
-        if tb in idx:
-            matrix[len(nos)][idx[tb]] += int(k)
-    for a, k in _counted(old[~old.index.isin(cur.index)]):
-        ta = type_no(a)
-        if ta in idx:
-            matrix[idx[ta]][len(nos)] += int(k)
-    flows = []
-    for fl in model.key_flows:
-        if fl.from_type in idx and fl.to_type in idx:
-            base = sum(matrix[idx[fl.from_type]])
-            k = matrix[idx[fl.from_type]][idx[fl.to_type]]
-            flows.append({"name": fl.name_en if lang == "en" else fl.name_zh,
-                          "from": fl.from_type, "to": fl.to_type, "count": k, "base": base,
-                          "rate": round(100 * k / base, 1) if base else None, "target_pct": fl.target_pct,
-                          "target": fl.target_zh})
-    return {"previous_as_of": prev.as_of.isoformat(), "types": nos, "names": [name(t) for t in types],
-            "matrix": matrix, "flows": flows}
-
-
-# -- churn ----------------------------------------------------------------------------------
-def _q(d: Decimal, places: int = 0) -> Decimal:
-    return d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def _churn_roi(store: Store, info: SnapshotInfo, model: Any, day: dt.date, now: dt.datetime, per: dict[str, int],
-               warnings: list[str]) -> tuple[dict[str, Any] | None, str]:
-    """The ROI by level: from the logged interventions (``tierctl churn log``, evaluated
-    by :func:`tierctl.churn_loop.loop_report` up to ``day``) when there are any, else
-    from results stored with the snapshot (``meta["roi"]``), else a projection."""
-    from tierctl import churn
-    from tierctl.errors import TierctlError
-    from tierctl.store.schema import contacts
-
-    with store.reading() as conn:
-        logged = conn.execute(sa.select(sa.func.count()).where(contacts.c.kind == CHURN)).scalar() or 0
-    if logged:
-        try:
-            from tierctl.churn_loop import loop_report
-
-            rep = loop_report(store, model, end=day, now=now)
-            if rep.roi.intervened:
-                return rep.roi.to_json(), "actual"
-        except (TierctlError, ImportError) as exc:
-            warnings.append(f"无法从干预记录计算 ROI（{exc}），改用预计值")
-    stored = info.meta.get("roi")
-    if isinstance(stored, dict) and stored.get("levels"):
-        return stored, "actual"
-    # No intervention results yet: project today's customers with each level's budget
-    # midpoint and the midpoint of its win-back benchmark.
-    rows = {}
-    for lv in model.levels:
-        k = per.get(lv.key, 0)
-        lo, hi = lv.benchmark
-        at_risk = getattr(lv, "at_risk", not (lo == 0 and hi == 1))
-        if not k or not at_risk:  # 低: automatic upkeep, no win-back benchmark
-            continue
-        won = int(_q(Decimal(k) * (lo + hi) / 2))
-        cost = Decimal(k) * (Decimal(lv.budget[0]) + Decimal(lv.budget[1])) / 2
-        rows[lv.key] = {"customers": k, "intervened": k, "won_back": won, "cost": cost}
-    return (churn.roi_report(rows, model).to_json() if rows else None), "projected"
-
-
-def _churn(store: Store, day: dt.date, now: dt.datetime, lang: str, warnings: list[str]) -> dict[str, Any] | None:
-    info = _on_or_before(store, CHURN, day)
-    if info is None:
-        return None
-    from tierctl import churn
-
-    model = None
-    for cand in (info.model_name, "churn"):
-        if cand:
-            with contextlib.suppress(ModelError, OSError, UsageError):
-                model = churn.load_churn_model(cand)
-                break
-    if model is None:
-        warnings.append("无法读取流失风险模型，跳过 ROI 部分")
-        return None
-    raw = _counted(_values(store, info, "level_key"))
-    per: dict[str, int] = {}
-    for v, k in raw:
-        try:
-            lv = model.level(str(v))
-        except Exception:  # noqa: BLE001 - a label the model does not know: not counted
-            continue
-        per[lv.key] = per.get(lv.key, 0) + int(k)
-    def label(lv: Any) -> str:
-        return LEVEL_EN.get(lv.key, lv.label) if lang == "en" else lv.label
-
-    levels = [{"key": lv.key, "label": label(lv), "customers": per.get(lv.key, 0),
-               "color": LEVEL_COLORS[min(i, len(LEVEL_COLORS) - 1)]} for i, lv in enumerate(model.levels)]
-    roi, basis = _churn_roi(store, info, model, day, now, per, warnings)
-    roi_rows = []
-    if roi:
-        labels = {lv.key: label(lv) for lv in model.levels}
-        for x in roi["levels"]:
-            key = x.get("level")
-            roi_rows.append({"key": key, "label": labels.get(key, x.get("label", key)),
-                             "customers": x.get("customers"), "intervened": x.get("intervened"),
-                             "won_back": x.get("won_back"), "rate": _pct(x.get("rate")),
-                             "cost": x.get("cost"), "revenue": x.get("revenue"), "roi": _pct(x.get("roi"))})
-    total = roi.get("total") if roi else None
-    return {"as_of": info.as_of.isoformat(), "customers": sum(per.values()), "levels": levels, "roi_basis": basis,
-            "roi": roi_rows, "total": ({"customers": total.get("customers"), "won_back": total.get("won_back"),
-                                        "cost": total.get("cost"), "revenue": total.get("revenue"),
-                                        "roi": _pct(total.get("roi")), "rate": _pct(total.get("rate"))}
-                                       if total else None),
-            "average_annual_spend": float(model.average_annual_spend)}
-
-
-def _pct(v: Any) -> float | None:
-    if v is None:
-        return None
-    return round(float(v) * 100, 1)
-
-
-# =========================================================================================
-# Figures
-# =========================================================================================
-@dataclass
-class Figure:
-    """One chart: the SVG and a table with the same numbers (its text alternative)."""
-
-    key: str
-    title: str
-    caption: str
-    svg: str
-    headers: list[str]
-    rows: list[list[Any]]
-    section: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "caption": self.caption, "headers": self.headers,
-                "rows": self.rows, "section": self.section}
-
-
-TEXT = {
-    "zh": {
-        "trend": "P0–P3 人数趋势", "trend_desc": "每次保存的评分中各分级的人数（堆叠柱形图）",
-        "trend_cap": "各分级人数随日期的变化", "date": "日期", "customers": "人数", "total": "合计",
-        "wait": "等待天数分布", "wait_desc": "今天名单上客户的等待天数直方图，虚线为 7/14/21/28 天等界限",
-        "wait_cap": "等待天数直方图与预警界限", "days": "等待天数", "range": "等待天数区间",
-        "rfm": "RFM 客户类型分布", "rfm_desc": "八类客户各有多少人", "rfm_cap": "八类客户的人数与占比",
-        "type": "客户类型", "share": "占比", "usual": "常见占比",
-        "mig": "RFM 客户迁移", "mig_desc": "上期类型（行）到本期类型（列）的人数，红框为关键流向",
-        "mig_cap": "上期到本期的类型迁移矩阵", "prev": "上期类型", "curr": "本期类型", "new": "新客户",
-        "departed": "已流失/不在本期", "roi": "流失干预 ROI（按风险等级）",
-        "roi_desc": "每个风险等级的投入产出比", "roi_cap": "各风险等级的干预投入产出比",
-        "level": "风险等级", "intervened": "干预", "won": "挽回", "rate": "挽回率", "cost": "成本（元）",
-        "revenue": "挽回收入（元）", "roi_pct": "ROI",
-    },
-    "en": {
-        "trend": "P0–P3 customers over time", "trend_desc": "Customers per tier in every stored run (stacked bars)",
-        "trend_cap": "Customers per tier by date", "date": "Date", "customers": "Customers", "total": "Total",
-        "wait": "Days waited", "wait_desc": "Histogram of days waited by today's customers; dashed lines mark the 7/14/21/28-day limits",
-        "wait_cap": "Days-waited histogram and alert limits", "days": "Days waited", "range": "Days waited",
-        "rfm": "RFM customer types", "rfm_desc": "Customers in each of the eight types",
-        "rfm_cap": "Customers and share per type", "type": "Type", "share": "Share", "usual": "Usual share",
-        "mig": "RFM migration", "mig_desc": "Customers from last period's type (rows) to this period's (columns); key flows outlined in red",
-        "mig_cap": "Type migration matrix, last period to this one", "prev": "Last period", "curr": "This period",
-        "new": "New", "departed": "Left / not this period", "roi": "Churn intervention ROI by level",
-        "roi_desc": "Return on the intervention cost per risk level", "roi_cap": "Return on intervention per risk level",
-        "level": "Risk level", "intervened": "Intervened", "won": "Won back", "rate": "Win-back rate",
-        "cost": "Cost (CNY)", "revenue": "Revenue won back (CNY)", "roi_pct": "ROI",
-    },
-}
-
-
-def figures(data: dict[str, Any], *, font: str = charts.FONT_STACK) -> list[Figure]:
-    """The dashboard's charts, in page order, each with its table."""
-    tx = TEXT["en" if data.get("lang") == "en" else "zh"]
-    out: list[Figure] = []
-    s = data.get("shortage")
-    if s:
-        tiers = s["tiers"]
-        dates = [t["date"] for t in s["trend"]]
-        series = [charts.Series(t["name"], [d["counts"][t["name"]] for d in s["trend"]], t["color"]) for t in tiers]
-        svg = charts.stacked_bars([d[5:] for d in dates], series, title=tx["trend"], desc=tx["trend_desc"],
-                                  y_label=tx["customers"], font=font, key="fig-trend")
-        rows = [[d["date"], *[d["counts"][t["name"]] for t in tiers], sum(d["counts"].values())] for d in s["trend"]]
-        out.append(Figure("trend", tx["trend"], tx["trend_cap"], svg,
-                          [tx["date"], *[t["name"] for t in tiers], tx["total"]], rows, "shortage"))
-        w = s["wait"]
-        lines = [charts.RefLine(x["days"], x["label"]) for x in w["lines"]]
-        svg = charts.histogram(w["edges"], w["counts"], title=tx["wait"], desc=tx["wait_desc"], colors=w["colors"],
-                               lines=lines, x_label=tx["days"], y_label=tx["customers"], font=font, key="fig-wait",
-                               last_open=w["open_last"])
-        out.append(Figure("wait", tx["wait"], tx["wait_cap"], svg, [tx["range"], tx["customers"], tx["share"]],
-                          [[b["label"], b["count"], f"{b['share']:g}%"] for b in w["bands"]], "shortage"))
-    r = data.get("rfm")
-    if r:
-        types = r["types"]
-        svg = charts.hbars([f"{t['type_no']} {t['name']}" for t in types], [t["customers"] for t in types],
-                           title=tx["rfm"], desc=tx["rfm_desc"], colors=RFM_COLORS[:len(types)],
-                           value_labels=[f"{charts.fmt_num(t['customers'])}（{t['share']:g}%）" if data.get("lang") != "en"
-                                         else f"{charts.fmt_num(t['customers'])} ({t['share']:g}%)" for t in types],
-                           font=font, key="fig-rfm")
-        out.append(Figure("rfm_types", tx["rfm"], tx["rfm_cap"], svg,
-                          [tx["type"], "R·F·M", tx["customers"], tx["share"], tx["usual"]],
-                          [[f"{t['type_no']} {t['name']}", t["pattern"], t["customers"], f"{t['share']:g}%", t["usual"]]
-                           for t in types], "rfm"))
-        m = r.get("migration")
-        if m:
-            names = [f"{no} {nm}" for no, nm in zip(m["types"], m["names"], strict=True)]
-            rows_l = [*names, tx["new"]]
-            cols_l = [*names, tx["departed"]]
-            idx = {no: i for i, no in enumerate(m["types"])}
-            marks = [(idx[f["from"]], idx[f["to"]]) for f in m["flows"]]
-            svg = charts.heatmap(rows_l, cols_l, m["matrix"], title=tx["mig"], desc=tx["mig_desc"],
-                                 row_label=tx["prev"], col_label=tx["curr"], font=font, key="fig-migration",
-                                 highlight=marks)
-            out.append(Figure("rfm_migration", tx["mig"], tx["mig_cap"], svg, [f"{tx['prev']} \\ {tx['curr']}", *cols_l],
-                              [[rows_l[i], *row] for i, row in enumerate(m["matrix"])], "rfm"))
-    c = data.get("churn")
-    if c and c.get("roi"):
-        rows_r = c["roi"]
-        colors = {lv["key"]: lv["color"] for lv in c["levels"]}
-        svg = charts.hbars([x["label"] for x in rows_r], [x["roi"] or 0 for x in rows_r], title=tx["roi"],
-                           desc=tx["roi_desc"], colors=[colors.get(x["key"], "#4575b4") for x in rows_r],
-                           value_labels=[f"{x['roi']:g}%" if x["roi"] is not None else "—" for x in rows_r],
-                           font=font, key="fig-roi", x_label="ROI %")
-        out.append(Figure("churn_roi", tx["roi"], tx["roi_cap"], svg,
-                          [tx["level"], tx["customers"], tx["intervened"], tx["won"], tx["rate"], tx["cost"],
-                           tx["revenue"], tx["roi_pct"]],
-                          [[x["label"], x["customers"], x["intervened"], x["won_back"],
-                            f"{x['rate']:g}%" if x["rate"] is not None else "—", x["cost"], x["revenue"],
-                            f"{x['roi']:g}%" if x["roi"] is not None else "—"] for x in rows_r], "churn"))
-    return out
-
-
 # =========================================================================================
 # Writing
 # =========================================================================================
@@ -795,82 +485,36 @@ def render_html(data: dict[str, Any], figs: list[Figure], *, templates: Path | N
                                                                "font_stack": charts.FONT_STACK})
 
 
-def cjk_font() -> str | None:
-    """An installed font family that has Chinese glyphs (preferring the page's stack),
-    or None.  cairosvg takes the first family of ``font-family`` only and does not
-    fall back per glyph, so the PNGs name one family that exists."""
-    if not shutil.which("fc-list"):
-        return None
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    fams = [f.strip() for line in out.splitlines() for f in line.split(",") if f.strip()]
-    for want in ("Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Source Han Sans SC"):
-        if want in fams:
-            return want
-    return next((f for f in fams if "Mono" not in f), fams[0] if fams else None)
-
-
-CAIRO_HINT = ("PNG 需要 Python 包 cairosvg（pip install cairosvg）和系统的 cairo 库：\n"
-              "  Windows：安装 GTK3 运行库（GTK-for-Windows-Runtime-Environment-Installer，含 libcairo-2.dll），"
-              "安装时勾选「加入 PATH」，装好后关掉并重新打开命令行窗口再运行；\n"
-              "  macOS：brew install cairo；Debian/Ubuntu：sudo apt-get install libcairo2。\n"
-              "  不装也行：去掉 --png，dashboard.html 可以直接用浏览器打开、打印或截图。")
-
-
-def _cairosvg() -> Any:
-    try:
-        import cairosvg
-    except (ImportError, OSError) as exc:  # OSError: the system cairo library is missing
-        raise RenderError(f"无法生成 PNG：{exc}", hint=CAIRO_HINT) from exc
-    return cairosvg
-
-
-def render_pngs(figs: list[Figure], out_dir: Path, *, force: bool = False, scale: float = 2.0) -> tuple[list[Path], list[str]]:
-    """Each chart as ``<key>.png`` (white background, ``scale`` × its size)."""
-    from tierctl.io.writers import atomic_path
-
-    cairosvg = _cairosvg()
-    warnings = []
-    family = cjk_font()
-    if family is None:
-        warnings.append("系统中没有中文字体，PNG 中的中文会显示为方框；请安装 fonts-wqy-microhei 或 fonts-noto-cjk")
-        family = "sans-serif"
-    attr = f'font-family="{escape(charts.FONT_STACK, quote=True)}"'
-    paths = []
-    for f in figs:
-        svg = f.svg.replace(attr, f'font-family="{escape(family, quote=True)}"', 1)
-        path = out_dir / f"{f.key}.png"
-        with atomic_path(path, force=force) as tmp:
-            cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(tmp), scale=scale,
-                             background_color="white")
-        paths.append(path)
-    return paths, warnings
-
-
 def write_report(data: dict[str, Any], out_root: Path, *, png: bool = False, force: bool = False,
-                 templates: Path | None = None) -> ReportFiles:
-    """Write ``<out_root>/<date>/dashboard.html`` (and the PNGs).  Nothing is
-    overwritten without ``force``; each file is replaced atomically."""
+                 templates: Path | None = None, long_png: bool = False) -> ReportFiles:
+    """Write ``<out_root>/<date>/dashboard.html`` (and the PNGs: ``png`` each chart,
+    ``long_png`` the whole page as one tall phone-width picture, ``dashboard_long.png``).
+    Nothing is overwritten without ``force``; each file is replaced atomically."""
     from tierctl.io.writers import check_writable, write_text
 
     out_dir = Path(out_root) / data["date"]
     figs = figures(data)
     html_path = out_dir / HTML_NAME
-    targets = [html_path] + ([out_dir / f"{f.key}.png" for f in figs] if png else [])
+    long_path = out_dir / LONG_PNG_NAME
+    targets = [html_path] + ([out_dir / f"{f.key}.png" for f in figs] if png else []) + ([long_path] if long_png else [])
     for t in targets:
         check_writable(t, force)
     if png:
         _cairosvg()  # fail before writing anything
+    if long_png and find_browser() is None:
+        from tierctl.dashboard_png import BROWSER_HINT
+
+        raise RenderError("无法生成长图：没有找到 Chrome、Edge 或 Chromium", hint=BROWSER_HINT)
     html = render_html(data, figs, templates=templates)
     write_text(html_path, html, force=force)
     pngs: list[Path] = []
     warnings: list[str] = []
     if png:
         pngs, warnings = render_pngs(figs, out_dir, force=force)
+    if long_png:
+        pngs.append(render_long_png(html_path, long_path, force=force))
     return ReportFiles(out_dir, html_path, pngs, warnings)
 
 
-__all__ = ["Figure", "Limits", "ReportFiles", "cjk_font", "figures", "gather", "render_html", "render_pngs",
-           "write_report"]
+__all__ = ["CAIRO_HINT", "LONG_PNG_NAME", "Figure", "Limits", "ReportFiles", "cjk_font", "figures", "find_browser",
+           "gather", "render_html", "render_long_png", "render_pngs", "write_report"]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from tierctl.errors import RenderError
-from tierctl.io.writers import atomic_path
+from tierctl.io.writers import atomic_path, xlsx_workbook
 from tierctl.rfm import DIMENSIONS, Edges, Migration, RfmModel, RfmResult
 
 __all__ = ["BASIS_TEXT", "QUALITY_LABELS", "edges_lines", "migration_path", "small_population_lines",
@@ -153,9 +153,7 @@ class _Book:
     """An xlsxwriter workbook with the formats every sheet shares."""
 
     def __init__(self, path: Path, *, stream: bool) -> None:
-        import xlsxwriter
-
-        self.wb = xlsxwriter.Workbook(str(path), {**WORKBOOK_OPTIONS, "constant_memory": stream})
+        self.wb = xlsx_workbook(path, {**WORKBOOK_OPTIONS, "constant_memory": stream})
         add = self.wb.add_format
         self.f = {
             "title": add({"bold": True, "font_size": 14}),

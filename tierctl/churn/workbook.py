@@ -25,13 +25,11 @@ def write_report_xlsx(report: LoopReport, path: Path, *, force: bool = False) ->
     counterfactual and KPIs, two native Excel charts (win-back rate against the
     benchmark, ROI by level) and the intervention detail.  Written atomically; text is
     never turned into a formula."""
-    import xlsxwriter
-
-    from tierctl.io.writers import atomic_path
+    from tierctl.io.writers import atomic_path, xlsx_workbook
 
     with atomic_path(path, force=force) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                            "strings_to_numbers": False})
+        wb = xlsx_workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
+                                 "strings_to_numbers": False})
         f = _formats(wb)
         ws = wb.add_worksheet("挽回效果")
         r0 = 3

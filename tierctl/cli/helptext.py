@@ -73,7 +73,7 @@ def usage_message(message: str, lang: str | None = None) -> str:
     return message
 
 
-def click_errors() -> tuple[type[Exception], type[Exception]]:
+def click_errors() -> tuple[type[Exception], Any]:
     """(click's ClickException, typer's Abort) of the typer in use."""
     from typer import core
 
@@ -99,7 +99,7 @@ def prepare(cmd: Any, ctx: Any, lang: str | None = None) -> None:
     from tierctl.cli.terminal import PipeConsole
 
     lang = lang or language()
-    ru.Console = PipeConsole  # help piped into head: exit 0, like every other output
+    ru.Console = PipeConsole  # type: ignore[misc]  # help piped into head: exit 0, like every other output
     for name in ("ARGUMENTS_PANEL_TITLE", "OPTIONS_PANEL_TITLE", "COMMANDS_PANEL_TITLE", "ERRORS_PANEL_TITLE",
                  "ABORTED_TEXT", "RICH_HELP", "DEFAULT_STRING", "ENVVAR_STRING", "REQUIRED_LONG_STRING",
                  "DEPRECATED_STRING"):

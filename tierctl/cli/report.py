@@ -34,7 +34,8 @@ from tierctl.errors import NotFoundError
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="看板日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的结果")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="输出文件夹（默认配置 render.out，即 out/）；写入 <文件夹>/<日期>/dashboard.html")]
-PngOpt = Annotated[bool, typer.Option("--png", help="同时把每张图表存为 PNG（便于发微信、做幻灯片）")]
+PngOpt = Annotated[bool, typer.Option("--png", help="同时把每张图表存为 PNG（便于做幻灯片）")]
+LongPngOpt = Annotated[bool, typer.Option("--long-png", help="同时生成整页看板的一张手机长图 dashboard_long.png（宽 1080 像素，便于发微信群；需要 Chrome、Edge 或 Chromium）")]
 TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="自定义模板文件夹（同名文件 zh/dashboard.html.j2 覆盖内置模板）")]
 
 
@@ -43,6 +44,7 @@ def report(
     date: DateOpt = None,
     out: OutOpt = None,
     png: PngOpt = False,
+    long_png: LongPngOpt = False,
     lang: LangOpt = None,
     db: DbOpt = None,
     force: ForceOpt = False,
@@ -72,7 +74,8 @@ def report(
         data = dashboard.gather(store, day, now_dt, lang=lg, working_days=cal.working_days, calendar=cal,
                                 centre=cfg.get("centre.name") or None)
     out_root = out or Path(cfg.get("render.out") or "out")
-    files = dashboard.write_report(data, out_root, png=png, force=force, templates=_templates_dir(templates))
+    files = dashboard.write_report(data, out_root, png=png, force=force, templates=_templates_dir(templates),
+                                   long_png=long_png)
     if fmt == "json":
         typer.echo(dump_json({**files.to_json(), "dashboard": data}))
     else:

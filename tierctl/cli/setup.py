@@ -5,6 +5,7 @@ scheduled run behaves differently from one started by hand."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tierctl.cli import app
 from tierctl.cli.common import (
@@ -28,9 +29,9 @@ def config_cmd(fmt: JsonFormatOpt = "table") -> None:
 
     fmt = check_format(fmt, ("table", "json"))
     cfg = STATE.config
-    order = [{"source": what, "path": str(p) if p else None, "exists": bool(p and p.is_file()),
+    order: list[dict[str, Any]] = [{"source": what, "path": str(p) if p else None, "exists": bool(p and p.is_file()),
               "used": bool(p and cfg.path and Path(p) == cfg.path)} for what, p in search_order(STATE.config_path)]
-    data = {"config": str(cfg.path) if cfg.path else None, "search_order": order, "db": str(db_path(None)),
+    data: dict[str, Any] = {"config": str(cfg.path) if cfg.path else None, "search_order": order, "db": str(db_path(None)),
             "out": str(Path(cfg.get("render.out") or "out"))}
     if fmt == "json":
         emit(dump_json(data), None, False)

@@ -157,6 +157,18 @@ def _append(src, out) -> None:
         shutil.copyfileobj(src, out, 1 << 20)
 
 
+# -- Excel workbooks ----------------------------------------------------------------------
+def xlsx_workbook(path: Path | str, options: dict | None = None, *, lang: str = "zh"):
+    """The one way tierctl opens an Excel workbook: an xlsxwriter ``Workbook`` (same
+    ``options``) whose every sheet is set up for print when it closes — A4, fit to width,
+    header repeated, wrapped rows with heights, charts inside, one font, never below the
+    minimum printed size (rules: ``tierctl/data/print.toml``; code:
+    :mod:`tierctl.io.printsetup`)."""
+    from tierctl.io.printsetup import PrintWorkbook
+
+    return PrintWorkbook(str(path), options or {}, lang=lang)
+
+
 # -- Excel tables ----------------------------------------------------------------------------
 EXCEL_MAX_ROWS = 1_048_576  # rows per sheet, the header included
 TEXT_FORMAT = "@"
@@ -207,8 +219,6 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
     file is kept unless ``force``."""
     import math
 
-    import xlsxwriter
-
     n = len(frame)
     if n + 1 > EXCEL_MAX_ROWS:
         raise RenderError(f"{n:,} 行超过 Excel 一个工作表的上限（{EXCEL_MAX_ROWS - 1:,} 行数据）",
@@ -223,8 +233,8 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
         obj = s.astype(object)
         values.append(obj.where(s.notna(), None).tolist())
     with atomic_path(path, force=force) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
-                                            "strings_to_urls": False, "strings_to_numbers": False})
+        wb = xlsx_workbook(tmp, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                 "strings_to_numbers": False}, lang="en" if yes_no[0].lower().startswith("y") else "zh")
         try:
             wb.set_properties({"title": sheet, "author": "tierctl"})
             base = {"valign": "top"}
@@ -282,7 +292,7 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
                             import datetime as dt
 
                             plain_date = not isinstance(t, dt.datetime)
-                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),
+                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),  # type: ignore[arg-type]
                                               date_fmt if plain_date or kind == "date" else dt_fmt)
                     elif kind == "bool":
                         ws.write_string(r, j, yes_no[0] if bool(v) else yes_no[1], text_fmt)

@@ -73,14 +73,14 @@ def write_evaluation_sheet(result: ShortageResult, path: Path, *, lang: str = "z
     ``plan`` adds more sheets (see :class:`WorkbookSection`); an allocation plan (the
     mapping ``tierctl allocate`` stores) adds each customer's package and cost after the
     action plan, and a sheet with the plan's totals and reasons."""
-    import xlsxwriter
+    from tierctl.io.writers import xlsx_workbook
 
     model = result.model
     L = SHEET_LABELS[lang]
     c = result.customers
     n = len(c)
     crisis = crisis or crisis_level(result)
-    wb = xlsxwriter.Workbook(str(path), {
+    wb = xlsx_workbook(path, lang=lang, options={
         "constant_memory": constant_memory, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True,
     })
