@@ -677,6 +677,27 @@ def test_json_text_numbers():
     assert [r["n"] for r in rows] == [1, 2, 3, 4, 5, 6] and rows[0]["b"] is True
 
 
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "RO1", "RO2"])), max_size=30),
+       sort=st.booleans())
+def test_factorize_runs_is_a_factorization(values, sort):
+    from tierctl.rfm.engine import _factorize_runs
+
+    if sort:
+        present = sorted(v for v in values if v is not None)
+        it = iter(present)
+        values = [None if v is None else next(it) for v in values]
+    s = pd.Series(values, dtype="str")
+    codes, uniq = _factorize_runs(s)
+    ref, _ = pd.factorize(s)
+    assert ((codes < 0) == (ref < 0)).all()
+    for i in range(len(s)):
+        if codes[i] >= 0:
+            assert uniq[codes[i]] == values[i]
+        for j in range(len(s)):
+            assert (codes[i] == codes[j]) == (ref[i] == ref[j])
+
+
 def test_snapshot_round_trip_and_rescore(model):
     from tierctl.io.ingest import read_export
     from tierctl.rfm import customers_from_snapshot, rescore, snapshot_meta, snapshot_rows
