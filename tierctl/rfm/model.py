@@ -8,14 +8,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tierctl.errors import UsageError
 from tierctl.io.ingest import KINDS, ColumnSet
 from tierctl.models.loader import Section
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 N_SCORES = 5
 DIMENSIONS = ("recency_days", "frequency", "monetary")
