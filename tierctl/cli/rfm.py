@@ -347,7 +347,8 @@ def migrate_cmd(
     mig = res["migration"]
     workbook = None
     if out is not None:
-        from tierctl.rfm.report import migration_path, write_migration
+        from tierctl.rfm.report import migration_path
+        from tierctl.rfm.report_migration import write_migration
 
         workbook = write_migration(mig, res["model"], migration_path(out, mig.curr_as_of), flows=res["flows"],
                                    unit=res["unit"], force=force)

@@ -19,7 +19,7 @@ Weekly report (:func:`write_weekly`), sheets in order:
 * ``数据质量`` – every note of the run: rows after the as-of date, refunds, rows that could
   not be used, … with their Excel row numbers.
 
-Migration report (:func:`write_migration`): ``迁移矩阵``, ``关键流向``, ``占比对比`` (with a
+Migration report (:func:`tierctl.rfm.report_migration.write_migration`): ``迁移矩阵``, ``关键流向``, ``占比对比`` (with a
 chart) and ``分箱边界``.
 """
 
@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +35,13 @@ import pandas as pd
 
 from tierctl.errors import RenderError
 from tierctl.io.writers import atomic_path
-from tierctl.rfm.history import Migration
 from tierctl.rfm.model import DIMENSIONS, Edges, RfmModel
 from tierctl.rfm.result import RfmResult
+from tierctl.rfm.workbook import Col, _Book
 
 __all__ = ["BASIS_TEXT", "QUALITY_LABELS", "edges_lines", "migration_path", "small_population_lines",
-           "weekly_path", "write_migration", "write_weekly"]
+           "weekly_path", "write_weekly"]
 
-WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
-EXCEL_MAX_ROWS = 1_048_576
 # above this many customers the workbook is streamed row by row (constant memory)
 STREAM_ABOVE = 20_000
 
@@ -132,133 +127,7 @@ def migration_path(out_dir: Path, as_of: dt.date) -> Path:
     return Path(out_dir) / as_of.isoformat() / "rfm_migration.xlsx"
 
 
-# =====================================================================================
-# Table writing
-# =====================================================================================
-@dataclass(frozen=True)
-class Col:
-    """One column of a listing: header, how to write the values, width bounds."""
 
-    header: str
-    values: Callable[[pd.DataFrame], Sequence[Any] | np.ndarray | pd.Series]
-    kind: str = "text"  # text | int | money | pct | date
-    min_width: float = 6
-    max_width: float = 40
-
-
-def _display_width(text: str) -> float:
-    # CJK characters take two columns in Excel's default font
-    return sum(2.0 if ord(ch) > 0x2E80 else 1.1 for ch in text)
-
-
-class _Book:
-    """An xlsxwriter workbook with the formats every sheet shares."""
-
-    def __init__(self, path: Path, *, stream: bool) -> None:
-        import xlsxwriter
-
-        self.wb = xlsxwriter.Workbook(str(path), {**WORKBOOK_OPTIONS, "constant_memory": stream})
-        add = self.wb.add_format
-        self.f = {
-            "title": add({"bold": True, "font_size": 14}),
-            "bold": add({"bold": True}),
-            "label": add({"bold": True, "font_color": "#595959"}),
-            "header": add({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
-                           "valign": "vcenter"}),
-            "text": add({}),
-            "wrap": add({"text_wrap": True, "valign": "top"}),
-            "int": add({"num_format": "0"}),
-            "money": add({"num_format": "#,##0.00"}),
-            "pct": add({"num_format": "0.0%"}),
-            "date": add({"num_format": "yyyy-mm-dd"}),
-            "flag": add({"font_color": "#C00000", "bold": True}),
-            "total": add({"bold": True, "top": 1}),
-            "total_pct": add({"bold": True, "top": 1, "num_format": "0.0%"}),
-            "total_money": add({"bold": True, "top": 1, "num_format": "#,##0.00"}),
-            "note": add({"italic": True, "font_color": "#7F7F7F"}),
-        }
-        self.names: set[str] = set()
-
-    def sheet(self, name: str):
-        safe = re.sub(r"[\[\]:*?/\\]", "_", name)[:31]
-        base, k = safe, 2
-        while safe.lower() in self.names:
-            safe = f"{base[:28]}_{k}"
-            k += 1
-        self.names.add(safe.lower())
-        return self.wb.add_worksheet(safe)
-
-    def close(self) -> None:
-        self.wb.close()
-
-    # ---------------------------------------------------------------------------------
-    def listing(self, ws, frame: pd.DataFrame, cols: Sequence[Col], *, top: int = 0,
-                empty_note: str = "（没有记录）") -> int:
-        """Header at row ``top``, one row per record, frozen header, autofilter, widths
-        fitted to the header and the first rows.  Returns the next free row."""
-        room = EXCEL_MAX_ROWS - top - 2
-        shown = frame if len(frame) <= room else frame.iloc[:room]
-        columns = [list(_cell_values(c.values(shown), c.kind)) for c in cols]
-        for j, c in enumerate(cols):
-            sample = [str(v) for v in columns[j][:200] if v is not None]
-            if c.kind == "money":
-                sample = [f"{float(v):,.2f}" for v in columns[j][:200] if v is not None]
-            width = max([_display_width(c.header) / 2 + 2, *(_display_width(s) + 1 for s in sample)],
-                        default=c.min_width)
-            ws.set_column(j, j, min(max(width, c.min_width), c.max_width))
-        ws.set_row(top, 30)
-        for j, c in enumerate(cols):
-            ws.write_string(top, j, c.header, self.f["header"])
-        ws.freeze_panes(top + 1, 0)
-        n = len(shown)
-        writers = [self._writer(c.kind) for c in cols]
-        for i in range(n):
-            r = top + 1 + i
-            for j in range(len(cols)):
-                v = columns[j][i]
-                if v is None:
-                    continue
-                writers[j](ws, r, j, v)
-        last = top + max(n, 1)
-        ws.autofilter(top, 0, last, len(cols) - 1)
-        nxt = top + n + 1
-        if n == 0:
-            ws.write_string(top + 1, 0, empty_note, self.f["note"])
-            nxt += 1
-        if len(shown) < len(frame):
-            ws.write_string(nxt, 0, f"……另有 {len(frame) - len(shown):,} 行超出 Excel 的行数上限，未列出",
-                            self.f["note"])
-            nxt += 1
-        return nxt
-
-    def _writer(self, kind: str) -> Callable[[Any, int, int, Any], None]:
-        f = self.f
-        if kind == "text":
-            return lambda ws, r, c, v: ws.write_string(r, c, str(v))
-        if kind == "date":
-            return lambda ws, r, c, v: ws.write_datetime(r, c, v, f["date"])
-        fmt = f[kind] if kind in ("int", "money", "pct") else None
-        return lambda ws, r, c, v: ws.write_number(r, c, v, fmt)
-
-
-def _cell_values(values: Sequence[Any] | pd.Series | np.ndarray, kind: str) -> list[Any]:
-    """Plain Python values for xlsxwriter, ``None`` for an empty cell."""
-    if isinstance(values, pd.Series):
-        s = values
-    elif isinstance(values, np.ndarray | pd.api.extensions.ExtensionArray):
-        s = pd.Series(values)
-    else:
-        s = pd.Series(list(values), dtype=object)
-    if kind == "date":
-        d = pd.to_datetime(s, errors="coerce")
-        return [None if pd.isna(v) else v.to_pydatetime().replace(tzinfo=None) for v in d]
-    if kind in ("int", "money", "pct"):
-        arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        out = arr.tolist()
-        return [None if (x != x or math.isinf(x)) else (int(x) if kind == "int" else x) for x in out]
-    obj = s.astype(object).to_numpy()
-    miss = pd.isna(obj)
-    return [None if m else (v if isinstance(v, str) else str(v)) for v, m in zip(obj.tolist(), miss, strict=True)]
 
 
 # =====================================================================================
@@ -526,140 +395,3 @@ def _quality_sheet(book: _Book, result: RfmResult) -> None:
         Col("说明", lambda d: d["detail"], min_width=30, max_width=90),
     ]
     book.listing(ws, q, cols, empty_note="（没有发现数据问题）")
-
-
-# =====================================================================================
-# Migration report
-# =====================================================================================
-def write_migration(mig: Migration, model: RfmModel, path: Path, *, flows: pd.DataFrame,
-                    unit: str = "owner", force: bool = False) -> Path:
-    """Write the monthly migration workbook atomically.
-
-    ``flows``: :func:`tierctl.rfm.flow_customers` (the customers behind each key flow)."""
-    try:
-        with atomic_path(Path(path), force=force) as tmp:
-            book = _Book(tmp, stream=False)
-            _matrix_sheet(book, mig, model)
-            _flows_sheet(book, mig, flows, unit)
-            _shares_sheet(book, mig)
-            edge_sets = [(f"上期（{_d(mig.prev_as_of)}）", _edges_or_none(mig.edges.get("prev"))),
-                         (f"本期（{_d(mig.curr_as_of)}）", _edges_or_none(mig.edges.get("curr")))]
-            _edges_sheet(book, "分箱边界", edge_sets, None, model, None, note=mig.edges.get("note"))
-            book.close()
-    except RenderError:
-        raise
-    except OSError as exc:
-        raise RenderError(f"无法写入 {path}：{exc.strerror or exc}", hint="检查输出文件夹是否可写") from exc
-    return Path(path)
-
-
-def _d(d: dt.date | None) -> str:
-    return d.isoformat() if d else "?"
-
-
-def _edges_or_none(data: dict | None) -> Edges | None:
-    return Edges.from_dict(data) if data else None
-
-
-def _matrix_sheet(book: _Book, mig: Migration, model: RfmModel) -> None:
-    ws = book.sheet("迁移矩阵")
-    f = book.f
-    names = {t.no: f"{t.no} {t.name_zh}" for t in model.types}
-    ws.write_string(0, 0, f"RFM 月度迁移 · {_d(mig.prev_as_of)} → {_d(mig.curr_as_of)}", f["title"])
-    ws.write_string(1, 0, mig.edges.get("note", ""), f["note"])
-    top = 3
-    cols = list(mig.matrix.columns)
-    ws.set_column(0, 0, 14)
-    ws.set_column(1, len(cols) + 1, 11)
-    ws.write_string(top, 0, "上期 ＼ 本期", f["header"])
-    for j, c in enumerate(cols, start=1):
-        ws.write_string(top, j, "离开" if c == "departed" else names.get(c, str(c)), f["header"])
-    ws.write_string(top, len(cols) + 1, "合计", f["header"])
-    key_cells = {(fl["from_type"], fl["to_type"]) for fl in mig.flows}
-    counts = mig.matrix.to_numpy()
-    for i, idx in enumerate(mig.matrix.index):
-        r = top + 1 + i
-        ws.write_string(r, 0, "新增" if idx == "new" else names.get(idx, str(idx)), f["bold"])
-        for j, c in enumerate(cols, start=1):
-            fmt = f["flag"] if (idx, c) in key_cells else (f["bold"] if idx == c else f["int"])
-            ws.write_number(r, j, int(counts[i, j - 1]), fmt)
-        ws.write_number(r, len(cols) + 1, int(counts[i].sum()), f["total"])
-    r = top + 1 + len(mig.matrix.index)
-    ws.write_string(r, 0, "合计", f["total"])
-    for j in range(len(cols)):
-        ws.write_number(r, j + 1, int(counts[:, j].sum()), f["total"])
-    ws.freeze_panes(top + 1, 1)
-    r += 2
-    ws.write_string(r, 0, "行 = 上期类型，列 = 本期类型；对角线 = 类型未变；红字 = 关键流向（见「关键流向」）。", f["note"])
-
-
-def _flows_sheet(book: _Book, mig: Migration, flows: pd.DataFrame, unit: str) -> None:
-    ws = book.sheet("关键流向")
-    f = book.f
-    ws.write_string(0, 0, "关键流向", f["title"])
-    row = 2
-    for fl in mig.flows:
-        rate = "—" if fl["rate_pct"] is None else f"{fl['rate_pct']:.1f}%"
-        ws.write_string(row, 0, f"{fl['name']}：{fl['count']} 位（上期该类 {fl['base']} 位，占 {rate}）", f["bold"])
-        if fl.get("target_zh"):
-            ws.write_string(row + 1, 0, f"KPI：{fl['target_zh']} 目标 > {_num(fl['target_pct'])}%", f["note"])
-        row += 2
-    row += 1
-    key = "vin" if unit == "vin" else "customer_id"
-    cols = [Col("流向", lambda d: d["flow_name"], min_width=16, max_width=36),
-            Col("车架号" if unit == "vin" else "客户编号", lambda d: d[key], min_width=10)]
-    if unit == "vin":
-        cols.append(Col("车主编号", lambda d: d.get("customer_id", pd.Series([None] * len(d))), min_width=10))
-    cols += [
-        Col("姓名", lambda d: _get(d, "name"), min_width=8),
-        Col("电话", lambda d: _get(d, "phone"), min_width=12),
-        Col("上期 RFM", lambda d: _get(d, "prev_rfm"), min_width=8),
-        Col("上期类型", lambda d: _get(d, "prev_type_name"), min_width=8),
-        Col("本期 RFM", lambda d: _get(d, "rfm"), min_width=8),
-        Col("本期类型", lambda d: _get(d, "type_name"), min_width=8),
-        Col("距今天数 R", lambda d: _get(d, "recency_days"), "int", min_width=7),
-        Col("到店次数 F", lambda d: _get(d, "frequency"), "int", min_width=7),
-        Col("消费金额 M（元）", lambda d: _get(d, "monetary"), "money", min_width=11),
-        Col("跟进人", lambda d: [None] * len(d), min_width=8),
-        Col("跟进结果", lambda d: [None] * len(d), min_width=20),
-    ]
-    book.listing(ws, flows, cols, top=row, empty_note="（本期没有客户走这些流向）")
-
-
-def _get(d: pd.DataFrame, col: str) -> Sequence[Any]:
-    return d[col] if col in d.columns else [None] * len(d)
-
-
-def _shares_sheet(book: _Book, mig: Migration) -> None:
-    ws = book.sheet("占比对比")
-    f = book.f
-    ws.write_string(0, 0, f"各类客户占比：{_d(mig.prev_as_of)} 对比 {_d(mig.curr_as_of)}", f["title"])
-    top = 2
-    headers = ["编号", "类型", "上期客户数", "上期占比", "本期客户数", "本期占比", "变化（百分点）"]
-    for j, h in enumerate(headers):
-        ws.set_column(j, j, 12)
-        ws.write_string(top, j, h, f["header"])
-    recs = mig.shares.to_dict(orient="records")
-    change_fmt = book.wb.add_format({"num_format": "+0.0;-0.0;0"})
-    for i, rec in enumerate(recs):
-        r = top + 1 + i
-        ws.write_number(r, 0, int(rec["type_no"]))
-        ws.write_string(r, 1, str(rec["type_name"]))
-        ws.write_number(r, 2, int(rec["prev_customers"]), f["int"])
-        ws.write_number(r, 3, float(rec["prev_share_pct"]) / 100, f["pct"])
-        ws.write_number(r, 4, int(rec["curr_customers"]), f["int"])
-        ws.write_number(r, 5, float(rec["curr_share_pct"]) / 100, f["pct"])
-        ws.write_number(r, 6, float(rec["change_pp"]), change_fmt)
-    ws.freeze_panes(top + 1, 0)
-    n = len(recs)
-    chart = book.wb.add_chart({"type": "column"})
-    cats = ["占比对比", top + 1, 1, top + n, 1]
-    chart.add_series({"name": f"上期 {_d(mig.prev_as_of)}", "categories": cats,
-                      "values": ["占比对比", top + 1, 3, top + n, 3], "fill": {"color": "#A5A5A5"}})
-    chart.add_series({"name": f"本期 {_d(mig.curr_as_of)}", "categories": cats,
-                      "values": ["占比对比", top + 1, 5, top + n, 5], "fill": {"color": "#5B9BD5"}})
-    chart.set_title({"name": "各类客户占比：上期 vs 本期"})
-    chart.set_y_axis({"num_format": "0%"})
-    chart.set_legend({"position": "bottom"})
-    chart.set_size({"width": 760, "height": 340})
-    ws.insert_chart(top + n + 3, 0, chart)
