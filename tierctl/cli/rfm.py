@@ -201,6 +201,39 @@ def _after_run(run: dict[str, Any], dry_run: bool, out: Path | None) -> None:
         con.print(f"已写入 {_e(run['workbook'])}")
 
 
+def _show_red(con: Any, result: RfmResult, model: RfmModel, limit: int) -> None:
+    """The red-alert line and the table of their customers (biggest spenders first)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    by_no = {tp.no: tp for tp in model.types}
+    c = result.customers
+    red = c[c["red_alert"].to_numpy(dtype=bool)]
+    red_names = "、".join(by_no[k].name_zh for k in sorted(model.red_alert_types))
+    con.print(Text.assemble(("红色预警", "bold white on red"), f" {red_names}：{len(red):,} 位"))
+    if len(red):
+        rt = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
+        key_header = "车架号" if result.unit == "vin" else "客户编号"
+        # every column but the action keeps its width; the action is cut first
+        for name, just, width in (("类型", "left", 8), (key_header, "left", 17 if result.unit == "vin" else 8),
+                                  ("姓名", "left", 6), ("电话", "left", 11), ("最近到店", "left", 10),
+                                  ("R天", "right", 3), ("F次", "right", 3), ("M元", "right", 7),
+                                  ("RFM", "left", 5), ("建议动作", "left", 0)):
+            rt.add_column(name, justify=just, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
+                          min_width=width or None, max_width=40 if not width else None)
+        shown = red.sort_values(["monetary", result.unit_column], ascending=[False, True], kind="stable")
+        if limit:
+            shown = shown.head(limit)
+        for r in shown.to_dict(orient="records"):
+            rt.add_row(str(r["type_name"]), _e(r[result.unit_column]), _e(r.get("name") or ""),
+                       mask_phone(r.get("phone")), r["last_visit"].strftime("%Y-%m-%d"), str(r["recency_days"]),
+                       str(r["frequency"]), _money(r["monetary"]), str(r["rfm"]), _e(r["strategy"]))
+        con.print(rt)
+        if limit and len(red) > limit:
+            con.print(f"[dim]… 另有 {len(red) - limit:,} 位（--limit 0 显示全部；完整名单见 --out 周报工作簿）[/dim]")
+
+
 def show_run(run: dict[str, Any], limit: int) -> None:
     from rich import box
     from rich.table import Table
@@ -242,32 +275,8 @@ def show_run(run: dict[str, Any], limit: int) -> None:
     if n and n < model.share_flag_min_customers:
         con.print(f"[dim]客户少于 {model.share_flag_min_customers} 位，不判断占比是否偏离常见区间[/dim]")
 
-    # red alerts
+    _show_red(con, result, model, limit)
     c = result.customers
-    red = c[c["red_alert"].to_numpy(dtype=bool)]
-    red_names = "、".join(by_no[k].name_zh for k in sorted(model.red_alert_types))
-    con.print(Text.assemble(("红色预警", "bold white on red"), f" {red_names}：{len(red):,} 位"))
-    if len(red):
-        rt = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
-        key_header = "车架号" if result.unit == "vin" else "客户编号"
-        # every column but the action keeps its width; the action is cut first
-        for name, just, width in (("类型", "left", 8), (key_header, "left", 17 if result.unit == "vin" else 8),
-                                  ("姓名", "left", 6), ("电话", "left", 11), ("最近到店", "left", 10),
-                                  ("R天", "right", 3), ("F次", "right", 3), ("M元", "right", 7),
-                                  ("RFM", "left", 5), ("建议动作", "left", 0)):
-            rt.add_column(name, justify=just, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
-                          min_width=width or None, max_width=40 if not width else None)
-        shown = red.sort_values(["monetary", result.unit_column], ascending=[False, True], kind="stable")
-        if limit:
-            shown = shown.head(limit)
-        for r in shown.to_dict(orient="records"):
-            rt.add_row(str(r["type_name"]), _e(r[result.unit_column]), _e(r.get("name") or ""),
-                       mask_phone(r.get("phone")), r["last_visit"].strftime("%Y-%m-%d"), str(r["recency_days"]),
-                       str(r["frequency"]), _money(r["monetary"]), str(r["rfm"]), _e(r["strategy"]))
-        con.print(rt)
-        if limit and len(red) > limit:
-            con.print(f"[dim]… 另有 {len(red) - limit:,} 位（--limit 0 显示全部；完整名单见 --out 周报工作簿）[/dim]")
-
     kol = c[c["kol_flag"].to_numpy(dtype=bool)]
     if len(kol):
         names = "、".join(f"{_e(r.get('name') or r[result.unit_column])}（{r['type_name']} {r['rfm']}）"
