@@ -1,30 +1,26 @@
-"""Benchmark for `tierctl rfm` (issue 5): 5,000,000 visit rows for 500,000 customers.
+"""Benchmark for `tierctl rfm` (issues 5, 19): 5,000,000 visit rows for 500,000 customers.
 
     .venv/bin/python bench/bench_rfm.py [--rows 5000000] [--customers 500000] [--runs 3]
                                         [--skip-core] [--unsorted]
 
-End to end (the goal of the issue), each run in a fresh process:
+End to end, each run a whole fresh process, one after the other in the same process tree:
 
+* the peer, ``bench/peers/rfm_duckdb.py`` (a ~40-line DuckDB query computing the same R,
+  F, M, tie-safe scores and 8 types from the same export, JSON to /dev/null), and
 * ``python -m tierctl rfm big.csv --as-of 2026-11-24 --format json --dry-run > /dev/null``:
-  wall time, CPU time and peak RSS (``/usr/bin/time -f %M`` when present);
-* ``pandas.read_csv(big.csv)`` of the same file (default engine, in a fresh process, the
-  read alone timed) — the yardstick of "≤ 3× what pandas alone needs to read it"; the
-  pyarrow engine is shown too.
+
+medians of wall time, CPU time and peak RSS (``/usr/bin/time -f %M`` when present), and
+the ratio tierctl / peer against the goals of issue 19 (≤ 1.5× the peer's wall time,
+≤ 1 GB).  The peer needs ``duckdb`` (a dev dependency).
 
 The export is generated once by ``sample_data/generate_visits.py`` into ``bench/data/``
 (UTF-8 with BOM, Chinese headers, two settlement lines per order, 1% refunds, rows after
 the as-of date).  Its order numbers are sorted, as a DMS settlement export sorted by order
 number is; ``--unsorted`` shuffles the rows so that the order numbers must be hashed.
 
-and a floor: Arrow alone reading the four columns R, F and M need and grouping by
-customer (no trimming, checks, scores or output), to show how much of the 3× any
-implementation has.
-
 Then (unless ``--skip-core``) the pure core in process on the frame the ingest produced:
-:func:`tierctl.rfm.compute_rfm` (quantile and frozen edges) and the JSON text.
-
-Wall time on a shared machine also measures the neighbours: CPU time is printed beside
-it, and the best of ``--runs`` runs is the figure compared with the goals.  Prints
+:func:`tierctl.rfm.compute_rfm` (quantile and frozen edges) and the JSON text.  Wall time
+on a shared machine also measures the neighbours: CPU time is printed beside it.  Prints
 figures; asserts nothing.
 """
 
@@ -70,45 +66,7 @@ def measure(args: list[str]) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "peak_mb": after.ru_maxrss / 1024, "stderr": p.stderr}
 
 
-PANDAS_READ = """
-import sys, time, resource
-import pandas as pd
-t0 = time.perf_counter(); c0 = time.process_time()
-frame = pd.read_csv(sys.argv[1]{engine})
-print(f"{{time.perf_counter() - t0}} {{time.process_time() - c0}} {{len(frame)}}", file=sys.stderr)
-"""
-
-
-def pandas_read(path: Path, engine: str | None) -> dict[str, float]:
-    code = PANDAS_READ.format(engine=f", engine={engine!r}" if engine else "")
-    r = measure([PY, "-c", code, str(path)])
-    wall, cpu, rows = r["stderr"].strip().splitlines()[-2 if GNU_TIME.exists() else -1].split()
-    return {"read_wall": float(wall), "read_cpu": float(cpu), "rows": int(rows), **r}
-
-
-ARROW_FLOOR = """
-import sys, time, datetime
-t0 = time.perf_counter()
-import pyarrow as pa, pyarrow.csv as pcsv, pyarrow.compute as pc
-cols = sys.argv[2].split(",")
-table = pcsv.read_csv(sys.argv[1], convert_options=pcsv.ConvertOptions(
-    include_columns=cols, column_types={c: (pa.float64() if c == cols[3] else pa.string()) for c in cols}))
-day = pc.cast(table[cols[2]], pa.date32())
-t = pa.table({"c": table[cols[1]], "o": table[cols[0]], "d": day, "a": table[cols[3]]})
-t = t.filter(pc.less_equal(t["d"], pa.scalar(datetime.date.fromisoformat(sys.argv[3]))))
-g = t.group_by("c").aggregate([("d", "max"), ("a", "sum"), ("o", "count_distinct")])
-print(f"{time.perf_counter() - t0} {g.num_rows}", file=sys.stderr)
-"""
-
-
-def arrow_floor(path: Path) -> dict[str, float]:
-    """The least any tool could do for R, F and M here: Arrow reads the four columns they
-    need (order, customer, date, amount) and groups by customer, in a fresh process
-    counting its imports — no trimming, checks, scores, types or output."""
-    cols = "结算单号,客户编号,结算日期,结算金额"
-    r = measure([PY, "-c", ARROW_FLOOR, str(path), cols, AS_OF.isoformat()])
-    wall, groups = r["stderr"].strip().splitlines()[-2 if GNU_TIME.exists() else -1].split()
-    return {"floor_wall": float(wall), **r}
+PEER = ROOT / "bench" / "peers" / "rfm_duckdb.py"
 
 
 def big_file(rows: int, customers: int, unsorted: bool) -> Path:
@@ -139,32 +97,30 @@ def _shuffle_lines(path: Path) -> None:
     tmp.replace(path)
 
 
-def best(runs: list[dict[str, float]], key: str) -> float:
-    return min(r[key] for r in runs)
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
 
 
 def end_to_end(path: Path, n_runs: int) -> None:
     size = path.stat().st_size / 2**20
-    print(f"tierctl rfm end to end — {path.name} ({size:,.0f} MB)")
-    cmd = [PY, "-m", "tierctl", "rfm", str(path), "--as-of", AS_OF.isoformat(), "--format", "json", "--dry-run"]
-    runs = [measure(cmd) for _ in range(n_runs)]
-    pd_runs = [pandas_read(path, None) for _ in range(n_runs)]
-    pa_runs = [pandas_read(path, "pyarrow") for _ in range(max(1, n_runs - 1))]
-    walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
-    line("tierctl rfm … --format json --dry-run > /dev/null: wall (best)", f"{best(runs, 'wall'):.2f} s", "≤ 10 s")
-    line(f"  runs: {walls}; median", f"{statistics.median(r['wall'] for r in runs):.2f} s")
-    line("  CPU time (user + sys, best)", f"{best(runs, 'cpu'):.2f} s")
-    line("  peak memory (RSS, max over runs)", f"{max(r['peak_mb'] for r in runs):,.0f} MB", "≤ 3 GB")
-    pd_best = best(pd_runs, "read_wall")
-    line("pandas.read_csv, default engine (read alone, best)", f"{pd_best:.2f} s")
-    line("  its CPU time (best)", f"{best(pd_runs, 'read_cpu'):.2f} s")
-    line("  its peak memory", f"{max(r['peak_mb'] for r in pd_runs):,.0f} MB")
-    line("pandas.read_csv, engine='pyarrow' (read alone, best)", f"{best(pa_runs, 'read_wall'):.2f} s")
-    ratio = best(runs, "wall") / pd_best
-    line("tierctl end to end / pandas read (wall, best of each)", f"{ratio:.1f}×", "≤ 3×")
-    floor = [arrow_floor(path) for _ in range(max(1, n_runs - 1))]
-    fl = min(r["floor_wall"] for r in floor)
-    line("floor: Arrow reads 4 columns + groups by customer (imports incl.)", f"{fl:.2f} s = {fl / pd_best:.1f}×")
+    print(f"tierctl rfm against the DuckDB peer — {path.name} ({size:,.0f} MB), {n_runs} runs each, medians")
+    tierctl = [PY, "-m", "tierctl", "rfm", str(path), "--as-of", AS_OF.isoformat(), "--format", "json",
+               "--dry-run"]
+    peer = [PY, str(PEER), str(path), AS_OF.isoformat()]
+    peer_runs, runs = [], []
+    for _ in range(n_runs):  # alternate, so both sides see the same neighbours
+        peer_runs.append(measure(peer))
+        runs.append(measure(tierctl))
+    for label, rs in (("peer: DuckDB query (bench/peers/rfm_duckdb.py)", peer_runs),
+                      ("tierctl rfm … --format json --dry-run", runs)):
+        line(f"{label}: wall", f"{median(rs, 'wall'):.2f} s")
+        line("  runs", ", ".join(f"{r['wall']:.2f}" for r in rs))
+        line("  CPU time (user + sys)", f"{median(rs, 'cpu'):.2f} s")
+        line("  peak memory (RSS)", f"{median(rs, 'peak_mb'):,.0f} MB", "≤ 1 GB" if rs is runs else "")
+    ratio = median(runs, "wall") / median(peer_runs, "wall")
+    line("tierctl / peer (wall, medians)", f"{ratio:.2f}×", "≤ 1.5×")
+    line("tierctl / peer (CPU, medians)", f"{median(runs, 'cpu') / median(peer_runs, 'cpu'):.2f}×")
+    line("tierctl / peer (peak RSS, medians)", f"{median(runs, 'peak_mb') / median(peer_runs, 'peak_mb'):.2f}×")
 
 
 def core(path: Path) -> None:
@@ -207,7 +163,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--customers", type=int, default=500_000)
-    ap.add_argument("--runs", type=int, default=3, help="end-to-end runs (the best is compared with the goal)")
+    ap.add_argument("--runs", type=int, default=3, help="end-to-end runs of each side (medians compared)")
     ap.add_argument("--skip-core", action="store_true", help="only the end-to-end figures")
     ap.add_argument("--unsorted", action="store_true", help="rows shuffled: order numbers must be hashed")
     args = ap.parse_args()

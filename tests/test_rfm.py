@@ -681,7 +681,7 @@ def test_json_text_numbers():
 @given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "RO1", "RO2"])), max_size=30),
        sort=st.booleans())
 def test_factorize_runs_is_a_factorization(values, sort):
-    from tierctl.rfm import _factorize_runs
+    from tierctl.rfm.engine import _factorize_runs
 
     if sort:
         present = sorted(v for v in values if v is not None)

@@ -157,7 +157,7 @@ def test_never_overwrites_without_force_and_is_atomic(tmp_path, model, result, m
     assert path.read_bytes() == first
     write_weekly(result, model, path, force=True)
 
-    import tierctl.rfm_report as report
+    import tierctl.rfm.report as report
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

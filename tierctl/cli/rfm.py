@@ -3,15 +3,14 @@
     tierctl rfm 到店记录.csv [--as-of D] [--freeze-edges D|latest] [--out DIR] [--format json]
     tierctl rfm migrate [--from D1] [--to D2] [--freeze-edges] [--from-file A --to-file B]
 
-Thin: options are parsed here, the work is :mod:`tierctl.rfm` (scoring, migration),
-:mod:`tierctl.io.ingest` (reading the export), :mod:`tierctl.store` (snapshots) and
-:mod:`tierctl.rfm_report` (workbooks).
+Thin: options are parsed here, the whole run is :mod:`tierctl.rfm.run` (ingest → score →
+store → result); this module only displays what it returns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,15 +38,11 @@ from tierctl.cli.common import (
     parse_date,
     warn,
 )
-from tierctl.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from tierctl.rfm import Edges, RfmModel, RfmResult
-    from tierctl.store import SnapshotInfo, Store
-
-KIND = "rfm"
+    from tierctl.rfm import RfmModel, RfmResult
+    from tierctl.rfm.run import Side
+    from tierctl.store import Store
 
 
 _DefaultGroup = default_command_group("run")
@@ -96,73 +91,24 @@ def load_model(name: str | None, unit: str | None, binning: str | None = None) -
     return model.with_unit(unit.lower()) if unit else model
 
 
-def _no_huge_pages() -> None:
-    """Ask numpy not to back big arrays with transparent huge pages.
-
-    A run over millions of visits allocates and frees many arrays of tens of MB; on a
-    busy Linux machine the kernel may compact memory to find each 2 MB page, which
-    measured as 2 of 9 seconds of system time on 5 million rows.  Speed only: results
-    do not change.  The same switch as ``NUMPY_MADVISE_HUGEPAGE=0``."""
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-
-        _set_madvise_hugepage(False)
-    except (ImportError, AttributeError):  # another numpy: keep its default
-        pass
-
-
-def _open_read(db: Path | None) -> Store:
-    """The history store for reading: an existing database read-only, else an empty one
-    (never creates a file)."""
+def _open_store(db: Path | None) -> Callable[[bool], Store]:
+    """The store opener the library run takes: read-only opens an existing database (or
+    an empty one, never creating a file); else the history database, created if needed."""
     from tierctl.cli.daily import open_for_score
 
-    return open_for_score(db, True)
+    return lambda read_only: open_for_score(db, read_only)
 
 
-def _dates(store: Store) -> str:
-    dates = [s.as_of.isoformat() for s in store.list_snapshots(KIND)]
-    return "、".join(dates[-12:]) if dates else "（无）"
+def _ref(text: str | None, what: str) -> dt.date | str | None:
+    """A snapshot named on the command line: a date, or latest."""
+    from tierctl.rfm.run import LATEST
 
-
-def _where(store: Store) -> str:
-    return str(getattr(store, "display_path", store.path))
-
-
-def _snapshot_for(store: Store, text: str, before: dt.date | None, what: str) -> SnapshotInfo:
-    """The stored RFM snapshot a user names: a date, or ``latest``."""
+    if text is None:
+        return None
     if text.strip().lower() in ("latest", "last", "上次", "最近"):
-        info = store.latest_snapshot(KIND, before=before)
-        if info is None:
-            raise NotFoundError(f"历史数据库 {_where(store)} 中没有{'评估日 ' + before.isoformat() + ' 之前的' if before else ''}"
-                                "RFM 快照", hint="先运行 tierctl rfm 导出文件（不加 --dry-run）保存一次")
-        return info
-    day = parse_date(text, what)
-    assert day is not None
-    info = store.snapshot_on(KIND, day)
-    if info is None:
-        raise NotFoundError(f"历史数据库 {_where(store)} 中没有 {day.isoformat()} 的 RFM 快照",
-                            hint=f"已保存的评估日期：{_dates(store)}")
-    return info
+        return LATEST
+    return parse_date(text, what)
 
-
-def _edges_of(info: SnapshotInfo) -> Edges:
-    from tierctl.rfm import Edges
-
-    data = info.meta.get("edges")
-    if not data:
-        raise UsageError(f"{info.as_of.isoformat()} 的 RFM 快照没有保存分箱边界，不能冻结")
-    return Edges.from_dict(data)
-
-
-def _check_unit(model: RfmModel, info: SnapshotInfo) -> None:
-    unit = info.meta.get("unit", "owner")
-    if unit != model.unit:
-        raise UsageError(f"{info.as_of.isoformat()} 的快照按{_unit_zh(unit)}统计，本次按{_unit_zh(model.unit)}",
-                         hint=f"加 --unit {unit}，两次才可比较")
-
-
-def _unit_zh(unit: str) -> str:
-    return "车辆（VIN）" if unit == "vin" else "车主"
 
 
 def _e(v: Any) -> str:
@@ -191,61 +137,14 @@ def run_rfm(file: Path, *, model_name: str | None = None, unit: str | None = Non
             encoding: str | None = None, mapping: Path | None = None, db: Path | None = None,
             dry_run: bool = False, out: Path | None = None, force: bool = False,
             binning: str | None = None) -> dict[str, Any]:
-    """Ingest, score, store the snapshot (unless ``dry_run``), write the workbook (with
-    ``out``); returns what the display needs."""
-    from tierctl.io.ingest import load_mapping, read_export
-    from tierctl.io.writers import check_writable
-    from tierctl.rfm import compute_rfm, snapshot_meta, snapshot_rows
-    from tierctl.rfm_report import weekly_path, write_weekly
+    """Options → :func:`tierctl.rfm.run.run_weekly`."""
+    from tierctl.rfm.run import run_weekly
 
-    _no_huge_pages()
     model = load_model(model_name, unit, binning)
     as_of_d, _now = clock(as_of, now)
-    workbook = weekly_path(out, as_of_d) if out is not None else None
-    if workbook is not None and not dry_run:
-        check_writable(workbook, force)  # before any work: nothing half-done
+    return run_weekly(file, model, as_of_d, open_store=_open_store(db), freeze=_ref(freeze, "--freeze-edges"),
+                      sheet=sheet, encoding=encoding, mapping=mapping, dry_run=dry_run, out=out, force=force)
 
-    edges = frozen_from = None
-    if freeze:
-        store = _open_read(db)
-        try:
-            info = _snapshot_for(store, freeze, as_of_d, "--freeze-edges")
-        finally:
-            store.close()
-        _check_unit(model, info)
-        edges, frozen_from = _edges_of(info), info.as_of
-
-    digest = None
-    if not dry_run:  # a visit history runs to hundreds of MB: hashed beside ingest, on the second core
-        from tierctl.store.loop import sha256_in_background
-
-        digest = sha256_in_background(file)
-    export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
-    result = compute_rfm(export.frame, model, as_of_d, edges=edges)
-
-    run: dict[str, Any] = {"model": model, "export": export, "result": result, "frozen_from": frozen_from,
-                           "snapshot": None, "workbook": None}
-    if not dry_run:
-        from tierctl.cli.daily import open_for_score
-
-        source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
-                  "headers": dict(export.headers)}
-        meta = snapshot_meta(result, source=source,
-                             frozen_from=frozen_from.isoformat() if frozen_from else None)
-        store = open_for_score(db, False)
-        try:
-            replaced = store.snapshot_on(KIND, as_of_d) is not None
-            sid = store.save_snapshot(KIND, as_of_d, model.name, Path(export.path).name,
-                                      digest() if digest else None, snapshot_rows(result), meta)
-            run["snapshot"] = {"id": sid, "as_of": as_of_d.isoformat(), "customers": len(result.customers),
-                               "replaced": replaced, "path": _where(store)}
-        finally:
-            store.close()
-        if workbook is not None:
-            run["workbook"] = write_weekly(result, model, workbook, force=force, source=Path(export.path).name,
-                                           frozen_from=frozen_from)
-    return run
 
 
 @rfm_app.command("run")
@@ -302,46 +201,13 @@ def _after_run(run: dict[str, Any], dry_run: bool, out: Path | None) -> None:
         con.print(f"已写入 {_e(run['workbook'])}")
 
 
-def show_run(run: dict[str, Any], limit: int) -> None:
+def _show_red(con: Any, result: RfmResult, model: RfmModel, limit: int) -> None:
+    """The red-alert line and the table of their customers (biggest spenders first)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    result: RfmResult = run["result"]
-    model: RfmModel = run["model"]
-    con = out_console()
-    n = len(result.customers)
-    con.print(Text.assemble(
-        ("RFM 客户分层 ", "bold"), f"评估日 {result.as_of.isoformat()} · 窗口 {result.window_start.isoformat()} 至 "
-        f"{result.as_of.isoformat()}（{result.window_days} 天）· 按{_unit_zh(result.unit)} · {n:,} 位客户"))
-    # too few customers for quantiles: said first, with the option that fixes it
-    from tierctl.rfm_report import edges_lines, small_population_lines
-
-    for i, line in enumerate(small_population_lines(result, str(run["export"].path))):
-        con.print(Text(line, style="bold yellow" if i == 0 else "yellow"))
-
-    t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
-    for name, just in (("类型", "left"), ("R·F·M", "left"), ("客户数", "right"), ("占比", "right"),
-                       ("常见占比", "right"), ("收入占比", "right"), ("常见利润", "right"), ("", "left")):
-        t.add_column(name, justify=just, no_wrap=True)  # type: ignore[arg-type]
     by_no = {tp.no: tp for tp in model.types}
-    for rec in result.summary.to_dict(orient="records"):
-        tp = by_no[int(rec["type_no"])]
-        pattern = "".join("高" if h else "低" for h in (tp.r_high, tp.f_high, tp.m_high))
-        label = Text(f"{tp.no} {tp.name_zh}", style="bold red" if rec["red_alert"] else "")
-        flag = FLAG_TEXT.get(rec["share_flag"] or "", "")
-        lo, hi = rec["usual_share_lo"], rec["usual_share_hi"]
-        if not flag and n and not (lo <= rec["share_pct"] <= hi):
-            flag = "（区间外）"
-        t.add_row(label, pattern, f"{rec['customers']:,}", _pct(rec["share_pct"]), f"{_num(lo)}–{_num(hi)}%",
-                  _pct(rec["revenue_share_pct"]),
-                  f"{_num(rec['usual_profit_lo'])}–{_num(rec['usual_profit_hi'])}%",
-                  Text(flag, style="yellow" if flag.startswith("⚠") else "dim"))
-    con.print(t)
-    if n and n < model.share_flag_min_customers:
-        con.print(f"[dim]客户少于 {model.share_flag_min_customers} 位，不判断占比是否偏离常见区间[/dim]")
-
-    # red alerts
     c = result.customers
     red = c[c["red_alert"].to_numpy(dtype=bool)]
     red_names = "、".join(by_no[k].name_zh for k in sorted(model.red_alert_types))
@@ -367,6 +233,50 @@ def show_run(run: dict[str, Any], limit: int) -> None:
         if limit and len(red) > limit:
             con.print(f"[dim]… 另有 {len(red) - limit:,} 位（--limit 0 显示全部；完整名单见 --out 周报工作簿）[/dim]")
 
+
+def show_run(run: dict[str, Any], limit: int) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from tierctl.rfm.run import _unit_zh
+
+    result: RfmResult = run["result"]
+    model: RfmModel = run["model"]
+    con = out_console()
+    n = len(result.customers)
+    con.print(Text.assemble(
+        ("RFM 客户分层 ", "bold"), f"评估日 {result.as_of.isoformat()} · 窗口 {result.window_start.isoformat()} 至 "
+        f"{result.as_of.isoformat()}（{result.window_days} 天）· 按{_unit_zh(result.unit)} · {n:,} 位客户"))
+    # too few customers for quantiles: said first, with the option that fixes it
+    from tierctl.rfm.report import edges_lines, small_population_lines
+
+    for i, line in enumerate(small_population_lines(result, str(run["export"].path))):
+        con.print(Text(line, style="bold yellow" if i == 0 else "yellow"))
+
+    t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
+    for name, just in (("类型", "left"), ("R·F·M", "left"), ("客户数", "right"), ("占比", "right"),
+                       ("常见占比", "right"), ("收入占比", "right"), ("常见利润", "right"), ("", "left")):
+        t.add_column(name, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    by_no = {tp.no: tp for tp in model.types}
+    for rec in result.summary.to_dict(orient="records"):
+        tp = by_no[int(rec["type_no"])]
+        pattern = "".join("高" if h else "低" for h in (tp.r_high, tp.f_high, tp.m_high))
+        label = Text(f"{tp.no} {tp.name_zh}", style="bold red" if rec["red_alert"] else "")
+        flag = FLAG_TEXT.get(rec["share_flag"] or "", "")
+        lo, hi = rec["usual_share_lo"], rec["usual_share_hi"]
+        if not flag and n and not (lo <= rec["share_pct"] <= hi):
+            flag = "（区间外）"
+        t.add_row(label, pattern, f"{rec['customers']:,}", _pct(rec["share_pct"]), f"{_num(lo)}–{_num(hi)}%",
+                  _pct(rec["revenue_share_pct"]),
+                  f"{_num(rec['usual_profit_lo'])}–{_num(rec['usual_profit_hi'])}%",
+                  Text(flag, style="yellow" if flag.startswith("⚠") else "dim"))
+    con.print(t)
+    if n and n < model.share_flag_min_customers:
+        con.print(f"[dim]客户少于 {model.share_flag_min_customers} 位，不判断占比是否偏离常见区间[/dim]")
+
+    _show_red(con, result, model, limit)
+    c = result.customers
     kol = c[c["kol_flag"].to_numpy(dtype=bool)]
     if len(kol):
         names = "、".join(f"{_e(r.get('name') or r[result.unit_column])}（{r['type_name']} {r['rfm']}）"
@@ -389,7 +299,7 @@ def show_run(run: dict[str, Any], limit: int) -> None:
     for q in result.quality:
         counts[q["kind"]] = counts.get(q["kind"], 0) + 1
     if counts:
-        from tierctl.rfm_report import QUALITY_LABELS
+        from tierctl.rfm.report import QUALITY_LABELS
 
         parts = [f"{QUALITY_LABELS.get(k, k)} {v:,}" for k, v in counts.items()]
         con.print("[bold]数据质量[/bold]：" + " · ".join(parts) +
@@ -399,127 +309,20 @@ def show_run(run: dict[str, Any], limit: int) -> None:
 # =====================================================================================
 # tierctl rfm migrate
 # =====================================================================================
-@dataclass
-class Side:
-    """One side of a migration: a stored snapshot or an export scored now."""
-
-    as_of: dt.date
-    customers: pd.DataFrame
-    edges: Edges | None
-    unit: str
-    monetary_basis: str
-    source: str  # how to say where it came from
-
-
-def _side_from_store(store: Store, info: SnapshotInfo, label: str) -> Side:
-    from tierctl.rfm import Edges, customers_from_snapshot
-
-    meta = info.meta or {}
-    unit = meta.get("unit", "owner")
-    rows = store.snapshot_rows(info.id)
-    edges = Edges.from_dict(meta["edges"]) if meta.get("edges") else None
-    return Side(info.as_of, customers_from_snapshot(rows, unit), edges, unit, meta.get("monetary_basis", "sum"),
-                f"{label}：已保存的快照 {info.as_of.isoformat()}（{info.source_name or '来源未知'}）")
-
-
-def _side_from_file(path: Path, model: RfmModel, as_of: dt.date, edges: Edges | None, label: str,
-                    sheet: str | None, encoding: str | None, mapping: Path | None) -> tuple[Side, list[str]]:
-    from tierctl.io.ingest import load_mapping, read_export
-    from tierctl.rfm import compute_rfm
-
-    export = read_export(path, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
-    result = compute_rfm(export.frame, model, as_of, edges=edges)
-    how = "（按上期边界评分）" if edges is not None else ""
-    return (Side(as_of, result.customers, result.edges, result.unit, result.monetary_basis,
-                 f"{label}：文件 {Path(path).name}，评估日 {as_of.isoformat()}{how}"),
-            [f"{Path(path).name}：{w}" for w in export.warnings])
-
-
 def run_migrate(*, from_date: str | None, to_date: str | None, from_file: Path | None, to_file: Path | None,
                 freeze: bool, model_name: str | None, unit: str | None, sheet: str | None,
                 encoding: str | None, mapping: Path | None, db: Path | None, now: str | None) -> dict[str, Any]:
-    """Resolve both sides (stored snapshots or exports), re-score the later one on the
-    earlier one's edges with ``freeze``, and compare them."""
-    from tierctl.rfm import flow_customers, migrate, rescore
+    """Options → :func:`tierctl.rfm.run.run_migrate`."""
+    from tierctl.rfm.run import MigrateRequest
+    from tierctl.rfm.run import run_migrate as run
 
-    _no_huge_pages()
     model = load_model(model_name, unit)
-    warnings: list[str] = []
-    store: Store | None = None
-    if from_file is None or to_file is None:
-        store = _open_read(db)
-    try:
-        # the later side's date first: "latest before it" is the default earlier side
-        to_info = None
-        if to_file is not None:
-            to_d, _ = clock(to_date, now)
-        else:
-            assert store is not None
-            if to_date:
-                to_info = _snapshot_for(store, to_date, None, "--to")
-            else:
-                to_info = store.latest_snapshot(KIND)
-                if to_info is None:
-                    raise NotFoundError(f"历史数据库 {_where(store)} 中还没有 RFM 快照",
-                                        hint="先运行 tierctl rfm 导出文件（不加 --dry-run）保存快照；"
-                                             "或用 --from-file / --to-file 直接比较两个导出文件")
-            to_d = to_info.as_of
+    to_ref = clock(to_date, now)[0] if to_file is not None else _ref(to_date, "--to")
+    from_ref = parse_date(from_date, "--from") if from_file is not None else _ref(from_date, "--from")
+    req = MigrateRequest(from_ref=from_ref, to_ref=to_ref, from_file=from_file, to_file=to_file, freeze=freeze,
+                         unit=unit, sheet=sheet, encoding=encoding, mapping=mapping)
+    return run(req, model, open_store=_open_store(db))
 
-        if from_file is not None:
-            if not from_date:
-                raise UsageError("用 --from-file 时需要用 --from 给出它的评估日期", hint="例如 --from 2026-10-24")
-            from_d = parse_date(from_date, "--from")
-            assert from_d is not None
-            if from_d >= to_d:
-                raise UsageError(f"--from {from_d.isoformat()} 应早于本期 {to_d.isoformat()}")
-            prev, w = _side_from_file(from_file, model, from_d, None, "上期", sheet, encoding, mapping)
-            warnings += w
-        else:
-            assert store is not None
-            from_info: SnapshotInfo | None
-            if from_date:
-                from_info = _snapshot_for(store, from_date, None, "--from")
-            else:
-                from_info = store.latest_snapshot(KIND, before=to_d)
-                if from_info is None:
-                    raise NotFoundError(f"历史数据库 {_where(store)} 中没有 {to_d.isoformat()} 之前的 RFM 快照，"
-                                        "无法比较", hint=f"已保存的评估日期：{_dates(store)}")
-            if from_info.as_of >= to_d:
-                raise UsageError(f"上期 {from_info.as_of.isoformat()} 应早于本期 {to_d.isoformat()}",
-                                 hint="--from 写较早的日期，--to 写较晚的日期")
-            prev = _side_from_store(store, from_info, "上期")
-
-        if freeze and prev.edges is None:
-            raise UsageError(f"上期（{prev.as_of.isoformat()}）没有保存分箱边界，不能冻结")
-        frozen = prev.edges if freeze else None
-        if to_file is not None:
-            if prev.unit != model.unit:
-                raise UsageError(f"上期按{_unit_zh(prev.unit)}统计，本期按{_unit_zh(model.unit)}",
-                                 hint=f"加 --unit {prev.unit}")
-            curr, w = _side_from_file(to_file, model, to_d, frozen, "本期", sheet, encoding, mapping)
-            warnings += w
-        else:
-            assert store is not None and to_info is not None
-            curr = _side_from_store(store, to_info, "本期")
-            if frozen is not None:
-                curr.customers = rescore(curr.customers, model, frozen, monetary_basis=curr.monetary_basis)
-                curr.edges = frozen
-                curr.source += "，按上期边界重新评分"
-    finally:
-        if store is not None:
-            store.close()
-
-    if prev.unit != curr.unit:
-        raise UsageError(f"上期按{_unit_zh(prev.unit)}统计，本期按{_unit_zh(curr.unit)}，不能比较迁移")
-    if unit and unit.lower() != curr.unit:
-        raise UsageError(f"快照按{_unit_zh(curr.unit)}统计，与 --unit {unit} 不符")
-    key = "vin" if curr.unit == "vin" else "customer_id"
-    mig = migrate(prev.customers, curr.customers, model, key=key, prev_edges=prev.edges, curr_edges=curr.edges,
-                  prev_as_of=prev.as_of, curr_as_of=curr.as_of)
-    flows = flow_customers(mig, prev.customers, curr.customers, key)
-    return {"model": model, "migration": mig, "flows": flows, "prev": prev, "curr": curr, "unit": curr.unit,
-            "warnings": warnings}
 
 
 @rfm_app.command("migrate")
@@ -553,7 +356,8 @@ def migrate_cmd(
     mig = res["migration"]
     workbook = None
     if out is not None:
-        from tierctl.rfm_report import migration_path, write_migration
+        from tierctl.rfm.report import migration_path
+        from tierctl.rfm.report_migration import write_migration
 
         workbook = write_migration(mig, res["model"], migration_path(out, mig.curr_as_of), flows=res["flows"],
                                    unit=res["unit"], force=force)
@@ -572,6 +376,8 @@ def show_migration(res: dict[str, Any], limit: int) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from tierctl.rfm.run import _unit_zh
 
     mig = res["migration"]
     model: RfmModel = res["model"]
