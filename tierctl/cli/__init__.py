@@ -162,11 +162,11 @@ def _usage(exc: Exception) -> None:
         sys.stderr.write("已中断\n")
         sys.exit(1)
     assert isinstance(exc, click_exception)
-    code = exc.exit_code
+    code: int = getattr(exc, "exit_code", 2)
     if type(exc).__name__ == "NoArgsIsHelpError":  # the help page was shown already
         sys.exit(code)
     ctx = getattr(exc, "ctx", None)
-    lines = [helptext.usage_message(exc.format_message())]
+    lines = [helptext.usage_message(getattr(exc, "format_message")())]  # noqa: B009 - click's, typed loosely here
     if ctx is not None:
         helptext.prepare(ctx.command, ctx)
         usage = ctx.get_usage().strip()

@@ -217,8 +217,6 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
     that Excel would run once edited (= + - @, tab, CR) carries Excel's hidden quote
     prefix, as if typed with a leading apostrophe.  Written atomically; an existing
     file is kept unless ``force``."""
-    import math
-
     n = len(frame)
     if n + 1 > EXCEL_MAX_ROWS:
         raise RenderError(f"{n:,} 行超过 Excel 一个工作表的上限（{EXCEL_MAX_ROWS - 1:,} 行数据）",
@@ -265,46 +263,52 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
             ws.autofilter(0, 0, max(n, 1), max(len(columns) - 1, 0))
             kinds = [c.type for c in columns]
             num_fmt = [number_fmts.get(c.format) for c in columns]
+            fmts = {"text": text_fmt, "quoted": quoted_fmt, "int": int_fmt, "datetime": dt_fmt, "date": date_fmt,
+                    "tiers": tier_fmts, "tier": tier_plain}
             for i in range(n):
-                r = i + 1
                 for j, kind in enumerate(kinds):
                     v = values[j][i]
-                    if v is None:
-                        continue
-                    if kind in ("int", "number"):
-                        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-                            try:
-                                v = float(str(v))
-                            except ValueError:
-                                ws.write_string(r, j, str(v), text_fmt)
-                                continue
-                        x = float(v)
-                        if math.isnan(x) or math.isinf(x):
-                            continue
-                        ws.write_number(r, j, x, int_fmt if kind == "int" else num_fmt[j])
-                    elif kind in ("datetime", "date"):
-                        t = _local_naive(v, tz)
-                        if t is None:
-                            continue
-                        if isinstance(t, str):
-                            ws.write_string(r, j, t, text_fmt)
-                        else:
-                            import datetime as dt
-
-                            plain_date = not isinstance(t, dt.datetime)
-                            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),  # type: ignore[arg-type]
-                                              date_fmt if plain_date or kind == "date" else dt_fmt)
-                    elif kind == "bool":
-                        ws.write_string(r, j, yes_no[0] if bool(v) else yes_no[1], text_fmt)
-                    else:
-                        text = str(v)
-                        if kind == "tier":
-                            ws.write_string(r, j, text, tier_fmts.get(text, tier_plain))
-                        else:
-                            ws.write_string(r, j, text, quoted_fmt if text.startswith(DANGEROUS_PREFIXES) else text_fmt)
+                    if v is not None:
+                        _write_cell(ws, i + 1, j, kind, v, fmts, num_fmt[j], tz, yes_no)
         finally:
             wb.close()
     return Path(path)
+
+
+def _write_cell(ws, r: int, j: int, kind: str, v: object, fmts: dict, num_fmt, tz, yes_no: tuple[str, str]) -> None:
+    """One cell of :func:`write_xlsx`, written as its column's type says."""
+    import datetime as dt
+    import math
+
+    text_fmt = fmts["text"]
+    if kind in ("int", "number"):
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+            try:
+                v = float(str(v))
+            except ValueError:
+                ws.write_string(r, j, str(v), text_fmt)
+                return
+        x = float(v)  # type: ignore[arg-type]
+        if not (math.isnan(x) or math.isinf(x)):
+            ws.write_number(r, j, x, fmts["int"] if kind == "int" else num_fmt)
+    elif kind in ("datetime", "date"):
+        t = _local_naive(v, tz)
+        if t is None:
+            return
+        if isinstance(t, str):
+            ws.write_string(r, j, t, text_fmt)
+        else:
+            plain_date = not isinstance(t, dt.datetime)
+            ws.write_datetime(r, j, t if not plain_date else dt.datetime.combine(t, dt.time()),  # type: ignore[arg-type]
+                              fmts["date"] if plain_date or kind == "date" else fmts["datetime"])
+    elif kind == "bool":
+        ws.write_string(r, j, yes_no[0] if bool(v) else yes_no[1], text_fmt)
+    else:
+        text = str(v)
+        if kind == "tier":
+            ws.write_string(r, j, text, fmts["tiers"].get(text, fmts["tier"]))
+        else:
+            ws.write_string(r, j, text, fmts["quoted"] if text.startswith(DANGEROUS_PREFIXES) else text_fmt)
 
 
 def _cell_text(v: object, kind: str, yes_no: tuple[str, str]) -> str:
