@@ -109,7 +109,8 @@ def _centre(view: Store, as_of: dt.date, params: RegionParams) -> tuple[dict[str
     if earlier:
         prev = view.snapshot_rows(earlier[0].id, fields=[f], generic=("customer_key",))
         if f in prev:
-            gone = prev[~prev["customer_key"].isin(rows["customer_key"])]
+            now_listed = set(rows["customer_key"].tolist())
+            gone = prev[[k not in now_listed for k in prev["customer_key"].tolist()]]
             offers += [(view.centre, p, "received") for p in gone[f].dropna().unique()]
     return row, rows.drop(columns=[c for c in ("notes",) if c in rows]), offers
 
@@ -150,12 +151,13 @@ def _transfers(waiting: list[pd.DataFrame], offering: list[tuple[str, str, str]]
     if not waiting or not offering:
         return []
     w = pd.concat(waiting, ignore_index=True).dropna(subset=["part"])
-    need = w.groupby(["centre", "part"]).agg(customers=("customer_key", "size"), longest=("wait_days", "max"))
-    out = []
-    for (centre, part), r in need.iterrows():
-        for src, p, how in sorted(set(offering)):
-            if p == part and src != centre:
-                out.append({"part": str(part), "waiting_centre": str(centre), "customers": int(r.customers),
-                            "longest_wait": int(r.longest), "from_centre": src, "status": how})
-    out.sort(key=lambda t: (-t["longest_wait"], t["part"], t["waiting_centre"], t["from_centre"]))
-    return out
+    need = (w.groupby(["centre", "part"], sort=False)
+            .agg(customers=("customer_key", "size"), longest_wait=("wait_days", "max")).reset_index())
+    offers = pd.DataFrame(sorted(set(offering)), columns=["from_centre", "part", "status"])
+    m = need.merge(offers, on="part")
+    m = m[m["centre"] != m["from_centre"]].rename(columns={"centre": "waiting_centre"})
+    m = m.sort_values(["longest_wait", "part", "waiting_centre", "from_centre"],
+                      ascending=[False, True, True, True], kind="mergesort")
+    return [{"part": str(r.part), "waiting_centre": str(r.waiting_centre), "customers": int(r.customers),
+             "longest_wait": int(r.longest_wait), "from_centre": str(r.from_centre), "status": str(r.status)}
+            for r in m.itertuples()]
