@@ -66,6 +66,12 @@ class StoreBase:
         """``stmt`` (a select, update or delete) limited to this store's centre in ``table``."""
         return stmt.where(self.centre_is(table))
 
+    @staticmethod
+    def row_columns(table: sa.Table) -> list[sa.Column]:
+        """``table``'s columns without ``centre``: ``sa.select(*store.row_columns(t))``
+        gives frames shaped as before there were centres."""
+        return [c for c in table.columns if c.name != "centre"]
+
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
     def _begin_write(self, *, migration: Any = None) -> Iterator[sa.Connection]:
