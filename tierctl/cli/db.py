@@ -3,7 +3,7 @@ migrations; the same ones on SQLite and PostgreSQL) and ``status``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,7 +61,7 @@ def status(db: DbOpt = None, fmt: JsonFormatOpt = "table") -> None:
     with Store.open(path, centre=centre_id(), migrate=False) as store:
         version = store.schema_version()
         centres = store.centres() if version >= 10 else []
-    data = {"db": str(getattr(path, "display", path)), "engine": "postgresql" if hasattr(path, "display") else "sqlite",
+    data: dict[str, Any] = {"db": str(getattr(path, "display", path)), "engine": "postgresql" if hasattr(path, "display") else "sqlite",
             "version": version, "current": migrations.CURRENT_VERSION, "centres": [c["centre"] for c in centres]}
     if fmt == "json":
         emit(dump_json(data), None, False)

@@ -274,7 +274,7 @@ def _v9_contact_latest_result(conn: sa.Connection) -> None:
 # with the centre from v10 on: one centre's rows are found without reading the others')
 _CENTRE_TABLES = ("snapshots", "alerts", "contacts", "contact_latest", "overrides", "followups", "assignments",
                   "notify_sent", "alert_escalations")
-_V10_INDEXES = [
+_V10_INDEXES: list[tuple[str, str, tuple[str, ...]]] = [
     ("alerts", "ix_alerts_kind_status", ("kind", "status")),
     ("alerts", "ix_alerts_kind_key", ("kind", "customer_key")),
     ("contacts", "ix_contacts_kind_key_at", ("kind", "customer_key", "at")),
@@ -369,10 +369,10 @@ def _v10_centre(conn: sa.Connection) -> None:
         if t not in rebuilt:
             conn.execute(sa.text(f"ALTER TABLE {t} ADD COLUMN centre VARCHAR(64) NOT NULL DEFAULT ''"))
             conn.execute(sa.text(f"UPDATE {t} SET centre = :c"), {"c": centre})
-    for table, name, cols in _V10_INDEXES:
+    for table, name, on in _V10_INDEXES:
         conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
         conn.execute(sa.text(f"CREATE INDEX {name.replace('_kind', '_centre_kind', 1)} ON {table}"
-                             f" (centre, {', '.join(cols)})"))
+                             f" (centre, {', '.join(on)})"))
 
 
 MIGRATIONS: list[Migration] = [

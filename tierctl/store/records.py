@@ -135,7 +135,8 @@ class RecordsMixin(StoreBase):
     def add_contact(self, kind: str, **values: Any) -> int:
         values = {**values, "customer_key": str(values["customer_key"])}
         with self.transaction() as conn:
-            cid = int(conn.execute(sa.insert(contacts).values(centre=self.centre, kind=kind, **values)).inserted_primary_key[0])
+            res = conn.execute(sa.insert(contacts).values(centre=self.centre, kind=kind, **values))
+            cid = int(res.inserted_primary_key[0])  # type: ignore[index]
             _refresh_latest(conn, self.centre, kind, [values["customer_key"]])
             return cid
 
@@ -151,7 +152,7 @@ class RecordsMixin(StoreBase):
         stamped["customer_key"] = [str(k) for k in columns["customer_key"]]
         with self.transaction() as conn:
             _executemany(conn, contacts, {"centre": [self.centre] * n, "kind": [kind] * n, **stamped})
-            _refresh_latest(conn, self.centre, kind, sorted(set(stamped["customer_key"])))
+            _refresh_latest(conn, self.centre, kind, sorted({str(k) for k in stamped["customer_key"]}))
         return n
 
     def last_contacts(self, kind: str) -> pd.DataFrame:
@@ -211,7 +212,8 @@ class RecordsMixin(StoreBase):
 
     def add_override(self, kind: str, **values: Any) -> int:
         with self.transaction() as conn:
-            return int(conn.execute(sa.insert(overrides).values(centre=self.centre, kind=kind, status="active", **values)
+            return int(conn.execute(sa.insert(overrides).values(  # type: ignore[index]
+                centre=self.centre, kind=kind, status="active", **values)
                                     ).inserted_primary_key[0])
 
     def end_overrides(self, kind: str, keys: Sequence[str], *, at: dt.datetime, status: str, reason: str,

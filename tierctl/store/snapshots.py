@@ -86,7 +86,8 @@ class SnapshotsMixin(StoreBase):
                 conn.execute(sa.update(snapshots).where(snapshots.c.id == sid).values(
                     replaced=int(existing.replaced or 0) + 1, **values))
             else:
-                sid = int(conn.execute(sa.insert(snapshots).values(centre=self.centre, kind=kind, as_of=as_of, replaced=0, **values)
+                sid = int(conn.execute(sa.insert(snapshots).values(  # type: ignore[index]
+                    centre=self.centre, kind=kind, as_of=as_of, replaced=0, **values)
                                        ).inserted_primary_key[0])
             self._write_snapshot_data(conn, sid, enc.parts)
         return sid

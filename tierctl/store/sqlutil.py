@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ def _executemany(conn: sa.Connection, table: sa.Table, columns: dict[str, list[A
         params = ({k: v for k, v in zip(names, vals, strict=True)} for vals in zip(*columns.values(), strict=True))
     cur = conn.connection.cursor()
     try:
-        cur.executemany(sql, params)
+        cur.executemany(sql, params)  # type: ignore[arg-type]  # any iterable serves
     finally:
         cur.close()
 
@@ -135,7 +135,7 @@ def _fetch_raw(conn: sa.Connection, stmt: sa.Select) -> list[tuple]:
     cursor's own tuples are used — a million rows without building Row objects."""
     result = conn.execute(stmt)
     try:
-        return result.cursor.fetchall() if result.cursor is not None else []
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
     finally:
         result.close()
 
@@ -199,7 +199,7 @@ def _is_missing(v: Any) -> bool:
         return False
 
 
-def _generic_result(rows: list[Any]) -> pd.DataFrame:
+def _generic_result(rows: Sequence[Any]) -> pd.DataFrame:
     cols = list(GENERIC)
     data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
     f = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})
