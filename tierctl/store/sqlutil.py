@@ -109,7 +109,11 @@ def _executemany(conn: sa.Connection, table: sa.Table, columns: dict[str, list[A
                  fixed: dict[str, int | str] | None = None) -> None:
     """Insert many rows with one statement compiled for this database's dialect and the
     DBAPI's executemany (values must already be in their stored form).  ``fixed``
-    values, the same on every row, are written into the statement (fewer parameters)."""
+    values, the same on every row, are written into the statement (fewer parameters).
+    On PostgreSQL the rows go in by ``COPY`` (one stream instead of a round trip each)."""
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, fixed or {})
+        return
     names = list(columns)
     stmt = sa.insert(table)
     if fixed:
@@ -125,6 +129,20 @@ def _executemany(conn: sa.Connection, table: sa.Table, columns: dict[str, list[A
     cur = conn.connection.cursor()
     try:
         cur.executemany(sql, params)  # type: ignore[arg-type]  # any iterable serves
+    finally:
+        cur.close()
+
+
+def _copy_rows(conn: sa.Connection, table: sa.Table, columns: dict[str, list[Any]],
+               fixed: dict[str, int | str]) -> None:
+    n = len(next(iter(columns.values()))) if columns else 0
+    data = {**{k: [v] * n for k, v in fixed.items()}, **columns}
+    names = ", ".join('"' + k.replace('"', '""') + '"' for k in data)
+    cur = conn.connection.cursor()
+    try:
+        with cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for row in zip(*data.values(), strict=True):
+                copy.write_row(row)
     finally:
         cur.close()
 
