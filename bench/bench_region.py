@@ -90,8 +90,9 @@ def fill_region(where: str, centres: int, days: int, k: int) -> None:
                 v.save_snapshot("shortage", day, "rite", "x.xlsx", "h", f,
                                 {"crisis": {"level": int(rng.integers(1, 5)), "label": "x"},
                                  "counts": f["label"].value_counts().to_dict()})
-            a = pd.DataFrame({"customer_key": keys[:100], "customer_id": keys[:100], "name": keys[:100],
-                              "rule_id": "wait21", "recipient": rng.choice(["经理", "站长"], 100), "reason": "x"})
+            m = min(100, k)
+            a = pd.DataFrame({"customer_key": keys[:m], "customer_id": keys[:m], "name": keys[:m],
+                              "rule_id": "wait21", "recipient": rng.choice(["经理", "站长"], m), "reason": "x"})
             v.insert_alerts("shortage", a, DAY1 - dt.timedelta(days=3), dt.datetime.combine(DAY1, dt.time(9), TZ))
 
 
