@@ -134,3 +134,23 @@ def test_db_migrate_upgrades_an_old_file_for_the_given_centre(tmp_path):
     assert (doc["before"], doc["applied"], doc["centre"]) == (9, [10], "SH07")
     again = json.loads(_cli("db", "migrate", "--db", str(db), "-f", "json").stdout)
     assert again["applied"] == [] and again["before"] == again["after"] == 10
+
+
+def test_owners_robot_notices_and_escalations_are_per_centre(tmp_path):
+    from tierctl.store import notify as sn
+    from tierctl.store import owners
+
+    with Store.open(tmp_path / "h.db", centre="A") as a:
+        b = a.for_centre("B")
+        owners.assign(a, "shortage", customer_key="k", customer_id="1", name="张", person="钱磊", previous=None,
+                      by=None, now=NOW)
+        assert list(owners.active_assignments(a, "shortage")["person"]) == ["钱磊"]
+        assert not len(owners.active_assignments(b, "shortage")["person"])
+        sn.claim(a, "robot", "wecom", ["item1"], 1, NOW)
+        sn.claim(b, "robot", "wecom", ["item1"], 1, NOW)  # the same robot and item, another centre: its own notice
+        sn.confirm(a, "robot", ["item1"], NOW)
+        assert sn.sent_status(a, "robot", ["item1"]) == {"item1": "sent"}
+        assert sn.sent_status(b, "robot", ["item1"]) == {"item1": "pending"}
+        a.insert_alerts("shortage", pd.DataFrame({"customer_key": ["k"], "customer_id": ["1"], "name": ["张"],
+                                                  "rule_id": ["r"], "recipient": ["经理"], "reason": ["x"]}), D1, NOW)
+        assert len(sn.open_unescalated(a, "shortage")) == 1 and not len(sn.open_unescalated(b, "shortage"))

@@ -272,7 +272,7 @@ def _alerts(store: Store, info: SnapshotInfo, lim: Limits, lang: str = "zh") -> 
     from tierctl.store.schema import alerts
 
     a = alerts.c
-    open_ = sa.and_(a.kind == SHORTAGE, a.status == "open")
+    open_ = sa.and_(store.centre_is(alerts), a.kind == SHORTAGE, a.status == "open")
     ranks = {r["id"]: -int(r["min_days"]) for r in info.meta.get("alerts", [])}
     ranks["redlist"] = -10_000
     rank = sa.case(ranks, value=a.rule_id, else_=0)
@@ -569,7 +569,7 @@ def _churn_roi(store: Store, info: SnapshotInfo, model: Any, day: dt.date, now: 
     from tierctl.store.schema import contacts
 
     with store.reading() as conn:
-        logged = conn.execute(sa.select(sa.func.count()).where(contacts.c.kind == CHURN)).scalar() or 0
+        logged = conn.execute(sa.select(sa.func.count()).where(store.centre_is(contacts), contacts.c.kind == CHURN)).scalar() or 0
     if logged:
         try:
             from tierctl.churn_loop import loop_report
