@@ -25,6 +25,9 @@ from tierctl.errors import NotFoundError, StoreError
 from tierctl.store import CURRENT_VERSION, Store, migrations
 from tierctl.store.schema import AwareDateTime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from store_engines import ENGINES, pg_schema_url  # noqa: E402
+
 TZ = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
 D1 = dt.date(2026, 11, 23)
@@ -33,11 +36,18 @@ PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def store():
-    s = Store.open(":memory:")
-    yield s
-    s.close()
+@pytest.fixture(params=ENGINES)
+def store(request):
+    """The store API's tests run on both engines (tests/store_engines.py)."""
+    if request.param == "sqlite":
+        s = Store.open(":memory:")
+        yield s
+        s.close()
+        return
+    with pg_schema_url() as url:
+        s = Store.open(url)
+        yield s
+        s.close()
 
 
 def frame(n: int = 3, *, label: str = "P1") -> pd.DataFrame:

@@ -114,6 +114,18 @@ class Config:
             p = self.path.parent / p
         return p
 
+    def centre_id(self) -> str | None:
+        """``centre.id``: the centre this installation is (every stored row carries it;
+        a region's centres share one database apart by it).  None when not set."""
+        v = self.get("centre.id")
+        if v is None or v == "":
+            return None
+        text = str(v) if isinstance(v, (str, int)) else None
+        if text is None or text != text.strip() or len(text) > 64 or any(ord(ch) < 32 for ch in text):
+            raise ConfigError(f"服务中心编号「{v}」无效", path=self.path or Path("tierctl.toml"), key="centre.id",
+                              hint="用 1–64 个字符、前后无空格，例如 id = \"SH-PD01\"")
+        return text
+
     def describe(self) -> str:
         """One line for a log: which file this run's settings come from."""
         if self.path is not None:

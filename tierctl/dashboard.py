@@ -260,7 +260,7 @@ def _alerts(store: Store, info: SnapshotInfo, lim: Limits, lang: str = "zh") -> 
     from tierctl.store.schema import alerts
 
     a = alerts.c
-    open_ = sa.and_(a.kind == SHORTAGE, a.status == "open")
+    open_ = sa.and_(store.centre_is(alerts), a.kind == SHORTAGE, a.status == "open")
     ranks = {r["id"]: -int(r["min_days"]) for r in info.meta.get("alerts", [])}
     ranks["redlist"] = -10_000
     rank = sa.case(ranks, value=a.rule_id, else_=0)

@@ -143,7 +143,7 @@ def _churn_roi(store: Store, info: SnapshotInfo, model: Any, day: dt.date, now: 
     from tierctl.store.schema import contacts
 
     with store.reading() as conn:
-        logged = conn.execute(sa.select(sa.func.count()).where(contacts.c.kind == CHURN)).scalar() or 0
+        logged = conn.execute(sa.select(sa.func.count()).where(store.centre_is(contacts), contacts.c.kind == CHURN)).scalar() or 0
     if logged:
         try:
             from tierctl.churn_loop import loop_report

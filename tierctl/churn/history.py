@@ -211,18 +211,19 @@ def log_intervention(store: Store, model: ChurnModel, ident: str, *, action: str
             "done_at": done_at.isoformat() if done_at else None, "snapshot_as_of": c["snapshot"].as_of.isoformat()}
     with store.transaction() as conn:
         dup = conn.execute(sa.select(contacts.c.id).where(
-            contacts.c.kind == KIND, contacts.c.customer_key == key, contacts.c.at == at,
+            store.centre_is(contacts), contacts.c.kind == KIND, contacts.c.customer_key == key, contacts.c.at == at,
             contacts.c.action == action.strip(), contacts.c.result == outcome.label)).first()
         if dup is not None:
             return {"id": int(dup.id), **base, "duplicate": True, "episode": "unchanged",
-                    "followups_closed": [], "followups_scheduled": [], "next_followup": _next_due(conn, key)}
+                    "followups_closed": [], "followups_scheduled": [], "next_followup": _next_due(conn, key, store.centre)}
         cid = store.add_contact(KIND, customer_key=key, customer_id=c.get("customer_id"), name=_clean(c.get("name")),
                                 at=at, result=outcome.label, note=feedback, plan=next_plan, done_at=done_at, by=by,
                                 score=_clean(c.get("score")), label=level.label, owner=owner, logged_at=now,
                                 action=action.strip(), cost=None if cost is None else float(cost),
                                 channel=channel)
         open_rows = conn.execute(sa.select(followups).where(
-            followups.c.kind == KIND, followups.c.customer_key == key, followups.c.status == "open")
+            store.centre_is(followups), followups.c.kind == KIND, followups.c.customer_key == key,
+            followups.c.status == "open")
             .order_by(followups.c.due, followups.c.id)).all()
         closed: list[dict[str, Any]] = []
         scheduled: list[dict[str, Any]] = []
@@ -247,15 +248,16 @@ def log_intervention(store: Store, model: ChurnModel, ident: str, *, action: str
                 episode = "continued" if remaining else "completed"
             if episode in ("new", "escalated"):
                 scheduled = _schedule(conn, model, level, c, owner, cid, day, action.strip(), outcome.label, now)
-        nxt = _next_due(conn, key)
+        nxt = _next_due(conn, key, store.centre)
     return {"id": cid, **base, "duplicate": False, "episode": episode, "followups_closed": closed,
             "followups_scheduled": scheduled, "next_followup": nxt}
 
 
-def _next_due(conn: sa.Connection, key: str) -> str | None:
+def _next_due(conn: sa.Connection, key: str, centre: str) -> str | None:
     _, followups, _, _ = _tables()
     v = conn.execute(sa.select(sa.func.min(followups.c.due)).where(
-        followups.c.kind == KIND, followups.c.customer_key == key, followups.c.status == "open")).scalar()
+        followups.c.centre == centre, followups.c.kind == KIND, followups.c.customer_key == key,
+        followups.c.status == "open")).scalar()
     if v is None:
         return None
     return v.isoformat() if isinstance(v, dt.date) else str(v)
@@ -285,7 +287,7 @@ def followups_due(store: Store, day: dt.date) -> pd.DataFrame:
     _, followups, _, _ = _tables()
     f = followups.c
     stmt = (sa.select(f.customer_key, f.customer_id, f.name, f.owner, f.due, f.channel, f.detail)
-            .where(f.kind == KIND, f.status == "open", f.due <= day).order_by(f.due, f.owner, f.customer_key, f.id))
+            .where(store.centre_is(followups), f.kind == KIND, f.status == "open", f.due <= day).order_by(f.due, f.owner, f.customer_key, f.id))
     with store.reading() as conn:
         rows = conn.execute(stmt).all()
     out = pd.DataFrame({

@@ -43,6 +43,8 @@ def _root(
     config: Annotated[Path | None, typer.Option(
         "--config", help="配置文件（默认依次找 $TIERCTL_CONFIG、./tierctl.toml、用户配置文件夹；tierctl config 查看）")] = None,
     lang: Annotated[str | None, typer.Option("--lang", help="语言：zh（默认）或 en；各命令自己的 --lang 优先")] = None,
+    centre: Annotated[str | None, typer.Option(
+        "--centre", help="服务中心编号（多个中心共用一个数据库时区分各自的数据；默认取配置 centre.id）")] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                           help="显示版本并退出")] = False,
 ) -> None:
@@ -50,6 +52,7 @@ def _root(
     STATE.debug = debug or bool(os.environ.get("TIERCTL_DEBUG"))
     STATE.config_path = config
     STATE.lang = lang
+    STATE.centre = centre
     STATE._config = None
 
 
@@ -58,7 +61,7 @@ def _register() -> None:
     import importlib
 
     for mod in ("score", "history", "tasks", "contact", "alerts", "documents", "rfm", "churn", "grade", "allocate",
-                "report", "collect", "notify", "setup"):
+                "report", "collect", "notify", "setup", "region", "db"):
         importlib.import_module(f"tierctl.cli.{mod}")
 
 

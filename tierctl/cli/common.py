@@ -22,6 +22,7 @@ class State:
     debug: bool = False
     config_path: Path | None = None
     lang: str | None = None  # the root --lang (each command's own --lang comes first)
+    centre: str | None = None  # the root --centre
     _config: Any = field(default=None, repr=False)
 
     @property
@@ -93,7 +94,8 @@ TableFormatOpt = Annotated[str, typer.Option("--format", "-f", help="输出格�
 HeadersOpt = Annotated[str | None, typer.Option(
     "--headers", help="csv/xlsx 的表头：keys（英文字段名，csv 默认，便于脚本）| zh（中文，xlsx 默认）| en")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="历史数据库路径（默认见 README；也可设 TIERCTL_DB）")]
+DbOpt = Annotated[Path | None, typer.Option(
+    "--db", help="历史数据库：文件路径或 postgresql://用户@主机/库（默认见 README；也可设 TIERCTL_DB）")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="预览：不写数据库、不写文件")]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="语言：zh（默认）或 en")]
 NowOpt = Annotated[str | None, typer.Option("--now", help="运行时刻（ISO 8601），用于复现；默认当前时间", hidden=True)]
@@ -291,12 +293,36 @@ def emit_table(frame: Any, table: str, fmt: str, output: Path | None, force: boo
     err_console().print(f"已写入 {output}（{len(frame)} {unit}）")
 
 
-def db_path(opt: Path | None) -> Path:
-    """--db, then $TIERCTL_DB, then the config's store.db, then the per-user default."""
+def centre_id(opt: str | None = None) -> str:
+    """The centre this run is for: ``--centre``, then $TIERCTL_CENTRE, then the config's
+    ``centre.id``, then ``default``."""
+    from tierctl.store.base import DEFAULT_CENTRE
+    from tierctl.store.engine import check_centre
+
+    if opt or STATE.centre:
+        return check_centre(opt or STATE.centre)
+    if os.environ.get("TIERCTL_CENTRE"):
+        return check_centre(os.environ["TIERCTL_CENTRE"], where="TIERCTL_CENTRE")
+    return STATE.config.centre_id() or DEFAULT_CENTRE
+
+
+def db_path(opt: Path | str | None) -> Any:
+    """--db, then $TIERCTL_DB, then the config's store.db, then the per-user default: a
+    file's Path, or a server's URL (:class:`tierctl.store.engine.ServerURL`, which
+    ``exists()`` like a path does).  Also makes this run's centre the default of every
+    store opened (until every command opens through :func:`open_store`)."""
+    from tierctl.store.base import set_default_centre
+    from tierctl.store.engine import is_server, server_url
+
+    set_default_centre(centre_id())
     if opt:
-        return opt
+        return server_url(opt) if is_server(opt) else Path(opt)
     if os.environ.get("TIERCTL_DB"):
-        return Path(os.environ["TIERCTL_DB"])
+        env = os.environ["TIERCTL_DB"]
+        return server_url(env) if is_server(env) else Path(env)
+    raw = STATE.config.get("store.db")
+    if raw and is_server(raw):
+        return server_url(raw)
     cfg = STATE.config.path_of("store.db")
     if cfg:
         return cfg
@@ -307,6 +333,21 @@ def db_path(opt: Path | None) -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tierctl" / "tierctl.db"
+
+
+def open_store(db: Path | str | None, *, readonly: bool = False, must_exist: bool = False,
+               centre: str | None = None) -> Any:
+    """The one store opener: --db / TIERCTL_DB / store.db for where, --centre /
+    TIERCTL_CENTRE / centre.id for which centre.  ``must_exist``: a missing file is a
+    clear error instead of a new database."""
+    from tierctl.errors import NotFoundError
+    from tierctl.store import Store
+
+    path = db_path(db)
+    if (must_exist or readonly) and not path.exists():
+        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
+                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
+    return Store.open(path, readonly=readonly, centre=centre_id(centre))
 
 
 def warn(messages: list[str]) -> None:

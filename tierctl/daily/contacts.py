@@ -223,7 +223,7 @@ def _stored(store: Store, kind: str, keys: list[str]) -> dict[tuple[str, str], l
     with store.reading() as conn:
         for cond in _key_chunks(conn, c.customer_key, keys):
             for k, at, ch, res in conn.execute(sa.select(c.customer_key, c.at, c.channel, c.result)
-                                               .where(c.kind == kind, cond)):
+                                               .where(store.centre_is(contacts), c.kind == kind, cond)):
                 out.setdefault((str(k), minute_key(at)), []).append((ch, res))
     return out
 

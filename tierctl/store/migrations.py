@@ -24,6 +24,7 @@ class Migration:
     version: int
     name: str
     apply: Callable[[sa.Connection], None]
+    rebuilds: bool = False  # rebuilds a parent table: SQLite's foreign keys off meanwhile
 
 
 def _v1_snapshots(conn: sa.Connection) -> None:
@@ -269,6 +270,111 @@ def _v9_contact_latest_result(conn: sa.Connection) -> None:
         " ORDER BY c.id DESC LIMIT 1)"))
 
 
+# v10: the tables a centre writes, and the indexes that lead with the job kind (they lead
+# with the centre from v10 on: one centre's rows are found without reading the others')
+_CENTRE_TABLES = ("snapshots", "alerts", "contacts", "contact_latest", "overrides", "followups", "assignments",
+                  "notify_sent", "alert_escalations")
+_V10_INDEXES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("alerts", "ix_alerts_kind_status", ("kind", "status")),
+    ("alerts", "ix_alerts_kind_key", ("kind", "customer_key")),
+    ("contacts", "ix_contacts_kind_key_at", ("kind", "customer_key", "at")),
+    ("overrides", "ix_overrides_kind_status", ("kind", "status")),
+    ("overrides", "ix_overrides_kind_key", ("kind", "customer_key")),
+    ("followups", "ix_followups_kind_status_due", ("kind", "status", "due")),
+    ("followups", "ix_followups_kind_key", ("kind", "customer_key")),
+    ("assignments", "ix_assignments_kind_status", ("kind", "status")),
+    ("assignments", "ix_assignments_kind_key", ("kind", "customer_key")),
+    ("alert_escalations", "ix_alert_escalations_kind", ("kind",)),
+]
+
+
+def _v10_unique_tables(md: sa.MetaData, prefix: str) -> list[sa.Table]:
+    """The three tables whose unique key gains the centre, as at v10."""
+    def centre() -> sa.Column:
+        return sa.Column("centre", sa.String(64), nullable=False, server_default="")
+
+    return [
+        sa.Table(
+            f"{prefix}snapshots", md,
+            sa.Column("id", sa.Integer, primary_key=True), centre(),
+            sa.Column("kind", sa.String(40), nullable=False),
+            sa.Column("as_of", sa.Date, nullable=False),
+            sa.Column("model_name", sa.String(200)),
+            sa.Column("source_name", sa.String(500)),
+            sa.Column("source_hash", sa.String(128)),
+            sa.Column("created_at", AwareDateTime, nullable=False),
+            sa.Column("row_count", sa.Integer, nullable=False),
+            sa.Column("meta", sa.JSON),
+            sa.Column("columns", sa.JSON),
+            sa.Column("replaced", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("storage", sa.String(16), nullable=False, server_default="rows"),
+            sa.UniqueConstraint("centre", "kind", "as_of", name="uq_snapshots_centre_kind_as_of"),
+        ),
+        sa.Table(
+            f"{prefix}contact_latest", md,
+            sa.Column("centre", sa.String(64), primary_key=True, server_default=""),
+            sa.Column("kind", sa.String(40), primary_key=True),
+            sa.Column("customer_key", sa.String(200), primary_key=True),
+            sa.Column("last_at", sa.String(40), nullable=False),
+            sa.Column("last_result", sa.Text),
+        ),
+        sa.Table(
+            f"{prefix}notify_sent", md,
+            sa.Column("id", sa.Integer, primary_key=True), centre(),
+            sa.Column("robot", sa.String(200), nullable=False),
+            sa.Column("platform", sa.String(20), nullable=False),
+            sa.Column("item", sa.String(400), nullable=False),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("message_no", sa.Integer),
+            sa.Column("claimed_at", AwareDateTime, nullable=False),
+            sa.Column("sent_at", AwareDateTime),
+            sa.UniqueConstraint("centre", "robot", "item", name="uq_notify_sent_centre_robot_item"),
+        ),
+    ]
+
+
+def _v10_centre(conn: sa.Connection) -> None:
+    """A centre in every row (issue 18).  The rows already stored belong to the centre
+    of the store that upgrades the database (``centre.id`` / ``--centre``: a database
+    was one centre's until now); a unique key that held per job kind holds per centre
+    and kind.  SQLite cannot change a table's unique key in place: those three tables
+    are rebuilt (the snapshots' metadata only; their rows, in other tables, stay)."""
+    centre = str(conn.info.get("tierctl_centre") or "default")
+    rebuilt = ("snapshots", "contact_latest", "notify_sent")
+    if conn.dialect.name == "sqlite":
+        for new in _v10_unique_tables(sa.MetaData(), "_v10_"):
+            old = new.name.removeprefix("_v10_")
+            new.create(conn)
+            cols = [c.name for c in new.columns if c.name != "centre"]
+            names = ", ".join(f'"{c}"' for c in cols)
+            conn.execute(sa.text(f'INSERT INTO {new.name} (centre, {names}) SELECT :c, {names} FROM {old}'),
+                         {"c": centre})
+            conn.execute(sa.text(f"DROP TABLE {old}"))
+            conn.execute(sa.text(f"ALTER TABLE {new.name} RENAME TO {old}"))
+        bad = conn.execute(sa.text("PRAGMA foreign_key_check")).first()
+        if bad is not None:
+            raise StoreError(f"升级到结构版本 10 时发现损坏的引用（表 {bad[0]}）", hint="请从备份恢复后重试")
+    else:
+        for t in rebuilt:
+            conn.execute(sa.text(f"ALTER TABLE {t} ADD COLUMN centre VARCHAR(64) NOT NULL DEFAULT ''"))
+        conn.execute(sa.text("ALTER TABLE snapshots DROP CONSTRAINT uq_snapshots_kind_as_of, ADD CONSTRAINT"
+                             " uq_snapshots_centre_kind_as_of UNIQUE (centre, kind, as_of)"))
+        conn.execute(sa.text("ALTER TABLE contact_latest DROP CONSTRAINT contact_latest_pkey,"
+                             " ADD PRIMARY KEY (centre, kind, customer_key)"))
+        conn.execute(sa.text("ALTER TABLE notify_sent DROP CONSTRAINT uq_notify_sent_robot_item, ADD CONSTRAINT"
+                             " uq_notify_sent_centre_robot_item UNIQUE (centre, robot, item)"))
+        for t in rebuilt:
+            conn.execute(sa.text(f"UPDATE {t} SET centre = :c"), {"c": centre})
+    for t in _CENTRE_TABLES:
+        if t not in rebuilt:
+            conn.execute(sa.text(f"ALTER TABLE {t} ADD COLUMN centre VARCHAR(64) NOT NULL DEFAULT ''"))
+            conn.execute(sa.text(f"UPDATE {t} SET centre = :c"), {"c": centre})
+    for table, name, on in _V10_INDEXES:
+        conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+        conn.execute(sa.text(f"CREATE INDEX {name.replace('_kind', '_centre_kind', 1)} ON {table}"
+                             f" (centre, {', '.join(on)})"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "snapshots and per-customer rows", _v1_snapshots),
     Migration(2, "alerts, contacts, overrides; payload layout", _v2_daily_loop),
@@ -278,6 +384,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "robot notifications sent; alert escalations", _v7_notify),
     Migration(8, "contact channel; named owners (assignments)", _v8_channels_and_assignments),
     Migration(9, "the latest contact's result", _v9_contact_latest_result),
+    Migration(10, "a centre in every row (regions on one database)", _v10_centre, rebuilds=True),
 ]
 CURRENT_VERSION = MIGRATIONS[-1].version
 
@@ -300,24 +407,42 @@ def schema_version(conn: sa.Connection) -> int:
     return max(v) if v else 0
 
 
-def migrate(begin_write: Callable[[], object], *, target: int | None = None,
-            now: Callable[[], dt.datetime] | None = None, path: str = "") -> list[int]:
-    """Apply every pending migration up to ``target`` (default: all).  ``begin_write``
-    returns a context manager yielding a connection inside a write transaction.
-    Returns the versions applied."""
+def _refuse_newer(have: set[int], path: str) -> None:
+    if have and max(have) > CURRENT_VERSION:
+        raise StoreError(f"历史数据库 {path} 由更新版本的 tierctl 创建（结构版本 {max(have)}，"
+                         f"本程序只认识到 {CURRENT_VERSION}）",
+                         hint="请升级 tierctl，或用 --db 指定另一个数据库")
+
+
+def pending(have: set[int], target: int | None = None) -> list[Migration]:
     target = CURRENT_VERSION if target is None else target
+    return [m for m in MIGRATIONS if m.version <= target and m.version not in have]
+
+
+def migrate(begin_write: Callable[..., object], *, target: int | None = None,
+            now: Callable[[], dt.datetime] | None = None, path: str = "",
+            begin_read: Callable[[], object] | None = None) -> list[int]:
+    """Apply every pending migration up to ``target`` (default: all).  ``begin_write``
+    (called with ``migration=``) returns a context manager yielding a connection inside
+    a write transaction — on a server one that holds the migrations' lock, so two
+    centres opening a fresh database at once apply each step once.  With
+    ``begin_read``, an up-to-date database is recognised without a write transaction.
+    Returns the versions applied."""
     clock = now or (lambda: dt.datetime.now(dt.UTC))
+    if begin_read is not None:
+        with begin_read() as conn:  # type: ignore[attr-defined]
+            have = applied_versions(conn)
+        _refuse_newer(have, path)
+        if not pending(have, target):
+            return []
     done: list[int] = []
     for m in MIGRATIONS:
-        if m.version > target:
+        if m.version > (CURRENT_VERSION if target is None else target):
             break
-        with begin_write() as conn:  # type: ignore[attr-defined]
+        with begin_write(migration=m) as conn:  # type: ignore[attr-defined]
             _LEDGER.create(conn, checkfirst=True)
             have = applied_versions(conn)
-            if have and max(have) > CURRENT_VERSION:
-                raise StoreError(f"历史数据库 {path} 由更新版本的 tierctl 创建（结构版本 {max(have)}，"
-                                 f"本程序只认识到 {CURRENT_VERSION}）",
-                                 hint="请升级 tierctl，或用 --db 指定另一个数据库")
+            _refuse_newer(have, path)
             if m.version in have:
                 continue
             m.apply(conn)

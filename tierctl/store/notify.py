@@ -37,7 +37,7 @@ def sent_status(store: Store, robot: str, items: Sequence[str]) -> dict[str, str
     with store.reading() as conn:
         for i in range(0, len(wanted), 500):
             for item, status in conn.execute(sa.select(n.item, n.status).where(
-                    n.robot == robot, n.item.in_(wanted[i:i + 500]))):
+                    store.centre_is(notify_sent), n.robot == robot, n.item.in_(wanted[i:i + 500]))):
                 out[item] = status
     return out
 
@@ -58,7 +58,7 @@ def confirm(store: Store, robot: str, items: Sequence[str], at: dt.datetime) -> 
     with store.transaction() as conn:
         wanted = list(dict.fromkeys(items))
         for i in range(0, len(wanted), 500):
-            conn.execute(sa.update(notify_sent).where(n.robot == robot, n.item.in_(wanted[i:i + 500]))
+            conn.execute(sa.update(notify_sent).where(store.centre_is(notify_sent), n.robot == robot, n.item.in_(wanted[i:i + 500]))
                          .values(status="sent", sent_at=at))
 
 
@@ -68,7 +68,7 @@ def release(store: Store, robot: str, items: Sequence[str]) -> None:
     with store.transaction() as conn:
         wanted = list(dict.fromkeys(items))
         for i in range(0, len(wanted), 500):
-            conn.execute(sa.delete(notify_sent).where(n.robot == robot, n.status == "pending",
+            conn.execute(sa.delete(notify_sent).where(store.centre_is(notify_sent), n.robot == robot, n.status == "pending",
                                                       n.item.in_(wanted[i:i + 500])))
 
 
@@ -76,21 +76,21 @@ def unconfirmed(store: Store, robot: str) -> list[str]:
     """Items left ``pending`` by a run that was killed while sending them."""
     n = notify_sent.c
     with store.reading() as conn:
-        return [r[0] for r in conn.execute(sa.select(n.item).where(n.robot == robot, n.status == "pending")
+        return [r[0] for r in conn.execute(sa.select(n.item).where(store.centre_is(notify_sent), n.robot == robot, n.status == "pending")
                                            .order_by(n.id))]
 
 
 def drop_unconfirmed(store: Store, robot: str) -> int:
     n = notify_sent.c
     with store.transaction() as conn:
-        return int(conn.execute(sa.delete(notify_sent).where(n.robot == robot, n.status == "pending")).rowcount or 0)
+        return int(conn.execute(sa.delete(notify_sent).where(store.centre_is(notify_sent), n.robot == robot, n.status == "pending")).rowcount or 0)
 
 
 def sent_log(store: Store, robot: str | None = None) -> pd.DataFrame:
     n = notify_sent.c
-    stmt = sa.select(notify_sent)
+    stmt = sa.select(*store.row_columns(notify_sent)).where(store.centre_is(notify_sent))
     if robot is not None:
-        stmt = stmt.where(n.robot == robot)
+        stmt = stmt.where(store.centre_is(notify_sent), n.robot == robot)
     with store.reading() as conn:
         return _frame(conn.execute(stmt.order_by(n.id)))
 
@@ -101,7 +101,7 @@ def open_unescalated(store: Store, kind: str) -> pd.DataFrame:
     a, e = alerts.c, alert_escalations.c
     stmt = (sa.select(a.id, a.customer_key, a.customer_id, a.name, a.rule_id, a.recipient, a.reason, a.fired_on,
                       a.fired_at)
-            .where(a.kind == kind, a.status == "open", ~sa.exists().where(e.alert_id == a.id))
+            .where(store.centre_is(alerts), a.kind == kind, a.status == "open", ~sa.exists().where(e.alert_id == a.id))
             .order_by(a.id))
     with store.reading() as conn:
         return _frame(conn.execute(stmt))
@@ -133,7 +133,7 @@ def escalations(store: Store, kind: str, *, alert_ids: Sequence[int] | None = No
     stmt = (sa.select(e.id, e.alert_id, e.from_recipient, e.to_recipient, e.after_days, e.working_days, e.due_on,
                       e.escalated_at, a.customer_key, a.customer_id, a.name, a.rule_id, a.reason, a.fired_on,
                       a.fired_at, a.status)
-            .join(alerts, a.id == e.alert_id).where(e.kind == kind))
+            .join(alerts, a.id == e.alert_id).where(store.centre_is(alert_escalations), e.kind == kind))
     if open_only:
         stmt = stmt.where(a.status == "open")
     if alert_ids is not None:

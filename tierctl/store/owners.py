@@ -21,7 +21,7 @@ def active_assignments(store: Store, kind: str) -> pd.DataFrame:
     """``customer_key``, ``person`` (and the rest of the row) of every active assignment."""
     a = assignments.c
     with store.reading() as conn:
-        f = _frame(conn.execute(sa.select(assignments).where(a.kind == kind, a.status == "active").order_by(a.id)))
+        f = _frame(conn.execute(sa.select(*store.row_columns(assignments)).where(store.centre_is(assignments), a.kind == kind, a.status == "active").order_by(a.id)))
     if not len(f):
         return pd.DataFrame({"customer_key": pd.Series(dtype=object), "person": pd.Series(dtype=object)})
     return f.drop_duplicates("customer_key", keep="last").reset_index(drop=True)
@@ -32,7 +32,7 @@ def assign(store: Store, kind: str, *, customer_key: str, customer_id: Any, name
     """Assign ``person`` to a customer (ending the assignment in force, if any)."""
     a = assignments.c
     with store.transaction() as conn:
-        conn.execute(sa.update(assignments).where(a.kind == kind, a.customer_key == str(customer_key),
+        conn.execute(sa.update(assignments).where(store.centre_is(assignments), a.kind == kind, a.customer_key == str(customer_key),
                                                   a.status == "active")
                      .values(status="replaced", ended_at=now, ended_by=by))
         key = conn.execute(sa.insert(assignments).values(
@@ -46,7 +46,7 @@ def clear(store: Store, kind: str, customer_key: str, *, by: str | None, now: dt
     """End a customer's assignment (the export's advisor applies again); how many ended."""
     a = assignments.c
     with store.transaction() as conn:
-        res = conn.execute(sa.update(assignments).where(a.kind == kind, a.customer_key == str(customer_key),
+        res = conn.execute(sa.update(assignments).where(store.centre_is(assignments), a.kind == kind, a.customer_key == str(customer_key),
                                                         a.status == "active")
                            .values(status="cleared", ended_at=now, ended_by=by))
         return int(res.rowcount or 0)
@@ -55,5 +55,5 @@ def clear(store: Store, kind: str, customer_key: str, *, by: str | None, now: dt
 def history(store: Store, kind: str, customer_key: str) -> pd.DataFrame:
     a = assignments.c
     with store.reading() as conn:
-        return _frame(conn.execute(sa.select(assignments).where(a.kind == kind, a.customer_key == str(customer_key))
+        return _frame(conn.execute(sa.select(*store.row_columns(assignments)).where(store.centre_is(assignments), a.kind == kind, a.customer_key == str(customer_key))
                                    .order_by(a.id)))

@@ -2,7 +2,12 @@
 
 Migrations (:mod:`tierctl.store.migrations`) create and alter these tables step by step;
 this module only describes the result.  Everything is Core, no ORM and no SQLite-only
-types, so a server database could replace the embedded file later.
+types: the same tables live in an embedded SQLite file or on a PostgreSQL server.
+
+v10 (issue 18): every table a centre writes has a ``centre`` column (the centre id of
+the :class:`~tierctl.store.core.Store` that wrote the row; an insert through these tables
+that leaves it out gets the writing store's centre).  Rows of a snapshot
+(``snapshot_data``, ``snapshot_rows``) belong to their snapshot's centre.
 
 Timestamps are stored as ISO 8601 text in UTC (``2026-11-24T01:00:00+00:00``): they sort
 as text, and reading one gives back a timezone-aware ``datetime``.
@@ -42,6 +47,15 @@ def utc_text(value: dt.datetime) -> str:
     return AwareDateTime().process_bind_param(value, None) or ""
 
 
+def writing_centre(context: Any) -> str | None:
+    """The centre of the store whose connection runs the insert (see Store._begin_write)."""
+    return context.connection.info.get("tierctl_centre")
+
+
+def centre_column() -> sa.Column:
+    return sa.Column("centre", sa.String(64), nullable=False, default=writing_centre, server_default="")
+
+
 metadata = sa.MetaData()
 
 schema_migrations = sa.Table(
@@ -54,6 +68,7 @@ schema_migrations = sa.Table(
 # One row per (job kind, as-of date): re-running a day replaces its rows.
 snapshots = sa.Table(
     "snapshots", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
@@ -69,7 +84,7 @@ snapshots = sa.Table(
     # v4: "arrow" — the rows are one compressed Arrow IPC file in snapshot_data;
     # "rows" — one snapshot_rows row per customer (snapshots written before v4)
     sa.Column("storage", sa.String(16), nullable=False, server_default="rows"),
-    sa.UniqueConstraint("kind", "as_of", name="uq_snapshots_kind_as_of"),
+    sa.UniqueConstraint("centre", "kind", "as_of", name="uq_snapshots_centre_kind_as_of"),  # v10
 )
 
 # v4: a snapshot's rows, column-wise (see tierctl.store.columnar), in blob parts
@@ -104,6 +119,7 @@ snapshot_rows = sa.Table(
 
 alerts = sa.Table(
     "alerts", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -118,12 +134,13 @@ alerts = sa.Table(
     sa.Column("closed_at", AwareDateTime),
     sa.Column("closed_by", sa.String(200)),
     sa.Column("note", sa.Text),
-    sa.Index("ix_alerts_kind_status", "kind", "status"),
-    sa.Index("ix_alerts_kind_key", "kind", "customer_key"),
+    sa.Index("ix_alerts_centre_kind_status", "centre", "kind", "status"),
+    sa.Index("ix_alerts_centre_kind_key", "centre", "kind", "customer_key"),
 )
 
 contacts = sa.Table(
     "contacts", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -144,13 +161,14 @@ contacts = sa.Table(
     sa.Column("cost", sa.Float),
     # v8: how the customer was reached (a key of the contacts model's channels: phone, sms …)
     sa.Column("channel", sa.String(40)),
-    sa.Index("ix_contacts_kind_key_at", "kind", "customer_key", "at"),
+    sa.Index("ix_contacts_centre_kind_key_at", "centre", "kind", "customer_key", "at"),
 )
 
 # v5: each customer's latest contact, kept with every contact logged (the task list reads
 # this instead of grouping the whole log each morning)
 contact_latest = sa.Table(
     "contact_latest", metadata,
+    sa.Column("centre", sa.String(64), primary_key=True, default=writing_centre, server_default=""),  # v10
     sa.Column("kind", sa.String(40), primary_key=True),
     sa.Column("customer_key", sa.String(200), primary_key=True),
     sa.Column("last_at", AwareDateTime, nullable=False),
@@ -159,6 +177,7 @@ contact_latest = sa.Table(
 
 overrides = sa.Table(
     "overrides", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -173,13 +192,14 @@ overrides = sa.Table(
     sa.Column("ended_at", AwareDateTime),
     sa.Column("ended_by", sa.String(200)),
     sa.Column("end_reason", sa.Text),
-    sa.Index("ix_overrides_kind_status", "kind", "status"),
-    sa.Index("ix_overrides_kind_key", "kind", "customer_key"),
+    sa.Index("ix_overrides_centre_kind_status", "centre", "kind", "status"),
+    sa.Index("ix_overrides_centre_kind_key", "centre", "kind", "customer_key"),
 )
 
 # v3: follow-ups scheduled after an intervention; a later contact closes them.
 followups = sa.Table(
     "followups", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -196,14 +216,15 @@ followups = sa.Table(
     sa.Column("created_at", AwareDateTime, nullable=False),
     sa.Column("closed_at", AwareDateTime),
     sa.Column("closed_by_contact", sa.Integer),
-    sa.Index("ix_followups_kind_status_due", "kind", "status", "due"),
-    sa.Index("ix_followups_kind_key", "kind", "customer_key"),
+    sa.Index("ix_followups_centre_kind_status_due", "centre", "kind", "status", "due"),
+    sa.Index("ix_followups_centre_kind_key", "centre", "kind", "customer_key"),
 )
 
 # v8: named owners — the person a customer is assigned to (``tierctl assign``), which
 # overrides the export's advisor column until changed or cleared
 assignments = sa.Table(
     "assignments", metadata,
+    centre_column(),
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -216,14 +237,15 @@ assignments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # active | replaced | cleared
     sa.Column("ended_at", AwareDateTime),
     sa.Column("ended_by", sa.String(200)),
-    sa.Index("ix_assignments_kind_status", "kind", "status"),
-    sa.Index("ix_assignments_kind_key", "kind", "customer_key"),
+    sa.Index("ix_assignments_centre_kind_status", "centre", "kind", "status"),
+    sa.Index("ix_assignments_centre_kind_key", "centre", "kind", "customer_key"),
 )
 
 # v7: what the group robots were told, and which alerts escalated (see :mod:`tierctl.store.notify`)
 notify_sent = sa.Table(
     "notify_sent", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
+    centre_column(),  # v10
     sa.Column("robot", sa.String(200), nullable=False),
     sa.Column("platform", sa.String(20), nullable=False),
     sa.Column("item", sa.String(400), nullable=False),
@@ -231,12 +253,13 @@ notify_sent = sa.Table(
     sa.Column("message_no", sa.Integer),
     sa.Column("claimed_at", AwareDateTime, nullable=False),
     sa.Column("sent_at", AwareDateTime),
-    sa.UniqueConstraint("robot", "item", name="uq_notify_sent_robot_item"),
+    sa.UniqueConstraint("centre", "robot", "item", name="uq_notify_sent_centre_robot_item"),
 )
 
 alert_escalations = sa.Table(
     "alert_escalations", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
+    centre_column(),  # v10
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("alert_id", sa.Integer, nullable=False),
     sa.Column("customer_key", sa.String(200), nullable=False),
@@ -248,5 +271,5 @@ alert_escalations = sa.Table(
     sa.Column("due_on", sa.Date, nullable=False),
     sa.Column("escalated_at", AwareDateTime, nullable=False),
     sa.UniqueConstraint("alert_id", name="uq_alert_escalations_alert"),
-    sa.Index("ix_alert_escalations_kind", "kind"),
+    sa.Index("ix_alert_escalations_centre_kind", "centre", "kind"),
 )
