@@ -52,7 +52,7 @@ def fresh_pg(base: str) -> str:
 
 
 def morning(n: int, where: str, label: str) -> list[float]:
-    from tierctl.cli import daily as hooks
+    from tierctl.cli import morning as hooks
 
     model, export, _ = scored(n, DAY1)
     took = []

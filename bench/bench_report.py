@@ -12,7 +12,7 @@ ingest and scoring as of that day — waits grow, tiers escalate — with about 
 customers gone (their parts arrived), and recorded by the daily loop (``record_run``:
 the store's bulk snapshot save, the changes and the alerts), so the store ends with
 ~3 million snapshot rows.  Then ``tierctl report`` is timed as a fresh process (imports
-included), without and with ``--png``, and :func:`tierctl.dashboard.gather` in-process
+included), without and with ``--png``, and :func:`tierctl.render.dashboard.gather` in-process
 step by step.  Figures are printed, never asserted.
 """
 
@@ -70,7 +70,7 @@ def build(db: Path, days: int, customers: int, tmp: Path) -> tuple[float, int]:
 
 def gather_steps(db: Path) -> None:
     """Where the time goes inside the dashboard's data gathering."""
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     now = dt.datetime.combine(LAST, dt.time(9), tzinfo=TZ)
     with Store.open(db, readonly=True) as store:
@@ -135,7 +135,7 @@ def main() -> None:
         line("  peak memory", f"{mb:.0f} MB")
         w_png, c_png = timed([*exe, "--png"])
         line("tierctl report --png: wall / CPU", f"{w_png:.2f} / {c_png:.2f} s")
-        w_imp, c_imp = timed([sys.executable, "-c", "import tierctl.cli, tierctl.dashboard"])
+        w_imp, c_imp = timed([sys.executable, "-c", "import tierctl.cli, tierctl.render.dashboard"])
         line("  of which: interpreter start + imports (wall / CPU)", f"{w_imp:.2f} / {c_imp:.2f} s")
         html = tmp / "out" / LAST.isoformat() / "dashboard.html"
         line("dashboard.html size", f"{html.stat().st_size / 1024:.0f} KB")

@@ -44,10 +44,11 @@ from generate import big_frame  # noqa: E402
 from tierctl import daily  # noqa: E402
 from tierctl.cli.score import DETAIL_LIMIT  # noqa: E402
 from tierctl.daily import history as loop_history  # noqa: E402  (where the morning run lives)
+from tierctl.daily import reports as loop  # noqa: E402
 from tierctl.io.ingest import type_export  # noqa: E402
 from tierctl.io.readers import RawSheet  # noqa: E402
 from tierctl.shortage import crisis_level, load_model, score  # noqa: E402
-from tierctl.store import Store, loop  # noqa: E402
+from tierctl.store import Store  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 DAY1 = dt.date(2026, 11, 23)

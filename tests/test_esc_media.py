@@ -114,8 +114,8 @@ def test_email_asks_for_the_pr_plan(tmp_path, lang, words):
 
 @pytest.mark.parametrize("lang, words", [("zh", ["媒体关注", "公关预案"]), ("en", ["Media attention", "PR plan"])])
 def test_dashboard_shows_the_pr_plan_flag(tmp_path, lang, words):
-    from tierctl import dashboard
     from tierctl.daily.history import record_run
+    from tierctl.render import dashboard
     from tierctl.shortage import crisis_level
     from tierctl.store import Store
 

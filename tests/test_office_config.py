@@ -120,8 +120,8 @@ def test_debug_names_the_config_file_on_a_terminal_too(home, capsys, monkeypatch
 def test_png_hint_says_what_to_do_on_windows(monkeypatch):
     import builtins
 
-    from tierctl import dashboard
     from tierctl.errors import RenderError
+    from tierctl.render import dashboard
 
     real = builtins.__import__
 

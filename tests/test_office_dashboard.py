@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_report import DAY, NOW, build_store
 
-from tierctl import dashboard
+from tierctl.render import dashboard
 from tierctl.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +155,7 @@ def test_long_png_is_one_tall_phone_picture_of_the_whole_page(db, tmp_path):
     assert img.width == 1080  # 432 CSS pixels at 2.5×: 14 px text is 35 pixels tall
     assert img.height > 4 * img.width
     # the whole page: the footer (last text) is in the picture, and below it only a margin
-    from tierctl.dashboard_png import _content_bottom
+    from tierctl.render.dashboard_png import _content_bottom
 
     bottom = _content_bottom(img.convert("RGB"))
     assert img.height - 80 <= bottom < img.height

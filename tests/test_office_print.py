@@ -49,7 +49,7 @@ def _shortage():
 
 def _churn_with_detail():
     from tierctl.churn import load_churn_model
-    from tierctl.churn_loop import seed_report
+    from tierctl.churn.report import seed_report
 
     rep = seed_report(load_churn_model("churn"))
     iv = pd.DataFrame([{"customer_id": f"C{i:04d}", "name": f"客户{i}", "level": "高", "date": dt.date(2026, 11, 2),
@@ -64,10 +64,11 @@ def _churn_with_detail():
 def books(tmp_path_factory) -> dict[str, Path]:
     from tierctl import allocate as al
     from tierctl import render
-    from tierctl.churn_loop import write_report_xlsx
+    from tierctl.churn.workbook import write_report_xlsx
     from tierctl.io.ingest import read_export
     from tierctl.rfm import compute_rfm, flow_customers, load_rfm_model, migrate
-    from tierctl.rfm_report import write_migration, write_weekly
+    from tierctl.rfm.report import write_weekly
+    from tierctl.rfm.report_migration import write_migration
 
     d = tmp_path_factory.mktemp("print")
     res = _shortage()
@@ -121,7 +122,7 @@ def test_computed_fit_never_prints_below_the_minimum(books, monkeypatch, tmp_pat
     from tierctl import render
 
     render.write_evaluation_sheet(_shortage(), tmp_path / "e.xlsx")
-    from tierctl.churn_loop import write_report_xlsx
+    from tierctl.churn.workbook import write_report_xlsx
 
     write_report_xlsx(_churn_with_detail(), tmp_path / "c.xlsx")
     rules = load_rules()

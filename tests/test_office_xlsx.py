@@ -212,7 +212,7 @@ def test_csv_to_stdout_bom_only_into_a_regular_file(tmp_path):
 
 
 def test_table_spec_is_checked_when_it_loads(tmp_path):
-    from tierctl.tables import table_spec
+    from tierctl.io.tables import table_spec
 
     bad = tmp_path / "tables.toml"
     bad.write_text('[fills]\nP0 = "red"\n[score]\nsheet = { zh = "a", en = "b" }\ncolumns = []\n', encoding="utf-8")

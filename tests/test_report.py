@@ -33,10 +33,11 @@ def build_store(path: Path, *, rfm: bool = True, churn: bool = True) -> Path:
     """Four shortage runs (customers leave, come back, one complains), a logged contact,
     two RFM snapshots and one churn snapshot — everything through the real code."""
     from tierctl.daily import WorkCalendar
+    from tierctl.daily.actions import log_contact
+    from tierctl.daily.history import record_run
     from tierctl.io.ingest import read_export
     from tierctl.shortage import crisis_level, load_model, score
     from tierctl.store import Store
-    from tierctl.store.loop import log_contact, record_run
 
     model = load_model("rite")
     ex = read_export(SAMPLE, model.columns)
@@ -72,7 +73,7 @@ def build_store(path: Path, *, rfm: bool = True, churn: bool = True) -> Path:
                 store.save_snapshot("rfm", d, rm.name, "visits.csv", None, rfm_rows(res), snapshot_meta(res))
         if churn:
             from tierctl.churn import load_churn_model
-            from tierctl.churn_loop import save_result
+            from tierctl.churn.history import save_result
 
             save_result(store, churn_result(), load_churn_model("churn"), source_name="churn.xlsx", source_hash=None)
     return path
@@ -91,7 +92,7 @@ def churn_result():
 
 
 def churn_rows() -> pd.DataFrame:
-    from tierctl.churn_loop import snapshot_frame
+    from tierctl.churn.history import snapshot_frame
 
     return snapshot_frame(churn_result())
 
@@ -102,7 +103,7 @@ def db(tmp_path_factory) -> Path:
 
 
 def gather(db: Path, lang: str = "zh", day: dt.date = DAY, **kw):
-    from tierctl import dashboard
+    from tierctl.render import dashboard
     from tierctl.store import Store
 
     with Store.open(db, readonly=True) as store:
@@ -196,8 +197,8 @@ def test_upgrade_with_cause_on_the_day_a_customer_complains(db):
 
 def test_alerts_and_tasks_match_the_store(db, data):
     from tierctl.daily import WorkCalendar
+    from tierctl.daily.reports import tasks_report
     from tierctl.store import Store
-    from tierctl.store.loop import tasks_report
 
     s = data["shortage"]
     with Store.open(db, readonly=True) as store:
@@ -223,7 +224,7 @@ def test_alerts_and_tasks_match_the_store(db, data):
 
 
 def test_lists_are_capped_but_counts_are_not(db):
-    from tierctl.dashboard import Limits
+    from tierctl.render.dashboard import Limits
 
     s = gather(db, limits=Limits(alerts=3, tasks_per_owner=2, changes=1))["shortage"]
     assert len(s["alerts"]["items"]) == 3 and s["alerts"]["more"] == s["alerts"]["customers"] - 3
@@ -294,7 +295,8 @@ def test_churn_roi_from_logged_interventions(tmp_path):
     import shutil
 
     from tierctl.churn import load_churn_model
-    from tierctl.churn_loop import log_intervention, loop_report
+    from tierctl.churn.history import log_intervention
+    from tierctl.churn.report import loop_report
     from tierctl.store import Store
 
     p = tmp_path / "loop.db"
@@ -332,7 +334,7 @@ def test_no_snapshot_at_all_is_a_clear_error(tmp_path):
 
 
 def test_only_rfm_stored_renders_without_the_shortage_part(tmp_path):
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     p = build_store(tmp_path / "r.db", churn=False)
     from tierctl.store import Store
@@ -361,7 +363,7 @@ def test_data_is_plain_json(data):
 # -- the page ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def html(data) -> str:
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     return dashboard.render_html(data, dashboard.figures(data))
 
@@ -379,7 +381,7 @@ def test_page_is_self_contained_and_printable(html):
 
 
 def test_every_chart_has_a_text_alternative(html, data):
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     figs = dashboard.figures(data)
     assert [f.key for f in figs] == ["trend", "wait", "rfm_types", "rfm_migration", "churn_roi"]
@@ -451,7 +453,7 @@ def outline(page: str) -> str:
 def test_outline_matches_golden(db, lang):
     """The page's structure, compared whole.  After a deliberate change:
     TIERCTL_UPDATE_GOLDEN=1 pytest tests/test_report.py"""
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     d = gather(db, lang)
     got = outline(dashboard.render_html(d, dashboard.figures(d)))
@@ -463,7 +465,7 @@ def test_outline_matches_golden(db, lang):
 
 
 def test_user_template_overrides_and_stays_escaped(data, tmp_path):
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     (tmp_path / "zh").mkdir()
     (tmp_path / "zh" / "dashboard.html.j2").write_text(
@@ -479,7 +481,7 @@ def test_user_template_overrides_and_stays_escaped(data, tmp_path):
 def test_chart_builders_produce_wellformed_svg():
     import xml.etree.ElementTree as ET
 
-    from tierctl import charts
+    from tierctl.render import charts
 
     svgs = [
         charts.stacked_bars(["a", "b"], [charts.Series("P0", [1, 2], "#f00"), charts.Series("P1", [0, 3], "#0f0")],
@@ -499,7 +501,7 @@ def test_chart_builders_produce_wellformed_svg():
 
 
 def test_nice_ticks():
-    from tierctl.charts import nice_ticks
+    from tierctl.render.charts import nice_ticks
 
     assert nice_ticks(0) == [0.0, 1.0]
     assert nice_ticks(7) == [0, 2, 4, 6, 8]
@@ -519,7 +521,7 @@ def _cairo():
 
 
 def _cjk_or_skip():
-    from tierctl.dashboard import cjk_font
+    from tierctl.render.dashboard import cjk_font
 
     fam = cjk_font()
     if fam is None:
@@ -540,7 +542,7 @@ def _pixels(path_or_bytes):
 
 def test_pngs_are_written_and_not_blank(db, tmp_path):
     _cairo()
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     d = gather(db)
     files = dashboard.write_report(d, tmp_path, png=True)
@@ -559,7 +561,7 @@ def test_png_draws_the_chinese_title(db):
     fam = _cjk_or_skip()
     import cairosvg
 
-    from tierctl import charts
+    from tierctl.render import charts
 
     def render(title: str) -> np.ndarray:
         svg = charts.stacked_bars(["11-24"], [charts.Series("P0", [3], "#d73027")], title=title, font=fam)
@@ -574,7 +576,7 @@ def test_png_draws_the_chinese_title(db):
 def test_png_title_uses_an_installed_cjk_family(db, tmp_path):
     _cairo()
     fam = _cjk_or_skip()
-    from tierctl import dashboard
+    from tierctl.render import dashboard
 
     d = gather(db)
     figs = dashboard.figures(d)
@@ -629,7 +631,7 @@ def test_weekly_rfm_workbook_has_native_charts(tmp_path):
 
     from tierctl.io.ingest import read_export
     from tierctl.rfm import compute_rfm, load_rfm_model
-    from tierctl.rfm_report import write_weekly
+    from tierctl.rfm.report import write_weekly
 
     rm = load_rfm_model("rfm")
     res = compute_rfm(read_export(VISITS, rm.columns).frame, rm, DAY)
@@ -642,7 +644,8 @@ def test_churn_report_workbook_has_native_charts(tmp_path):
     import openpyxl
 
     from tierctl.churn import load_churn_model
-    from tierctl.churn_loop import seed_report, write_report_xlsx
+    from tierctl.churn.report import seed_report
+    from tierctl.churn.workbook import write_report_xlsx
 
     path = tmp_path / "churn.xlsx"
     write_report_xlsx(seed_report(load_churn_model("churn")), path)

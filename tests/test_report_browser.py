@@ -59,7 +59,7 @@ def console_lines(stderr: str) -> list[str]:
 def pages(tmp_path_factory) -> dict[str, Path]:
     from test_report import DAY, NOW, build_store
 
-    from tierctl import dashboard
+    from tierctl.render import dashboard
     from tierctl.store import Store
 
     tmp = tmp_path_factory.mktemp("browser")

@@ -19,7 +19,7 @@ import pytest
 
 from tierctl.io.ingest import read_export
 from tierctl.rfm import compute_rfm, load_rfm_model
-from tierctl.rfm_report import write_weekly
+from tierctl.rfm.report import write_weekly
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "visits.csv"

@@ -14,7 +14,8 @@ import pytest
 from tierctl.errors import RenderError
 from tierctl.io.ingest import read_export
 from tierctl.rfm import compute_rfm, flow_customers, load_rfm_model, migrate
-from tierctl.rfm_report import migration_path, weekly_path, write_migration, write_weekly
+from tierctl.rfm.report import migration_path, weekly_path, write_weekly
+from tierctl.rfm.report_migration import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "visits.csv"

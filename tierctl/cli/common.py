@@ -259,7 +259,7 @@ def emit_table(frame: Any, table: str, fmt: str, output: Path | None, force: boo
     model's own columns for a placeholder there.  CSV keeps the field names as headers
     for scripts unless ``--headers zh|en``; the workbook takes the headers of ``lang``
     (or ``--headers``) and needs ``-o FILE.xlsx``."""
-    from tierctl.tables import header_map, table_spec
+    from tierctl.io.tables import header_map, table_spec
 
     if headers is not None and headers.lower() not in HEADER_CHOICES:
         raise UsageError(f"--headers 不支持「{headers}」", hint="可选：keys | zh | en")

@@ -54,7 +54,7 @@ def _churn_roi(now: Any) -> Any:
     """The churn ROI of one centre, as ``tierctl churn report`` works it out."""
     def roi(view: Any) -> Any:
         from tierctl.churn import load_churn_model
-        from tierctl.churn_loop import loop_report
+        from tierctl.churn.report import loop_report
         from tierctl.cli.common import STATE
 
         model = load_churn_model(STATE.config.get("churn.model", "churn") or "churn")

@@ -1,7 +1,7 @@
 """``tierctl report``: the daily dashboard as one self-contained HTML page (and PNG charts).
 
-Thin: opens the store, calls :func:`tierctl.dashboard.gather` and
-:func:`tierctl.dashboard.write_report`, and prints the paths written.
+Thin: opens the store, calls :func:`tierctl.render.dashboard.gather` and
+:func:`tierctl.render.dashboard.write_report`, and prints the paths written.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tierctl.cli.common import (
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
-from tierctl.cli.daily import HolidaysOpt
+from tierctl.cli.options import HolidaysOpt
 from tierctl.errors import NotFoundError
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="看板日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的结果")]
@@ -54,8 +54,8 @@ def report(
     holidays: HolidaysOpt = None,
 ) -> None:
     """生成每日看板：一个可离线打开、可 A4 打印的 HTML 文件（危机等级、P0–P3 人数与趋势、等待天数分布、预警、今日任务、变化；有 RFM/流失结果时加上类型分布、迁移和 ROI）。"""
-    from tierctl import dashboard
     from tierctl.cli.documents import _templates_dir
+    from tierctl.render import dashboard
     from tierctl.store import Store
 
     fmt = check_format(fmt, ("table", "json"))
@@ -66,7 +66,7 @@ def report(
     if not path.exists():
         raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
                             hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
-    from tierctl.cli.daily import work_calendar
+    from tierctl.cli.loop_common import work_calendar
 
     cfg = STATE.config
     cal = work_calendar(holidays)

@@ -94,7 +94,7 @@ def load_model(name: str | None, unit: str | None, binning: str | None = None) -
 def _open_store(db: Path | None) -> Callable[[bool], Store]:
     """The store opener the library run takes: read-only opens an existing database (or
     an empty one, never creating a file); else the history database, created if needed."""
-    from tierctl.cli.daily import open_for_score
+    from tierctl.cli.morning import open_for_score
 
     return lambda read_only: open_for_score(db, read_only)
 

@@ -112,7 +112,7 @@ _WHERE = {
     "diff_snapshots": "tierctl.daily.changes",
     "explain": "tierctl.daily.changes",
     "first_n": "tierctl.daily.changes",
-    "key_positions": "tierctl.frames",
+    "key_positions": "tierctl.kernels.keyjoin",
     "model_meta": "tierctl.daily.snapshot",
     "order_tasks": "tierctl.daily.tasks",
     "override_line": "tierctl.daily.snapshot",

@@ -211,7 +211,7 @@ def write_xlsx(frame: pd.DataFrame, path: Path, columns, *, sheet: str = "Sheet1
     (``tz``: the centre's timezone; Excel has none), numbers as numbers, and the tier
     cell filled with its colour from ``fills``.
 
-    ``columns`` are :class:`tierctl.tables.Column` (key, header, type, format,
+    ``columns`` are :class:`tierctl.io.tables.Column` (key, header, type, format,
     max_width), in order; a key missing from ``frame`` gives an empty column.  Safe
     like the CSV: every text is written as text (never a formula or link), and a text
     that Excel would run once edited (= + - @, tab, CR) carries Excel's hidden quote

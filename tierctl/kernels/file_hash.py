@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from tierctl import background
+from tierctl.kernels import background
 
 CHUNK = 1 << 20
 

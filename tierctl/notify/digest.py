@@ -24,7 +24,7 @@ from tierctl.store.core import SnapshotInfo, Store
 def _counts(store: Store, info: SnapshotInfo, names: list[str]) -> dict[str, int]:
     stored = info.meta.get("counts")
     if not isinstance(stored, dict):
-        from tierctl.dashboard import _counts_sql
+        from tierctl.render.dashboard import _counts_sql
 
         stored = _counts_sql(store, [info.id]).get(info.id, {})
     return {n: int(stored.get(n, 0)) for n in names}
@@ -36,7 +36,7 @@ def morning_digest(store: Store, day: dt.date, now: dt.datetime, ncfg: NotifyCon
     """The content of the morning message for ``day`` (the latest shortage run on or
     before it).  ``escalated``: escalations worked out but not stored (a dry run), shown
     beside the stored ones."""
-    from tierctl.dashboard import _crisis, _shortage_model
+    from tierctl.render.dashboard import _crisis, _shortage_model
     from tierctl.store import notify as sn
 
     info = store.latest_snapshot(KIND, before=day + dt.timedelta(days=1))

@@ -100,7 +100,7 @@ def run_weekly(file: Path, model: RfmModel, as_of: dt.date, *, open_store: OpenS
         edges, frozen_from = _edges_of(info), info.as_of
     digest = None
     if not dry_run:  # a visit history runs to hundreds of MB: hashed beside ingest, on the second core
-        from tierctl.store.loop import sha256_in_background
+        from tierctl.kernels.file_hash import sha256_in_background
 
         digest = sha256_in_background(file)
     export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),

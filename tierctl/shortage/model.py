@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tierctl.cadence import ContactPolicy, load_policy
+from tierctl.daily.cadence import ContactPolicy, load_policy
 from tierctl.io.ingest import ColumnSet
 from tierctl.models.loader import Section
 from tierctl.models.rules import Rule, build_rule

@@ -116,7 +116,7 @@ def _plain(v: Any) -> Any:
 
 def _person(r: dict[str, Any]) -> str | None:
     """The named owner (an assignment, else the export's advisor): see tierctl.owners."""
-    from tierctl.owners import person_of
+    from tierctl.daily.owners import person_of
 
     return person_of(r)
 

@@ -92,7 +92,7 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     worked out for the first so many customers of each kind (None: all)."""
     digest = None
     if store is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
-        from tierctl.store.loop import sha256_in_background
+        from tierctl.kernels.file_hash import sha256_in_background
 
         digest = sha256_in_background(file)
     model, export = load_inputs(file, model_name, sheet, encoding, mapping, config)
@@ -120,14 +120,14 @@ def _score(db: Store | None, model: ShortageModel, export: Export, as_of: dt.dat
            ) -> tuple[ShortageResult, Crisis]:
     previous = week_ago = None
     if db is not None:
-        from tierctl.store import loop
+        from tierctl.daily import history as daily_history
 
         progress("读取历史 …")
-        previous, week_ago = loop.previous_frames(db, model, as_of)
+        previous, week_ago = daily_history.previous_frames(db, model, as_of)
     progress(f"给 {len(export.frame):,} 位客户打分 …")
     result = score(export.frame, model, as_of, now, previous=previous, week_ago=week_ago,
                    red_list=red_list(red, config), headers=export.headers, path=export.path)
-    from tierctl.documents import crisis_eta_weeks
+    from tierctl.render.values import crisis_eta_weeks
 
     # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins
     eta, eta_warnings = crisis_eta_weeks(result, config, eta_weeks)
@@ -138,14 +138,16 @@ def _score(db: Store | None, model: ShortageModel, export: Export, as_of: dt.dat
 def _record(db: Store, result: ShortageResult, export: Export, crisis: Crisis, dry_run: bool,
             detail_limit: int | None, digest: Callable[[], str | None] | None) -> dict[str, Any]:
     """Store the run (a dry run stores nothing) and return its record."""
-    from tierctl.store import loop
+    from tierctl.daily import history as daily_history
+    from tierctl.daily import values as daily_values
+    from tierctl.kernels import file_hash as kernels_file_hash
 
     source = {"path": str(export.path), "sheet": export.sheet, "encoding": export.encoding,
               "headers": dict(export.headers)}
-    rec = loop.record_run(db, result, crisis, source_name=Path(export.path).name,
-                          source_hash=digest() if digest else loop.sha256_file(export.path),
+    rec = daily_history.record_run(db, result, crisis, source_name=Path(export.path).name,
+                          source_hash=digest() if digest else kernels_file_hash.sha256_file(export.path),
                           dry_run=dry_run, extra_meta={"source": source}, detail_limit=detail_limit)
     rec["snapshot"]["path"] = getattr(db, "display_path", db.path)
     if not dry_run:
-        rec["snapshot"]["alerts_open"] = db.count_alerts(loop.KIND)
+        rec["snapshot"]["alerts_open"] = db.count_alerts(daily_values.KIND)
     return rec

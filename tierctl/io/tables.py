@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tierctl.models.loader import Section, load_toml
 
-TABLES = Path(__file__).parent / "data" / "tables.toml"
+TABLES = Path(__file__).parent.parent / "data" / "tables.toml"
 TYPES = ("text", "int", "number", "datetime", "date", "tier", "bool")
 PLACEHOLDERS = ("@dimensions", "@indicators")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")

@@ -11,7 +11,7 @@ Three steps, each usable on its own:
   level.  Everything that grows with the customer count is aggregated inside SQLite
   (``GROUP BY`` over the snapshot rows, JSON fields extracted in the database); only
   bounded lists (the first alerts, tasks and changes) come back as rows.
-* :func:`figures` turns that dict into SVG charts (:mod:`tierctl.charts`), each with a
+* :func:`figures` turns that dict into SVG charts (:mod:`tierctl.render.charts`), each with a
   table holding the same numbers.
 * :func:`write_report` renders ``dashboard.html`` through the strict Jinja environment
   of :mod:`tierctl.render` (autoescaped: customer names and notes are text, never
@@ -35,9 +35,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tierctl import charts, daily
-from tierctl.dashboard_figures import Figure, figures
-from tierctl.dashboard_png import (  # the pictures live in their own module
+from tierctl import daily
+from tierctl.errors import ModelError, NotFoundError, RenderError
+from tierctl.render import charts
+from tierctl.render.dashboard_figures import Figure, figures
+from tierctl.render.dashboard_png import (  # the pictures live in their own module
     CAIRO_HINT,
     LONG_PNG_NAME,
     _cairosvg,
@@ -46,14 +48,13 @@ from tierctl.dashboard_png import (  # the pictures live in their own module
     render_long_png,
     render_pngs,
 )
-from tierctl.dashboard_sources import (
+from tierctl.render.dashboard_sources import (
     SHORTAGE,
     _churn,
     _counted,
     _on_or_before,
     _rfm,
 )
-from tierctl.errors import ModelError, NotFoundError, RenderError
 from tierctl.store.core import SnapshotInfo, Store
 
 TIER_COLORS = ["#d73027", "#fc8d59", "#fee08b", "#91cf60", "#74add1", "#999999"]
@@ -324,10 +325,10 @@ def _due_text(text: str) -> str:
 def _tasks(store: Store, info: SnapshotInfo, day: dt.date, now: dt.datetime,
            working_days: bool, lim: Limits, calendar: Any = None) -> dict[str, Any]:
     """Today's contact tasks by owner, as ``tierctl tasks`` computes them (the same
-    inputs as :func:`tierctl.store.loop.tasks_report`), counted for everyone but turned
+    inputs as :func:`tierctl.daily.reports.tasks_report`), counted for everyone but turned
     into records only for the rows the page lists."""
 
-    from tierctl.store.loop import ordered_tasks
+    from tierctl.daily.reports import ordered_tasks
 
     cal = calendar or daily.WorkCalendar(working_days)
     # no phone numbers: the page never shows them
@@ -502,7 +503,7 @@ def write_report(data: dict[str, Any], out_root: Path, *, png: bool = False, for
     if png:
         _cairosvg()  # fail before writing anything
     if long_png and find_browser() is None:
-        from tierctl.dashboard_png import BROWSER_HINT
+        from tierctl.render.dashboard_png import BROWSER_HINT
 
         raise RenderError("无法生成长图：没有找到 Chrome、Edge 或 Chromium", hint=BROWSER_HINT)
     html = render_html(data, figs, templates=templates)

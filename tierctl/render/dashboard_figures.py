@@ -1,5 +1,5 @@
-"""The dashboard's charts (split from :mod:`tierctl.dashboard`): each an SVG from
-:mod:`tierctl.charts` with a table of the same numbers.  An estimated figure (the churn
+"""The dashboard's charts (split from :mod:`tierctl.render.dashboard`): each an SVG from
+:mod:`tierctl.render.charts` with a table of the same numbers.  An estimated figure (the churn
 ROI before any intervention result is logged) is drawn hatched and labelled 预计."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierctl import charts
+from tierctl.render import charts
 
 RFM_COLORS = ["#1a9850", "#66bd63", "#a6d96a", "#fdae61", "#4575b4", "#74add1", "#abd9e9", "#bdbdbd"]
 

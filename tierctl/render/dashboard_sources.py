@@ -1,4 +1,4 @@
-"""Where the dashboard's RFM and churn parts come from (split from :mod:`tierctl.dashboard`):
+"""Where the dashboard's RFM and churn parts come from (split from :mod:`tierctl.render.dashboard`):
 the stored snapshots read back (newest on or before a day, a field's values, counts) and
 the RFM type distribution, the RFM migration and the churn ROI by level."""
 
@@ -146,7 +146,7 @@ def _churn_roi(store: Store, info: SnapshotInfo, model: Any, day: dt.date, now: 
         logged = conn.execute(sa.select(sa.func.count()).where(store.centre_is(contacts), contacts.c.kind == CHURN)).scalar() or 0
     if logged:
         try:
-            from tierctl.churn_loop import loop_report
+            from tierctl.churn.report import loop_report
 
             rep = loop_report(store, model, end=day, now=now)
             if rep.roi.intervened:

@@ -20,8 +20,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from tierctl import charts
 from tierctl.errors import RenderError
+from tierctl.render import charts
 
 LONG_PNG_NAME = "dashboard_long.png"
 PHONE_CSS_WIDTH = 432  # a large phone's width in CSS pixels
