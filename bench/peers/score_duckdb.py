@@ -41,26 +41,40 @@ WITH src AS (
          "用车场景" AS usage, coalesce(CAST("近7天联系次数" AS INTEGER), 0) AS contacts,
          "沟通记录" AS notes, "社媒负面" = '是' AS negative_post
   FROM src
-), dims AS (
-  SELECT *,
+), id_kw AS (  -- the keyword rules run once per distinct text, then join back
+  SELECT identity,
     greatest(CASE WHEN {fires('identity', ['自媒体', '媒体', '记者', '编辑', '大V', '律师'])} THEN 10 ELSE 1 END,
-             CASE WHEN followers >= 100000 THEN 10 WHEN followers >= 10000 THEN 8
-                  WHEN followers >= 1000 THEN 5 ELSE 1 END,
-             CASE WHEN {fires('identity', ['KOL', '意见领袖', '专家', '高管', '总监', '总经理'])} THEN 8 ELSE 1 END,
-             CASE WHEN {fires('notes', ['曝光', '投诉'])} THEN 3 ELSE 1 END) AS R,
+             CASE WHEN {fires('identity', ['KOL', '意见领袖', '专家', '高管', '总监', '总经理'])} THEN 8 ELSE 1 END
+    ) AS r_identity
+  FROM (SELECT DISTINCT identity FROM facts)
+), usage_kw AS (
+  SELECT usage,
     CASE WHEN {fires('usage', ['网约车', '出租车', '营运', '滴滴', '跑车拉客', '货运'])} THEN 10
          WHEN {fires('usage', ['唯一', '通勤', '接送', '上下班', '上班'])} THEN 8
          WHEN {fires('usage', ['主要用车', '有替代', '第二辆', '另有一辆', '家用'])} THEN 6
          WHEN {fires('usage', ['周末', '休闲', '自驾游', '偶尔'])} THEN 3
-         WHEN {fires('usage', ['备用', '很少', '闲置'])} THEN 1 ELSE 6 END AS I,
+         WHEN {fires('usage', ['备用', '很少', '闲置'])} THEN 1 ELSE 6 END AS i_usage
+  FROM (SELECT DISTINCT usage FROM facts)
+), notes_kw AS (
+  SELECT notes,
+    CASE WHEN {fires('notes', ['曝光', '投诉'])} THEN 3 ELSE 1 END AS r_notes,
+    CASE WHEN {fires('notes', ['律师', '起诉', '诉讼', '法院', '媒体', '曝光', '12315', '消协'])} THEN 10
+         WHEN {fires('notes', ['骗', '敷衍', '不负责任', '忽悠', '糊弄'])} THEN 8 END AS e_high,
+    {fires('notes', ['理解', '不急', '没关系', '放心', '信任'])} AS e_calm,
+    {fires('notes', ['投诉', '曝光', '律师'])} AS complaint_note
+  FROM (SELECT DISTINCT notes FROM facts)
+), dims AS (
+  SELECT f.*,
+    greatest(coalesce(r_identity, 1), CASE WHEN followers >= 100000 THEN 10 WHEN followers >= 10000 THEN 8
+             WHEN followers >= 1000 THEN 5 ELSE 1 END, coalesce(r_notes, 1)) AS R,
+    coalesce(i_usage, 6) AS I,
     CASE WHEN wait_days >= 28 THEN 10 WHEN wait_days >= 21 THEN 8 WHEN wait_days >= 14 THEN 6
          WHEN wait_days >= 7 THEN 3 ELSE 1 END AS T,
-    CASE WHEN {fires('notes', ['律师', '起诉', '诉讼', '法院', '媒体', '曝光', '12315', '消协'])} THEN 10
-         WHEN {fires('notes', ['骗', '敷衍', '不负责任', '忽悠', '糊弄'])} THEN 8
-         WHEN contacts >= 7 THEN 6 WHEN contacts >= 2 THEN 4
-         WHEN {fires('notes', ['理解', '不急', '没关系', '放心', '信任'])} THEN 1 ELSE 2 END AS E,
-    {fires('notes', ['投诉', '曝光', '律师'])} AS complaint_note
-  FROM facts
+    CASE WHEN e_high IS NOT NULL THEN e_high WHEN contacts >= 7 THEN 6 WHEN contacts >= 2 THEN 4
+         WHEN e_calm THEN 1 ELSE 2 END AS E,
+    coalesce(complaint_note, false) AS complaint_note
+  FROM facts f
+  LEFT JOIN id_kw USING (identity) LEFT JOIN usage_kw USING (usage) LEFT JOIN notes_kw USING (notes)
 ), scored AS (
   SELECT *, R * 35 + I * 30 + T * 20 + E * 15 AS total,
          CASE WHEN R * 35 + I * 30 + T * 20 + E * 15 >= 800 THEN 0
