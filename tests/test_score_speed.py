@@ -28,3 +28,28 @@ def test_text_with_a_space_at_either_end_is_still_trimmed():
         col = pd.Series(cells, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
         typed, _ = convert(col, spec)
         assert typed.dropna().tolist() == [c.strip() for c in cells if c.strip()]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tierctl.io.writers import neutralise, neutralise_frame  # noqa: E402
+
+_cells = st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\t\r甲A1 '", max_size=4)), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_cells)
+def test_neutralise_frame_equals_the_cell_by_cell_rule(cells):
+    """The vectorised look (Arrow text, categories, object columns) marks exactly the
+    cells the one-cell rule marks."""
+    frame = pd.DataFrame({
+        "arrow": pd.Series(cells, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+        "object": pd.Series(cells, dtype=object),
+        "cat": pd.Categorical(cells),
+    })
+    out = neutralise_frame(frame)
+    want = [None if c is None else neutralise(c) for c in cells]
+    for col in frame.columns:
+        got = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in out[col].tolist()]
+        assert got == want, col
