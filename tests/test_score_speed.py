@@ -73,3 +73,20 @@ def test_urgency_order_of_rows_already_in_key_order_is_the_plain_sort(rows, keys
     rank, total, days = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(3))
     got = list(urgency_order(rank, total, days, key))
     assert got == sorted(range(len(rows)), key=lambda i: (rank[i], -total[i], -days[i], ks[i].encode()))
+
+
+from tierctl.io.ingest import duplicate_problems  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="ab1", min_size=1, max_size=2)), min_size=2, max_size=12),
+       st.booleans())
+def test_duplicate_ids_are_found_sorted_or_not(ids, sort):
+    """The sorted-ids shortcut never hides a repeated id (nor invents one)."""
+    if sort:
+        ids = sorted(ids, key=lambda v: (v is not None, (v or "").encode()))
+    frame = pd.DataFrame({"customer_id": pd.Series(ids, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+                          "_row": range(2, 2 + len(ids))})
+    _problems, n = duplicate_problems(frame, "customer_id", "客户编号")
+    present = [v for v in ids if v is not None]
+    assert n == len({v for v in present if present.count(v) > 1})
