@@ -1,9 +1,11 @@
-"""Benchmark for `tierctl score` (issue 2).
+"""Benchmark for `tierctl score` (issues 2 and 19).
 
     python bench/bench_score.py [--rows 1000000] [--xlsx-rows 100000] [--rowwise-sample 20000] [--full-rowwise]
 
 Measures, each in a fresh process where it matters:
-- `tierctl score big.csv --format csv -o out.csv --no-store`, end to end: wall and peak RSS;
+- `tierctl score big.csv --format csv -o out.csv --no-store`, end to end: wall and peak RSS
+  (medians of --repeat runs), beside the DuckDB query that computes the same tiers
+  (bench/peers/score_duckdb.py, issue 19), run one after the other, and the ratio;
 - the vectorised scoring pass alone vs the row-by-row implementation of the same rules
   (bench/rowwise.py) — the row-by-row time is measured on a sample and scaled linearly
   unless --full-rowwise is given;
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from common import ROOT, data_dir, line, peak_of
 
@@ -34,6 +37,7 @@ def main() -> None:
     ap.add_argument("--rowwise-sample", type=int, default=20_000)
     ap.add_argument("--full-rowwise", action="store_true")
     ap.add_argument("--openpyxl", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of tierctl and of the DuckDB peer (medians)")
     args = ap.parse_args()
     global AS_OF, NOW
     from conftest_free import AS_OF, NOW
@@ -46,11 +50,25 @@ def main() -> None:
         big_frame(args.rows).to_csv(big, index=False)
     print(f"tierctl score — {args.rows:,} customers ({big.stat().st_size / 2**20:.0f} MB CSV)")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.csv"
-        wall, mb = peak_of([PY, "-m", "tierctl", "score", str(big), "--as-of", "2026-11-24", "-f", "csv",
-                            "-o", str(out), "--no-store"])
+        out, peer_out = Path(tmp) / "out.csv", Path(tmp) / "peer.csv"
+        ours = [PY, "-m", "tierctl", "score", str(big), "--as-of", "2026-11-24", "-f", "csv", "-o", str(out),
+                "--no-store"]
+        peer = [PY, str(ROOT / "bench" / "peers" / "score_duckdb.py"), str(big), str(peer_out), "--as-of", "2026-11-24"]
+        runs: dict[str, list[tuple[float, float]]] = {"peer": [], "ours": []}
+        for _ in range(args.repeat):  # one after the other, in the same process tree
+            peer_out.unlink(missing_ok=True)
+            runs["peer"].append(peak_of(peer))
+            out.unlink(missing_ok=True)
+            runs["ours"].append(peak_of(ours))
+        (p_wall, p_mb), (wall, mb) = (tuple(median(x) for x in zip(*runs[k], strict=True)) for k in ("peer", "ours"))
         line("end to end, --format csv to a file", f"{wall:.2f} s", "≤ 5 s")
         line("peak memory (RSS)", f"{mb:.0f} MB", "≤ 1.5 GB")
+        line(f"peer: DuckDB query (bench/peers/score_duckdb.py), median of {args.repeat}", f"{p_wall:.2f} s")
+        line("peer: peak memory (RSS)", f"{p_mb:.0f} MB")
+        line("tierctl ÷ DuckDB query, time", f"{wall / p_wall:.2f}×", "≤ 2×")
+        line("tierctl peak memory", f"{mb / 1024:.2f} GB", "≤ 0.6 GB")
+        print("    runs (s): peer " + " ".join(f"{w:.2f}" for w, _ in runs["peer"])
+              + " · tierctl " + " ".join(f"{w:.2f}" for w, _ in runs["ours"]), flush=True)
 
     model = load_model("rite")
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ FULL = [
     ("allocation (issue 9)", ["bench_allocate.py"]),
 ]
 QUICK_ARGS = {
-    "bench_score.py": ["--rows", "50000", "--xlsx-rows", "5000", "--rowwise-sample", "2000"],
+    "bench_score.py": ["--rows", "50000", "--xlsx-rows", "5000", "--rowwise-sample", "2000", "--repeat", "1"],
     "bench_rfm.py": ["--rows", "200000", "--customers", "20000"],
     "bench_churn.py": ["10000"],
     "bench_grade.py": ["50000"],

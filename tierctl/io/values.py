@@ -80,11 +80,23 @@ def _arrow_text(col: pd.Series) -> pd.Series | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    trimmed = pc.utf8_trim_whitespace(arr)  # what pandas' str.strip() runs on Arrow text
+    if _needs_trim(arr, pc):
+        trimmed = pc.utf8_trim_whitespace(arr)  # what pandas' str.strip() runs on Arrow text
+    else:  # nothing to trim (the usual export): the column keeps the reader's buffers, no copy
+        trimmed = arr
     blank = pc.equal(trimmed, "")
     if pc.any(blank).as_py():  # (an id column seldom has blanks: then no second copy of its text)
         trimmed = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed)
     return pd.Series(trimmed, index=col.index, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+
+
+def _needs_trim(arr, pc) -> bool:
+    """Whether some cell starts or ends with whitespace (as Arrow's trim defines it): one
+    look at each cell's first and last character instead of a trimmed copy of the text."""
+    for edge in (pc.utf8_slice_codeunits(arr, 0, 1), pc.utf8_slice_codeunits(arr, -1, 2**31 - 1)):
+        if pc.any(pc.utf8_is_space(edge)).as_py():
+            return True
+    return False
 
 
 def _fmt(v: float | None) -> str:

@@ -32,12 +32,11 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
         s = out[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
             cats = s.cat.categories
-            if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
-                fixed = [neutralise(c) for c in cats]
-                if fixed != list(cats):
-                    out[col] = s.cat.rename_categories(fixed)
+            if (cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype)) and len(cats) \
+                    and _dangerous(pd.Series(cats)).any():  # one vectorised look first
+                out[col] = s.cat.rename_categories([neutralise(c) for c in cats])
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            mask = s.astype("str").str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
+            mask = _dangerous(s)
             if mask.any():
                 vals = s.to_numpy(dtype=object).copy()
                 vals[mask] = np.array(["'" + str(v) for v in vals[mask]], dtype=object)
@@ -46,6 +45,19 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _DANGER_RE = r"^[=+\-@\t\r]"
+
+
+def _dangerous(s: pd.Series) -> np.ndarray:
+    """Per cell: a text Excel would run (Arrow's regex on Arrow text, no copy of it)."""
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is not None:
+        import pyarrow.compute as pc
+
+        return pc.match_substring_regex(arr, _DANGER_RE).to_numpy(zero_copy_only=False).astype(bool) \
+            if arr.null_count == 0 else s.str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
+    if s.isna().all():  # (an empty column, such as owner_person without advisors)
+        return np.zeros(len(s), dtype=bool)
+    return s.astype("str").str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
 
 
 def check_writable(path: Path, force: bool) -> None:
