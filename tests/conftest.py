@@ -154,3 +154,25 @@ def cli(capsys, *args: object) -> tuple[int, str, str]:
         code = exc.code
     out = capsys.readouterr()
     return (code if isinstance(code, int) else (0 if code is None else 1)), out.out, out.err
+
+
+def isolate(monkeypatch, folder: Path, *, columns: str = "200", db: str = "store.db") -> Path:
+    """Run the test's commands in ``folder`` as a fresh centre would: no config file found
+    through TIERCTL_CONFIG, no debug output, the database ``folder/db``, a fixed width."""
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
+    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
+    monkeypatch.setenv("TIERCTL_DB", str(folder / db))
+    monkeypatch.setenv("COLUMNS", columns)
+    return folder
+
+
+def write_table(path: Path, head: list[str], rows: list[list[object]]) -> Path:
+    """A CRM export as CSV: UTF-8 with a BOM (as Excel saves it), one header row."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows(rows)
+    return path

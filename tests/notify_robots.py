@@ -11,7 +11,6 @@ holding a request until the test lets it go.  Nothing leaves the machine.
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
 import hashlib
 import hmac
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_table
 
 WECOM_KEY = "wk-3f9a1c2e-secret-key"
 DING_TOKEN = "dt-7c1d0e-access-token"
@@ -48,11 +48,7 @@ def at(day: dt.date, hour: int = 9, minute: int = 30) -> dt.datetime:
 
 
 def write(path: Path, rows: list[list[object]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEAD)
-        w.writerows(rows)
-    return path
+    return write_table(path, HEAD, rows)
 
 
 def run_day(store: Any, path: Path, day: dt.date) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import cli
+from conftest import cli, isolate, write_table
 from typer.testing import CliRunner
 
 from tierctl.cli import app, common
@@ -43,21 +43,13 @@ ROWS = [
 
 
 def write(path: Path, rows: list[list[object]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEAD)
-        w.writerows(rows)
-    return path
+    return write_table(path, HEAD, rows)
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """A clean working folder: no config file, the database given by TIERCTL_DB."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
-    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
-    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
-    monkeypatch.setenv("COLUMNS", "160")
+    isolate(monkeypatch, tmp_path, columns="160")
     return tmp_path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli
+from conftest import cli, isolate
 
 from tierctl import render
 from tierctl.config import Config
@@ -40,11 +40,7 @@ def write(path: Path, rows: list[dict], header: str = "媒体介入") -> Path:
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
-    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
-    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
-    monkeypatch.setenv("COLUMNS", "200")
+    isolate(monkeypatch, tmp_path, columns="200")
     return tmp_path
 
 

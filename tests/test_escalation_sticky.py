@@ -6,7 +6,6 @@ and shows in the JSON and in ``tierctl why``."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli
+from conftest import cli, isolate, write_table
 
 from tierctl.daily import reports as daily_reports
 from tierctl.daily import values as daily_values
@@ -32,20 +31,12 @@ QUIET = ["C003", "王五", "13800000003", 3, "周末", "", "", "", ""]
 
 
 def write(path: Path, rows: list[list[object]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEAD)
-        w.writerows(rows)
-    return path
+    return write_table(path, HEAD, rows)
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
-    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
-    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
-    monkeypatch.setenv("COLUMNS", "200")
+    isolate(monkeypatch, tmp_path, columns="200")
     (tmp_path / "red.txt").write_text("C002\n", encoding="utf-8")
     return tmp_path
 

@@ -5,7 +5,6 @@ the user writes (and P0 never waits longer than its cadence in calendar days).""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import sqlite3
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli
+from conftest import cli, isolate, write_table
 
 from tierctl import daily
 from tierctl.daily import reading as loop
@@ -39,11 +38,7 @@ def at(day: dt.date, hour: int = 9, minute: int = 0) -> dt.datetime:
 
 
 def write(path: Path, rows: list[list[object]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEAD)
-        w.writerows(rows)
-    return path
+    return write_table(path, HEAD, rows)
 
 
 def started(days: int, day: dt.date = D) -> str:
@@ -59,11 +54,7 @@ COMPLAINT = ["C009", "赵先生", "13900000009", started(3), "周末", 0, "说�
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
-    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
-    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
-    monkeypatch.setenv("COLUMNS", "160")
+    isolate(monkeypatch, tmp_path, columns="160")
     return tmp_path
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import notify_robots as nr
 import pytest
-from conftest import cli
+from conftest import cli, isolate
 
 from tierctl.store import Store
 from tierctl.store import notify as sn
@@ -30,11 +30,7 @@ NOW2 = "2026-11-24T09:30:00+08:00"
 @pytest.fixture
 def env(tmp_path, monkeypatch, robots):
     """A working folder whose tierctl.toml points at the local robots; the database by TIERCTL_DB."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TIERCTL_CONFIG", raising=False)
-    monkeypatch.delenv("TIERCTL_DEBUG", raising=False)
-    monkeypatch.setenv("TIERCTL_DB", str(tmp_path / "store.db"))
-    monkeypatch.setenv("COLUMNS", "200")
+    isolate(monkeypatch, tmp_path, columns="200")
     (tmp_path / "tierctl.toml").write_text(nr.config_text({k: robots.url(k) for k in nr.PLATFORMS}), encoding="utf-8")
     nr.write(tmp_path / "export.csv", nr.ROWS)
     return tmp_path
