@@ -49,7 +49,6 @@ from tierctl.cli.common import (
 from tierctl.cli.common import lang as pick_lang
 from tierctl.cli.documents import AllowTabooOpt, TemplatesOpt, _templates_dir
 from tierctl.errors import NotFoundError, UsageError
-from tierctl.grade.report import display_order, flat_frame, table_columns  # noqa: F401 - the table's order and shape
 
 RUN = "run"
 
@@ -174,6 +173,8 @@ def run(
     if fmt == "json":
         emit(dump_json(run_json(r)), None if dry_run else output, force)
     elif fmt in ("csv", "xlsx"):
+        from tierctl.grade.report import flat_frame, table_columns
+
         emit_table(flat_frame(r["result"]), "grade", fmt, output, force, headers=headers, lang=lang,
                    dry_run=dry_run, unit="位客户", dynamic=table_columns(r["result"]))
     else:
@@ -229,6 +230,8 @@ def show_run(r: dict[str, Any], limit: int) -> None:
 
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               padding=(0, 1))
+    from tierctl.grade.report import display_order
+
     order = display_order(c, limit)  # highest grade first (see there)
     sub = c.iloc[order[:limit] if limit else order]
     any_note = bool(sub["overridden"].any())
