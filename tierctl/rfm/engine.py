@@ -142,7 +142,14 @@ def _frequency(out: Units, order_s: pd.Series | None, visit: np.ndarray, code: n
 
 def _factorize(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize`` with int64 codes (-1 for missing).  For Arrow-backed text it is
-    one Arrow hash pass already, the fastest there is without a new dependency."""
+    one Arrow hash pass; called on the Arrow array itself, which skips pandas' chunk
+    handling around it (a third of the time on millions of ids)."""
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is not None:
+        flat = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        enc = pc.dictionary_encode(flat)  # nulls stay null: code -1, as pd.factorize gives
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return codes, pd.Index(pd.array(enc.dictionary, dtype=s.dtype))
     codes, uniq = pd.factorize(s)
     return codes.astype(np.int64, copy=False), pd.Index(uniq)
 
