@@ -125,13 +125,13 @@ def end_to_end(path: Path, n_runs: int) -> None:
 
 def core(path: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from tierctl.io.ingest import read_export
     from tierctl.rfm import compute_rfm, load_rfm_model
+    from tierctl.rfm.run import read_visits
 
     model = load_rfm_model()
     t0, c0 = time.perf_counter(), time.process_time()
-    export = read_export(path, model.columns)
-    line("in process: read_export (read + map + type)",
+    export = read_visits(path, model)
+    line("in process: read_visits (read + map + type)",
          f"{time.perf_counter() - t0:.2f} s, CPU {time.process_time() - c0:.2f} s")
     frame = export.frame
     del export

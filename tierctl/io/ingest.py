@@ -232,8 +232,15 @@ def read_export(
     encoding: str | None = None,
     mapping: dict[str, list[str]] | None = None,
     mapping_path: Path | str | None = None,
+    native: bool = False,
+    unused: frozenset[str] = frozenset(),
 ) -> Export:
-    """Read, map and type an export.  Raises :class:`InputError` listing every bad cell."""
+    """Read, map and type an export.  Raises :class:`InputError` listing every bad cell.
+
+    ``native``: the CSV reader may type plain dates and numbers itself (when every cell
+    is one; otherwise they are typed here as usual, with the same result).  ``unused``:
+    columns the job never reads — still found, still counted when telling a blank row,
+    but read as codes, not typed and not in ``Export.frame``."""
     mapping = mapping or {}
 
     def select(headers: list[str]) -> list[str] | None:
@@ -249,8 +256,20 @@ def read_export(
         # the file's first column too: a 合计 or 备注 row says so there
         return list(dict.fromkeys([*chosen.values(), headers[0]]))
 
-    raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select)
-    return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path)
+    def native_kinds(headers: list[str]) -> dict[str, str]:
+        try:
+            chosen = choose_columns(headers, columns, mapping, mapping_path, path)
+        except (InputError, ModelError):
+            return {}
+        specs = columns.specs
+        return {h: "category" if c in unused else specs[c].kind for c, h in chosen.items()
+                if c in unused or (native and specs[c].kind == "date")
+                or (native and specs[c].kind == "number" and specs[c].min is None and specs[c].max is None
+                    and not specs[c].unique)}
+
+    raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select,
+                     native=native_kinds if native or unused else None)
+    return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path, unused=unused)
 
 
 def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, list[str]],
@@ -317,7 +336,7 @@ def _all_numbers(col: pd.Series) -> bool:
 
 
 def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[str]],
-                mapping_path: Path | str | None = None) -> Export:
+                mapping_path: Path | str | None = None, unused: frozenset[str] = frozenset()) -> Export:
     path = raw.path
     frame = raw.frame
     # every header of the file (the frame may hold only the columns the job reads)
@@ -345,7 +364,8 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     if n:
         blank = np.ones(n, dtype=bool)
         for h in (list(chosen.values()) or headers):
-            blank &= (frame[h] == "").to_numpy(dtype=bool, na_value=True)
+            col = frame[h]  # (a column the reader typed: missing = empty)
+            blank &= (col == "" if _textual(col) else col.isna()).to_numpy(dtype=bool, na_value=True)
             if not blank.any():
                 break
         if blank.any():
@@ -363,13 +383,15 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
 
     def typed_column(item: tuple[str, str]) -> tuple[pd.Series, list[tuple[int, Any, str]]]:
         col = frame[item[1]]
+        if _typed_as(col, columns.specs[item[0]].kind):  # typed by the reader, every cell good
+            return col, []
         if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
             col = col.astype("str")
         return convert(col, columns.specs[item[0]])
 
     # the columns are typed side by side: the Arrow steps (trim, casts) let go of Python's
     # lock, so a second core halves the time on a large export; results keep column order
-    items = list(chosen.items())
+    items = [(c, h) for c, h in chosen.items() if c not in unused]
     if len(frame) >= PARALLEL_ROWS and len(items) > 1:
         converted = thread_map(typed_column, items)
     else:
@@ -394,6 +416,17 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     ignored = [h for h in headers if h not in set(chosen.values())]
     return Export(path=path, frame=typed_frame, headers=chosen, sheet=raw.sheet, encoding=raw.encoding,
                   warnings=[*raw.warnings, *notes], ignored_columns=ignored, skipped=skipped)
+
+
+def _textual(col: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(col.dtype) or isinstance(col.dtype, pd.CategoricalDtype)
+
+
+def _typed_as(col: pd.Series, kind: str) -> bool:
+    """Whether the reader typed ``col`` as ``kind`` already (see ``read_sheet(native=)``)."""
+    if kind == "date":
+        return col.dtype == "datetime64[ns]"
+    return kind == "number" and isinstance(col.dtype, pd.Float64Dtype)
 
 
 # -- footer and notes rows ---------------------------------------------------------------
@@ -427,7 +460,7 @@ def footer_rows(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list
     lo = max(0, n - NOTES_TAIL_ROWS)
     cells = frame.iloc[lo:].to_numpy(dtype=object)
     firsts = first.iloc[lo:].tolist()
-    filled = [sum(1 for c in row if isinstance(c, str) and c.strip()) for row in cells]
+    filled = [sum(1 for c in row if (c.strip() if isinstance(c, str) else not pd.isna(c))) for row in cells]
     noted = [bool(shared.notes_re.match(t)) if isinstance(t, str) else False for t in firsts]
     for i in range(n - 1, lo - 1, -1):
         j = i - lo

@@ -12,11 +12,13 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tierctl.errors import InputError, UsageError
@@ -62,6 +64,7 @@ def read_sheet(
     sheet: str | int | None = None,
     encoding: str | None = None,
     select: Callable[[list[str]], list[str] | None] | None = None,
+    native: Callable[[list[str]], dict[str, str]] | None = None,
 ) -> RawSheet:
     """Read ``path`` into a :class:`RawSheet`.
 
@@ -69,6 +72,9 @@ def read_sheet(
     names); the best-rated row among the first rows is the header.  ``select`` (given
     the header) may name the only columns the caller will use; a large CSV is then read
     without the others (less time and memory), and ``all_headers`` lists the file's.
+    ``native`` (given the header) may ask the CSV reader to type some columns itself,
+    ``{header: "date" | "number" | "category"}``: see :func:`_native_types`.  Only a
+    UTF-8 CSV read by Arrow honours it; a column it cannot type exactly stays text.
     """
     path = Path(path)
     if not path.exists():
@@ -88,7 +94,7 @@ def read_sheet(
         return _read_excel(path, kind, header_score, sheet)
     if sheet is not None:
         raise UsageError("--sheet 只适用于 Excel 文件（.xlsx）")
-    return _read_text(path, header_score, encoding, select)
+    return _read_text(path, header_score, encoding, select, native)
 
 
 # -- text ------------------------------------------------------------------------------
@@ -107,7 +113,8 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
 
 
 def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: str | None,
-               select: Callable[[list[str]], list[str] | None] | None = None) -> RawSheet:
+               select: Callable[[list[str]], list[str] | None] | None = None,
+               native: Callable[[list[str]], dict[str, str]] | None = None) -> RawSheet:
     warnings: list[str] = []
     enc = encoding or detect_encoding(path)
     try:
@@ -132,7 +139,10 @@ def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: s
         raise InputError("文件里没有任何内容", path=path, hint="请重新从系统导出")
     h = _best_header(head_rows, header_score)
     header = head_rows[h] if h < len(head_rows) else []
-    frame = _read_csv_arrow(path, enc, delimiter, h, header, select)
+    kinds = _native_types(native, header, head_rows[h + 1:]) if native is not None else {}
+    frame = _read_csv_arrow(path, enc, delimiter, h, header, select, kinds) if kinds else None
+    if frame is None:  # (no typed column, or one could not be typed exactly: all text)
+        frame = _read_csv_arrow(path, enc, delimiter, h, header, select)
     if frame is None:
         frame = _read_csv_pandas(path, enc, delimiter, h, encoding, header_score)
         if isinstance(frame, RawSheet):
@@ -144,7 +154,8 @@ def _read_text(path: Path, header_score: Callable[[list[str]], int], encoding: s
 
 
 def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[str],
-                    select: Callable[[list[str]], list[str] | None] | None = None) -> pd.DataFrame | None:
+                    select: Callable[[list[str]], list[str] | None] | None = None,
+                    kinds: dict[str, str] | None = None) -> pd.DataFrame | None:
     """The fast path: pyarrow's multithreaded reader, every column as text, blank lines
     kept as empty rows so that record *i* is still Excel row ``h + 2 + i``.  Returns
     None when the file needs the slower, more forgiving reader (duplicate headers,
@@ -160,6 +171,11 @@ def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[s
         return None  # let pandas decode GB18030 (pyarrow would transcode in Python anyway)
     wanted = select(names) if select is not None else None
     include = [raw for raw, name in zip(header, names, strict=True) if name in set(wanted)] if wanted else []
+    types: dict[str, pa.DataType] = {c: pa.large_string() for c in header}
+    for raw, name in zip(header, names, strict=True):
+        if kinds and name in kinds and (not include or raw in include):
+            types[raw] = {"date": pa.date32(), "number": pa.float64(),
+                          "category": pa.dictionary(pa.int32(), pa.large_string())}[kinds[name]]
     try:
         table = pacsv.read_csv(
             path,
@@ -169,19 +185,79 @@ def _read_csv_arrow(path: Path, enc: str, delimiter: str, h: int, header: list[s
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=_has_quotes(path),
                                              ignore_empty_lines=False),
             # large_string: what pandas' Arrow-backed text keeps, so no copy when converting
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.large_string() for c in header},
-                                                 include_columns=include,
+            # a typed column: only an empty cell is missing ("NA", "null" … are errors)
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=[""],
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if table.column_names != (include or header):
         return None
+    if kinds:
+        table = _typed_exactly(table, header[0])
+        if table is None:
+            return None
     frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
+    for c in frame.columns:  # a number typed by the reader: what typing its text gives (NaN → NA)
+        if frame[c].dtype == np.float64:
+            frame[c] = frame[c].astype("Float64")
     frame.columns = [n for raw, n in zip(header, names, strict=True) if not include or raw in include]
     if include:
         frame.attrs["all_headers"] = names
     return frame
+
+
+_PLAIN = {"date": re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*"),
+          "number": re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")}
+
+
+def _native_types(native: Callable[[list[str]], dict[str, str]], header: list[str],
+                  sample: list[list[str]]) -> dict[str, str]:
+    """The columns the caller asked to have typed by the reader (by stripped header),
+    less the file's first column (a 合计 or 备注 row says so there, as text) and any
+    column whose first rows hold a value other than a plain ``2026-11-24`` date or
+    plain number (then the text is typed, with each odd cell explained, by the caller)."""
+    names = [c.strip() for c in header]
+    asked = native(names)
+    out = {}
+    for i, name in enumerate(names):
+        kind = asked.get(name)
+        if kind is None or i == 0:
+            continue
+        pattern = _PLAIN.get(kind)
+        cells = [r[i] for r in sample if i < len(r) and r[i] != ""]
+        if pattern is None or all(pattern.fullmatch(c) for c in cells):
+            out[name] = kind
+    return out
+
+
+def _typed_exactly(table, first: str):
+    """``table`` with its date columns as ``timestamp[ns]``, or None when a typed column
+    would not give exactly what typing its text gives: a date outside pandas' range
+    (reported as a bad cell on the text path), or a value in a row whose first column is
+    empty (a note under the data is told by its first non-empty cell's text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typed = [i for i, f in enumerate(table.schema) if not pa.types.is_large_string(f.type)
+             and not pa.types.is_dictionary(f.type)]
+    empty_first = pc.equal(table.column(first), "") if first in table.column_names else None
+    # well inside pandas' nanosecond range (1677-09-21 … 2262-04-11); beyond it, the text path
+    lo, hi = pa.scalar(_day(1678, 1, 1), pa.int32()), pa.scalar(_day(2261, 12, 31), pa.int32())
+    for i in typed:
+        col = table.column(i)
+        if empty_first is not None and pc.any(pc.and_(empty_first, pc.is_valid(col))).as_py():
+            return None
+        if pa.types.is_date32(col.type):
+            days = col.cast(pa.int32())
+            if pc.any(pc.or_(pc.less(days, lo), pc.greater(days, hi))).as_py():
+                return None
+            table = table.set_column(i, table.field(i).name, col.cast(pa.timestamp("ns")))
+    return table
+
+
+def _day(y: int, m: int, d: int) -> int:
+    return (dt.date(y, m, d) - dt.date(1970, 1, 1)).days
 
 
 def _has_quotes(path: Path) -> bool:

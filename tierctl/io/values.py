@@ -30,7 +30,7 @@ def convert(col: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[tuple[int
         fast = _arrow_text(col)
         if fast is not None:
             return fast, []
-    stripped = col.str.strip()
+    stripped = _strip(col)
     empty = (stripped == "") | stripped.isna()
     if spec.kind == "text":
         return stripped.where(~empty, None).astype("str"), []
@@ -90,6 +90,18 @@ def _arrow_text(col: pd.Series) -> pd.Series | None:
     return pd.Series(trimmed, index=col.index, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
+def _strip(col: pd.Series) -> pd.Series:
+    """``col.str.strip()``, but an Arrow column with nothing to trim is returned as it is
+    (a date or amount column of millions of cells is then not copied)."""
+    arr = getattr(col.array, "_pa_array", None)
+    if arr is not None:
+        import pyarrow.compute as pc
+
+        if not _needs_trim(arr, pc):
+            return col
+    return col.str.strip()
+
+
 def _needs_trim(arr, pc) -> bool:
     """Whether some cell starts or ends with whitespace (as Arrow's trim defines it): one
     look at each cell's first and last character instead of a trimmed copy of the text."""
@@ -113,7 +125,9 @@ def _fast_float(s: pd.Series, empty: pd.Series) -> pd.Series | None:
 
         arr = pa.array(s.to_numpy(dtype=object, na_value=None), pa.string()) if not hasattr(s.array, "_pa_array") \
             else s.array._pa_array
-        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        blank = pc.equal(arr, "")
+        if pc.any(blank).as_py():  # (no copy of the text when no cell is blank)
+            arr = pc.if_else(blank, pa.scalar(None, arr.type), arr)
         return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=s.index)
     except Exception:  # any non-numeric cell: take the careful path
         return None
@@ -156,7 +170,9 @@ def _fast_iso_dates(s: pd.Series, empty: pd.Series) -> pd.Series | None:
 
         arr = s.array._pa_array if hasattr(s.array, "_pa_array") else \
             pa.array(s.to_numpy(dtype=object, na_value=None), pa.large_string())
-        arr = pc.if_else(pa.array(empty.to_numpy(dtype=bool, na_value=True)), pa.scalar(None, arr.type), arr)
+        mask = empty.to_numpy(dtype=bool, na_value=True)
+        if mask.any():  # (no copy of the text when no cell is empty)
+            arr = pc.if_else(pa.array(mask), pa.scalar(None, arr.type), arr)
         ns = pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ns"))  # raises on anything else
         return pd.Series(ns.to_numpy(zero_copy_only=False), index=s.index).astype("datetime64[ns]")
     except Exception:  # a slash, a Chinese date, a serial, a typo: the careful path

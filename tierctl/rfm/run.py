@@ -22,6 +22,7 @@ from tierctl.rfm.model import Edges, RfmModel
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tierctl.io.ingest import Export
     from tierctl.store import SnapshotInfo, Store
 
 KIND = "rfm"
@@ -74,13 +75,31 @@ def _unit_zh(unit: str) -> str:
 
 
 
+def read_visits(file: Path, model: RfmModel, *, sheet: str | None = None, encoding: str | None = None,
+                mapping: Path | None = None) -> Export:
+    """The visits export, read for RFM: plain dates and amounts typed by the CSV reader
+    itself, and the VIN column (found, but not needed when counting per owner) kept as
+    codes only — less time and memory on millions of rows, the same frame and the same
+    messages for every bad cell (see :func:`tierctl.io.ingest.read_export`)."""
+    from tierctl.io.ingest import load_mapping, read_export
+
+    unused = frozenset() if model.unit == "vin" else frozenset({"vin"})
+    export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
+                         mapping_path=mapping, native=True, unused=unused)
+    # the reader's blocks and the text it did not keep go back to the system now: Arrow's
+    # allocator would otherwise hold them (hundreds of MB) while the scoring allocates more
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    return export
+
+
 def run_weekly(file: Path, model: RfmModel, as_of: dt.date, *, open_store: OpenStore,
                freeze: SnapshotRef | None = None, sheet: str | None = None, encoding: str | None = None,
                mapping: Path | None = None, dry_run: bool = False, out: Path | None = None,
                force: bool = False) -> dict[str, Any]:
     """Ingest, score, store the snapshot (unless ``dry_run``), write the workbook (with
     ``out``); returns what the display needs."""
-    from tierctl.io.ingest import load_mapping, read_export
     from tierctl.io.writers import check_writable
     from tierctl.rfm.history import snapshot_meta, snapshot_rows
     from tierctl.rfm.report import weekly_path, write_weekly
@@ -103,8 +122,7 @@ def run_weekly(file: Path, model: RfmModel, as_of: dt.date, *, open_store: OpenS
         from tierctl.kernels.file_hash import sha256_in_background
 
         digest = sha256_in_background(file)
-    export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
+    export = read_visits(file, model, sheet=sheet, encoding=encoding, mapping=mapping)
     result = compute_rfm(export.frame, model, as_of, edges=edges)
     run: dict[str, Any] = {"model": model, "export": export, "result": result, "frozen_from": frozen_from,
                            "snapshot": None, "workbook": None}
@@ -153,11 +171,9 @@ def _side_from_store(store: Store, info: SnapshotInfo, label: str) -> Side:
 
 def _side_from_file(path: Path, model: RfmModel, as_of: dt.date, edges: Edges | None, label: str,
                     sheet: str | None, encoding: str | None, mapping: Path | None) -> tuple[Side, list[str]]:
-    from tierctl.io.ingest import load_mapping, read_export
     from tierctl.rfm.score import compute_rfm
 
-    export = read_export(path, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
-                         mapping_path=mapping)
+    export = read_visits(path, model, sheet=sheet, encoding=encoding, mapping=mapping)
     result = compute_rfm(export.frame, model, as_of, edges=edges)
     how = "（按上期边界评分）" if edges is not None else ""
     return (Side(as_of, result.customers, result.edges, result.unit, result.monetary_basis,
