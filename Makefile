@@ -32,7 +32,7 @@ demo: $(STAMP)
 # compiles and assertion-rewrites all test modules again (about 7 s CPU each)
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -x

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# one worker runs this file: the import graph is parsed once, not once per worker
+pytestmark = pytest.mark.xdist_group("architecture")
+
 PKG = Path(__file__).resolve().parent.parent / "tierctl"
 JOBS = ("shortage", "churn", "rfm", "grade", "allocate", "daily")
 MAX_MODULE_LINES = 550  # "about 500"

@@ -18,6 +18,9 @@ from test_report import DAY, NOW, build_store
 from tierctl.render import dashboard
 from tierctl.store import Store
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("office_dashboard")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -29,6 +29,9 @@ from conftest import run_cli
 from tierctl.io import printsetup
 from tierctl.io.printsetup import PrintWorkbook, load_rules
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("office_print")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
 VISITS = ROOT / "sample_data" / "visits.csv"
