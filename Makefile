@@ -27,8 +27,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tierctl score sample_data/shortage.xlsx --as-of $(DEMO_AS_OF) --dry-run
 
+# the suite on every core (pytest-xdist; TEST_WORKERS=0 runs it in one process), with
+# bytecode caching on even where PYTHONDONTWRITEBYTECODE is set: otherwise every worker
+# compiles and assertion-rewrites all test modules again (about 7 s CPU each)
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -x

@@ -10,9 +10,13 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
+
+# one worker runs this file: the import graph is parsed once, not once per worker
+pytestmark = pytest.mark.xdist_group("architecture")
 
 PKG = Path(__file__).resolve().parent.parent / "tierctl"
 JOBS = ("shortage", "churn", "rfm", "grade", "allocate", "daily")
@@ -64,7 +68,11 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-GRAPH = {n: _imports(n, p) for n, p in MODULES.items()}
+@functools.cache
+def _graph() -> dict[str, set[str]]:
+    """Module -> what it imports; parsed on first use, not at collection (every pytest-xdist
+    worker collects this file, one of them runs it)."""
+    return {n: _imports(n, p) for n, p in MODULES.items()}
 
 
 def _resolve(mod: str) -> str | None:
@@ -75,7 +83,7 @@ def _resolve(mod: str) -> str | None:
 
 def test_job_models_and_scores_are_pure():
     bad = []
-    for n, deps in GRAPH.items():
+    for n, deps in _graph().items():
         parts = n.split(".")
         if len(parts) == 3 and parts[1] in JOBS and parts[2] in ("model", "score"):
             for d in deps:
@@ -85,20 +93,20 @@ def test_job_models_and_scores_are_pure():
 
 
 def test_store_imports_no_job():
-    bad = [f"{n} imports {d}" for n, deps in GRAPH.items() if n.startswith("tierctl.store")
+    bad = [f"{n} imports {d}" for n, deps in _graph().items() if n.startswith("tierctl.store")
            for d in deps if d.split(".")[1:2] and d.split(".")[1] in JOBS]
     assert not bad, "\n".join(sorted(bad))
 
 
 def test_nothing_below_the_cli_imports_the_cli():
-    bad = [f"{n} imports {d}" for n, deps in GRAPH.items() if not n.startswith(("tierctl.cli", "tierctl.__main__"))
+    bad = [f"{n} imports {d}" for n, deps in _graph().items() if not n.startswith(("tierctl.cli", "tierctl.__main__"))
            for d in deps if d.startswith("tierctl.cli")]
     assert not bad, "\n".join(sorted(bad))
 
 
 def _cycles() -> list[list[str]]:
     edges = {n: sorted({r for d in deps if d.startswith("tierctl") and (r := _resolve(d)) and r != n})
-             for n, deps in GRAPH.items()}
+             for n, deps in _graph().items()}
     # a package's __init__ re-exporting its own submodules is no cycle of design
     for n in edges:
         edges[n] = [d for d in edges[n] if not (d.startswith(n + ".") or n.startswith(d + "."))]
@@ -156,6 +164,6 @@ def test_modules_and_functions_are_small():
 @pytest.mark.parametrize("rule", [test_store_imports_no_job, test_nothing_below_the_cli_imports_the_cli])
 def test_the_rules_see_a_violation(rule, monkeypatch):
     """The checks above can fail: a made-up import in the graph is caught."""
-    monkeypatch.setitem(GRAPH, "tierctl.store.fake", {"tierctl.shortage", "tierctl.cli.common"})
+    monkeypatch.setitem(_graph(), "tierctl.store.fake", {"tierctl.shortage", "tierctl.cli.common"})
     with pytest.raises(AssertionError):
         rule()

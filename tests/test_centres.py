@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tierctl.errors import ConfigError, NotFoundError, StoreError
 from tierctl.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import CliResult, run_cli  # noqa: E402
 from store_engines import ENGINES, database_url  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -100,13 +99,11 @@ def test_a_bad_centre_id_in_the_config_names_the_key(tmp_path):
     assert Config.load(cfg).centre_id() == "SH01"
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "TIERCTL_CONFIG": "", **(env or {})}
-    e.pop("TIERCTL_CONFIG")
-    e.pop("TIERCTL_DB", None)
-    e.pop("TIERCTL_CENTRE", None)
-    return subprocess.run([sys.executable, "-m", "tierctl", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**e, **(env or {})}, timeout=300)
+def _cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """The command line in this process (conftest.run_cli), with no config file, database
+    or centre from the environment unless ``env`` names them."""
+    return run_cli(*args, env={"TIERCTL_CONFIG": None, "TIERCTL_DB": None, "TIERCTL_CENTRE": None, **(env or {})},
+                   cwd=ROOT)
 
 
 def test_score_of_two_centres_in_one_file_and_tierctl_centres(tmp_path):

@@ -18,8 +18,8 @@ import pytest
 from conftest import cli
 
 aiosmtpd = pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
+from local_smtp import LocalController  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
@@ -36,10 +36,12 @@ class Recorder:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def closed_port() -> socket.socket:
+    """A port bound but never listened on: a connection to it is refused, and no other
+    test (pytest-xdist runs them side by side) can take it while the socket is open."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @pytest.fixture
@@ -64,10 +66,9 @@ def render_send(capsys, cfg: Path) -> tuple[int, str, str]:
 @pytest.fixture
 def server():
     rec = Recorder()
-    port = free_port()
-    c = Controller(rec, hostname="127.0.0.1", port=port)
+    c = LocalController(rec)
     c.start()
-    yield rec, port
+    yield rec, c.port
     c.stop()
 
 
@@ -159,10 +160,10 @@ def test_send_with_login_over_starttls(env, capsys, monkeypatch):
         return AuthResult(success=ok, handled=False)  # (handled=False: the server answers 535 itself)
 
     rec = Recorder()
-    port = free_port()
-    c = Controller(rec, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
-                   authenticator=authenticator, auth_required=True)
+    c = LocalController(rec, tls_context=tls, require_starttls=True, authenticator=authenticator,
+                        auth_required=True)
     c.start()
+    port = c.port
     try:
         cfg = config(env, f'host = "127.0.0.1"\nport = {port}\nsecurity = "starttls"\nuser = "chen"\n'
                           'password_env = "TEST_SMTP_PW"\nfrom = "chen.ming@example.com"\n'
@@ -191,8 +192,10 @@ def test_send_with_login_over_starttls(env, capsys, monkeypatch):
 
 
 def test_refused_connection_leaves_the_draft(env, capsys):
-    cfg = config(env, f'host = "127.0.0.1"\nport = {free_port()}\nsecurity = "none"\nfrom = "chen.ming@example.com"\n')
-    code, _, err = render_send(capsys, cfg)
+    with closed_port() as lsn:
+        cfg = config(env, f'host = "127.0.0.1"\nport = {lsn.getsockname()[1]}\nsecurity = "none"\n'
+                          'from = "chen.ming@example.com"\n')
+        code, _, err = render_send(capsys, cfg)
     assert code == 1
     flat = " ".join(err.split())
     assert "拒绝连接" in flat and "草稿已保存" in flat

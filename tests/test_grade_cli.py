@@ -19,6 +19,9 @@ import pandas as pd
 import pytest
 from conftest import CliResult, cli, run_cli
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("grade_cli")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "grading.csv"
 AS_OF = "2026-11-24"

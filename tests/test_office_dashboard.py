@@ -7,17 +7,19 @@ without it they skip — except under CI (``CI`` set), where they fail."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from test_report import DAY, NOW, build_store
 
 from tierctl.render import dashboard
 from tierctl.store import Store
+
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("office_dashboard")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,10 +166,8 @@ def test_long_png_is_one_tall_phone_picture_of_the_whole_page(db, tmp_path):
 
 
 def test_long_png_without_a_browser_says_what_to_do_and_writes_nothing(db, tmp_path):
-    env = {**os.environ, "TIERCTL_BROWSER": str(tmp_path / "no-such-browser")}
-    p = subprocess.run([sys.executable, "-m", "tierctl", "report", "--db", str(db), "--date", DAY.isoformat(),
-                        "--out", str(tmp_path / "out"), "--long-png"], capture_output=True, text=True, env=env,
-                       cwd=tmp_path, timeout=120)
+    p = run_cli("report", "--db", db, "--date", DAY.isoformat(), "--out", tmp_path / "out", "--long-png",
+                env={"TIERCTL_BROWSER": str(tmp_path / "no-such-browser")}, cwd=tmp_path)
     assert p.returncode != 0
     assert "Chrome" in p.stderr and "Edge" in p.stderr and "TIERCTL_BROWSER" in p.stderr
     assert "Traceback" not in p.stderr

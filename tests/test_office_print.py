@@ -19,15 +19,18 @@ import datetime as dt
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from tierctl.io import printsetup
 from tierctl.io.printsetup import PrintWorkbook, load_rules
+
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("office_print")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
@@ -89,8 +92,8 @@ def books(tmp_path_factory) -> dict[str, Path]:
     out["rfm_migration"] = write_migration(mig, rm, d / "rfm_migration.xlsx",
                                            flows=flow_customers(mig, prev.customers, curr.customers, "customer_id"))
     table = d / "score_table.xlsx"
-    subprocess.run([sys.executable, "-m", "tierctl", "score", str(SAMPLE), "--as-of", AS_OF.isoformat(), "--no-store",
-                    "-f", "xlsx", "-o", str(table)], check=True, capture_output=True, cwd=d)
+    r = run_cli("score", SAMPLE, "--as-of", AS_OF.isoformat(), "--no-store", "-f", "xlsx", "-o", table, cwd=d)
+    assert r.returncode == 0, r
     out["score_table"] = table
     return out
 

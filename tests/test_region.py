@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from tierctl.errors import ConfigError
 from tierctl.region.output import write_html, write_workbook
@@ -107,11 +105,9 @@ def test_bad_parameters_name_the_key(tmp_path):
 
 
 def test_the_command_writes_html_and_xlsx(region, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("TIERCTL_DB", "TIERCTL_CENTRE", "TIERCTL_CONFIG")}
-    out = subprocess.run([sys.executable, "-m", "tierctl", "region", "report", "--db", str(region), "--date",
-                          "2026-11-24", "-o", str(tmp_path / "r.html"), "--xlsx", str(tmp_path / "r.xlsx"),
-                          "--lang", "en", "-f", "json"], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=300)
+    out = run_cli("region", "report", "--db", region, "--date", "2026-11-24", "-o", tmp_path / "r.html",
+                  "--xlsx", tmp_path / "r.xlsx", "--lang", "en", "-f", "json", cwd=ROOT,
+                  env={"TIERCTL_DB": None, "TIERCTL_CENTRE": None, "TIERCTL_CONFIG": None})
     assert out.returncode == 0, out.stderr
     assert [c["centre"] for c in json.loads(out.stdout)["centres"]] == ["SH01", "SH02", "SZ01"]
     assert "Region roll-up" in (tmp_path / "r.html").read_text(encoding="utf-8")

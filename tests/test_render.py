@@ -31,6 +31,9 @@ from tierctl.render import figures as render_figures
 from tierctl.render import values as render_values
 from tierctl.render import views as render_views
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("render")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
 GOLDEN = ROOT / "tests" / "golden" / "render"

@@ -16,6 +16,9 @@ from tierctl import render
 from tierctl.config import Config
 from tierctl.errors import ConfigError, RenderError
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("render_docx")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"
 CONFIG = ROOT / "tests" / "golden" / "render" / "tierctl.toml"

@@ -17,6 +17,9 @@ import pandas as pd
 import pytest
 from conftest import CliResult, run_cli
 
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("report")
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "report"
 SAMPLE = ROOT / "sample_data" / "shortage.xlsx"

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+# one worker runs this file: its module fixtures are built once, not once per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_browser")]
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

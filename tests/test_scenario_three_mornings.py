@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 from email import policy
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 from conftest import run_cli
 
 aiosmtpd = pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
+from local_smtp import LocalController  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_CONFIG = ROOT / "tests" / "golden" / "render" / "tierctl.toml"
@@ -46,13 +45,10 @@ class Recorder:
 
 @pytest.fixture
 def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     rec = Recorder()
-    c = Controller(rec, hostname="127.0.0.1", port=port)
+    c = LocalController(rec)
     c.start()
-    yield rec, port
+    yield rec, c.port
     c.stop()
 
 

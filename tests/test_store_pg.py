@@ -5,7 +5,6 @@ centre's write waiting for its own centre only.  Skips without a server (outside
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import sys
 import textwrap
 import threading
@@ -19,6 +18,7 @@ from tierctl.errors import StoreError
 from tierctl.store import CURRENT_VERSION, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forked import run_forked  # noqa: E402
 from store_engines import ENGINES, database_url, pg_schema_url  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -66,9 +66,8 @@ def test_twenty_centres_and_two_runs_of_one_centre_at_once(engine, tmp_path):
         script = tmp_path / "writer.py"
         script.write_text(WRITER)
         centres = [f"C{i:02d}" for i in range(20)] + ["C00"]  # C00 twice: 21 processes, 22 runs with the next
-        procs = [subprocess.Popen([sys.executable, str(script), url, c, "200"], cwd=ROOT) for c in centres]
-        procs.append(subprocess.Popen([sys.executable, str(script), url, "C01", "200"], cwd=ROOT))
-        assert [p.wait(timeout=600) for p in procs] == [0] * len(procs)
+        jobs = [[url, c, "200"] for c in [*centres, "C01"]]
+        assert run_forked(script, jobs, cwd=ROOT) == [0] * len(jobs)  # 22 processes at once
         with Store.open(url) as s:
             assert [c["centre"] for c in s.centres()] == [f"C{i:02d}" for i in range(20)]
             for i in range(20):

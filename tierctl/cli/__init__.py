@@ -149,7 +149,9 @@ def _disk_full(exc: OSError) -> None:
 
 
 def _internal(exc: BaseException) -> None:
-    sys.stderr.write(f"tierctl 内部错误：{type(exc).__name__}: {exc}\n"
+    from tierctl.cli.common import shown_db  # a driver's message may quote the URL it was given
+
+    sys.stderr.write(f"tierctl 内部错误：{type(exc).__name__}: {shown_db(exc)}\n"
                      "请加 --debug 重新运行并把输出发给维护者。\n")
     sys.exit(1)
 
@@ -223,12 +225,13 @@ def _report(err: Exception, code: int) -> None:
     from rich.markup import escape
     from rich.panel import Panel
 
+    from tierctl.cli.common import shown_db
     from tierctl.cli.terminal import PipeConsole
 
     en = _lang_of_run() == "en"
     title = ("Usage error" if en else "用法错误") if code == 2 else ("Error" if en else "错误")
     PipeConsole(stderr=True, highlight=False).print(
-        Panel(escape(str(err)), title=title, border_style="red", title_align="left", expand=False)
+        Panel(escape(shown_db(err)), title=title, border_style="red", title_align="left", expand=False)
     )
 
 

@@ -46,7 +46,9 @@ from tierctl.cli.common import (
     dump_json,
     emit,
     err_console,
+    open_store,
     out_console,
+    shown_db,
     warn,
 )
 from tierctl.cli.options import (  # re-exported: other CLI modules imported them from here
@@ -137,16 +139,14 @@ def run_allocate(file: Path | None, *, loaners: int, premium_loaners: int = 0, b
         red=red, db=db, dry_run=dry_run, no_store=no_store)
     run = run_job(result, model, config=STATE.config, loaners=loaners, premium_loaners=premium_loaners,
                   budget=amount, days_to_eta=days_to_eta, warnings=warnings, source=source,
-                  open_store=None if (dry_run or no_store) else lambda: _store(db_path(db)))
+                  open_store=None if (dry_run or no_store) else lambda: open_store(db))
     if run["stored"] is not None:
-        run["stored"]["path"] = str(db_path(db))
+        run["stored"]["path"] = shown_db(db_path(db))
     return run
 
 
 def _store(path: Path, readonly: bool = False) -> Any:
-    from tierctl.store import Store
-
-    return Store.open(path, readonly=readonly)
+    return open_store(path, readonly=readonly)
 
 
 # -- the plan in the history store ------------------------------------------------------------

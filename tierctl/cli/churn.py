@@ -36,7 +36,6 @@ from tierctl.cli.common import (
     TableFormatOpt,
     check_format,
     clock,
-    db_path,
     default_command_group,
     dump_json,
     emit,
@@ -44,12 +43,13 @@ from tierctl.cli.common import (
     emit_table,
     err_console,
     mask_phone,
+    open_store,
     out_console,
     parse_date,
     progress,
     warn,
 )
-from tierctl.errors import NotFoundError, UsageError
+from tierctl.errors import UsageError
 
 if TYPE_CHECKING:
     from tierctl.churn import ChurnModel
@@ -79,13 +79,9 @@ def _model(name: str | None) -> ChurnModel:
 
 
 def _open(db: Path | None, *, write: bool) -> Store:
-    from tierctl.store import Store
-
-    path = db_path(db)
-    if not path.exists():
-        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过流失风险评分",
-                            hint="先运行 tierctl churn 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
-    return Store.open(path, readonly=not write)
+    return open_store(db, readonly=not write, must_exist=True,
+                      missing=("历史数据库 {path} 不存在：还没有保存过流失风险评分",
+                               "先运行 tierctl churn 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库"))
 
 
 def _e(v: Any) -> str:
@@ -125,11 +121,10 @@ def run_churn(file: Path, *, model_name: str | None = None, sheet: str | None = 
               db: Path | None = None, dry_run: bool = False) -> ScoreRun:
     """Options → :func:`tierctl.churn.run.score` (the store is created on first save)."""
     from tierctl.churn import run as job
-    from tierctl.store import Store
 
     model = _model(model_name)
     with progress(f"读取 {file.name} …") as p:
-        return job.score(file, model, lambda: clock(as_of, now), None if dry_run else (lambda: Store.open(db_path(db))),
+        return job.score(file, model, lambda: clock(as_of, now), None if dry_run else (lambda: open_store(db)),
                          sheet=sheet, encoding=encoding, mapping=mapping, step=p.step)
 
 

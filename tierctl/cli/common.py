@@ -335,19 +335,47 @@ def db_path(opt: Path | str | None) -> Any:
     return Path(base) / "tierctl" / "tierctl.db"
 
 
+MISSING_DB = ("历史数据库 {path} 不存在：还没有保存过评分",
+              "先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
+
+
+def shown_db(location: object) -> str:
+    """A database's location as tierctl prints it: a server URL without its password."""
+    from tierctl.store.engine import mask_password
+
+    return mask_password(str(location))
+
+
 def open_store(db: Path | str | None, *, readonly: bool = False, must_exist: bool = False,
-               centre: str | None = None) -> Any:
-    """The one store opener: --db / TIERCTL_DB / store.db for where, --centre /
-    TIERCTL_CENTRE / centre.id for which centre.  ``must_exist``: a missing file is a
-    clear error instead of a new database."""
+               centre: str | None = None, migrate: bool = True,
+               missing: tuple[str, str] = MISSING_DB) -> Any:
+    """The one store opener: --db / TIERCTL_DB / store.db for where (or a location
+    :func:`db_path` gave, or ``":memory:"``), --centre / TIERCTL_CENTRE / centre.id for
+    which centre.  ``must_exist`` (or ``readonly``): a missing file is the clear error
+    ``missing`` (message with ``{path}``, hint) instead of a new database.
+    ``migrate=False`` (the ``db`` commands) opens without migrating, and says plainly
+    when the server cannot be reached."""
     from tierctl.errors import NotFoundError
     from tierctl.store import Store
 
+    if str(db) == ":memory:":
+        return Store.open(":memory:", centre=centre_id(centre))
     path = db_path(db)
     if (must_exist or readonly) and not path.exists():
-        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
-                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
-    return Store.open(path, readonly=readonly, centre=centre_id(centre))
+        raise NotFoundError(missing[0].format(path=shown_db(path)), hint=missing[1])
+    store = Store.open(path, readonly=readonly, centre=centre_id(centre), migrate=migrate)
+    if not migrate:  # opening without migrating has not connected yet: do it here, with tierctl's message
+        import sqlalchemy as sa
+
+        from tierctl.errors import StoreError
+
+        try:
+            store.schema_version()
+        except sa.exc.OperationalError as exc:
+            store.close()
+            raise StoreError(f"无法打开历史数据库 {shown_db(path)}：{shown_db(exc.orig)}",
+                             hint="检查文件权限或服务器地址，或用 --db 指定另一个数据库") from exc
+    return store
 
 
 def warn(messages: list[str]) -> None:

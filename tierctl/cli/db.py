@@ -16,6 +16,7 @@ from tierctl.cli.common import (
     db_path,
     dump_json,
     emit,
+    open_store,
     out_console,
 )
 
@@ -31,11 +32,11 @@ def migrate(
 ) -> None:
     """把历史数据库升级到本程序的结构版本（SQLite 文件或 PostgreSQL）；已是最新时什么也不做。
     旧数据库里已有的数据归入 --centre / centre.id 指定的服务中心。"""
-    from tierctl.store import Store, migrations
+    from tierctl.store import migrations
 
     fmt = check_format(fmt, ("table", "json"))
     path = db_path(db)
-    with Store.open(path, centre=centre_id(), migrate=False) as store:
+    with open_store(path, migrate=False) as store:
         before = store.schema_version()
         applied = migrations.migrate(store._begin_write, target=to, path=store.path)
         after = store.schema_version()
@@ -54,11 +55,11 @@ def migrate(
 @db_app.command("status")
 def status(db: DbOpt = None, fmt: JsonFormatOpt = "table") -> None:
     """数据库的位置、结构版本和其中的服务中心。"""
-    from tierctl.store import Store, migrations
+    from tierctl.store import migrations
 
     fmt = check_format(fmt, ("table", "json"))
     path = db_path(db)
-    with Store.open(path, centre=centre_id(), migrate=False) as store:
+    with open_store(path, migrate=False) as store:
         version = store.schema_version()
         centres = store.centres() if version >= 10 else []
     data: dict[str, Any] = {"db": str(getattr(path, "display", path)), "engine": "postgresql" if hasattr(path, "display") else "sqlite",

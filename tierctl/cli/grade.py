@@ -42,13 +42,14 @@ from tierctl.cli.common import (
     emit,
     emit_table,
     err_console,
+    open_store,
     out_console,
     progress,
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
 from tierctl.cli.documents import AllowTabooOpt, TemplatesOpt, _templates_dir
-from tierctl.errors import NotFoundError, UsageError
+from tierctl.errors import UsageError
 
 RUN = "run"
 
@@ -107,17 +108,11 @@ def load_model(name: str | None, normalise: str | None = None):
 def _open_store(db: Path | None, *, dry_run: bool = False, readonly: bool = False):
     """The history store; ``None`` for a dry run when the database does not exist yet
     (a preview must not create it)."""
-    from tierctl.store import Store
-
-    path = db_path(db)
-    if dry_run or readonly:
-        if not path.exists():
-            if dry_run:
-                return None
-            raise NotFoundError(f"历史数据库 {path} 不存在",
-                                hint="先运行一次 tierctl grade 导出文件（不加 --dry-run）；或用 --db 指定数据库")
-        return Store.open(path, readonly=True)
-    return Store.open(path)
+    if dry_run and not db_path(db).exists():
+        return None
+    return open_store(db, readonly=dry_run or readonly,
+                      missing=("历史数据库 {path} 不存在",
+                               "先运行一次 tierctl grade 导出文件（不加 --dry-run）；或用 --db 指定数据库"))
 
 
 def run_grade(file: Path, *, model_name: str | None = None, normalise: str | None = None,

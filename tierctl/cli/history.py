@@ -24,6 +24,7 @@ from tierctl.cli.common import (
     emit,
     err_console,
     mask_phone,
+    open_store,
     out_console,
     parse_date,
     timezone,
@@ -118,10 +119,9 @@ def _grade_history(customer: str, db: Path | None, fmt: str, output: Path | None
         return
     from tierctl.grade import history as grade_store
     from tierctl.grade import load_grade_model
-    from tierctl.store import Store
 
     model = load_grade_model(STATE.config.get("grade.model") or "grade")
-    with Store.open(db_path(db), readonly=True) as store:
+    with open_store(db, readonly=True) as store:
         doc = grade_store.grade_history(store, model, customer, timezone())
     emit(dump_json(doc), output, force)
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.cli.common import (
     STATE,
-    db_path,
+    open_store,
     parse_date,
     warn,
 )
-from tierctl.errors import NotFoundError, UsageError
+from tierctl.errors import UsageError
 
 if TYPE_CHECKING:
     from tierctl.store import Store
@@ -26,13 +26,7 @@ LIST_LIMIT = 10  # changes/alerts lines printed under the morning table, per kin
 
 # -- helpers ---------------------------------------------------------------------------------
 def _open(db: Path | None) -> Store:
-    from tierctl.store import Store
-
-    path = db_path(db)
-    if not path.exists():
-        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
-                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
-    return Store.open(path)
+    return open_store(db, must_exist=True)
 
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.cli.common import (
     db_path,
+    open_store,
+    shown_db,
     warn,
 )
 from tierctl.cli.loop_common import (
@@ -31,21 +33,19 @@ def open_for_score(db: Path | None, dry_run: bool) -> Store:
     """The store a morning run reads its history from and writes its snapshot to.  A
     dry run never creates or changes a file: it reads an existing database read-only,
     or works against an empty in-memory one."""
-    from tierctl.store import Store
-
     path = db_path(db)
     if dry_run:
         if not path.exists():
-            store = Store.open(":memory:")
+            store = open_store(":memory:")
         else:
             try:
-                store = Store.open(path, readonly=True)
+                store = open_store(path, readonly=True)
             except StoreError as err:
                 warn([f"预览模式无法读取历史数据库，按没有历史处理：{err.message}"])
-                store = Store.open(":memory:")
+                store = open_store(":memory:")
     else:
-        store = Store.open(path)
-    store.display_path = str(path)  # type: ignore[attr-defined]
+        store = open_store(path)
+    store.display_path = shown_db(path)
     return store
 
 

@@ -15,6 +15,7 @@ import typer
 
 from tierctl.cli import app
 from tierctl.cli.common import (
+    MISSING_DB,
     STATE,
     DbOpt,
     DryRunOpt,
@@ -23,14 +24,14 @@ from tierctl.cli.common import (
     NowOpt,
     check_format,
     clock,
-    db_path,
     dump_json,
     emit,
     err_console,
+    open_store,
     parse_date,
     warn,
 )
-from tierctl.errors import NotFoundError, NotifyError
+from tierctl.errors import NotifyError
 
 RobotOpt = Annotated[list[str] | None, typer.Option("--robot", help="只发给这个机器人（按 name；可写多次）")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="企业微信机器人附发的图片（默认 <render.out>/<日期>/trend.png，由 tierctl report --png 生成）")]
@@ -46,15 +47,10 @@ def run_notify(day: dt.date, now: dt.datetime, *, db: Path | None = None, dry_ru
     store read-only and writes nothing)."""
     from tierctl.notify import from_config
     from tierctl.notify.core import deliver
-    from tierctl.store import Store
-
     cfg = STATE.config
     ncfg = from_config(cfg)
-    path = db_path(db)
-    if not path.exists():
-        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分，没有可以通知的内容",
-                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
-    with Store.open(path, readonly=dry_run) as store:
+    with open_store(db, readonly=dry_run, must_exist=True,
+                    missing=("历史数据库 {path} 不存在：还没有保存过评分，没有可以通知的内容", MISSING_DB[1])) as store:
         return deliver(store, ncfg, day, now, lang=lang, working_days=bool(cfg.get("calendar.working_days", False)),
                        centre=cfg.get("centre.name") or None, image_dir=Path(cfg.get("render.out") or "out"),
                        image=image, dry_run=dry_run, robots=robots, resend_unconfirmed=resend_unconfirmed)

@@ -21,16 +21,15 @@ from tierctl.cli.common import (
     NowOpt,
     check_format,
     clock,
-    db_path,
     dump_json,
     err_console,
+    open_store,
     out_console,
     parse_date,
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
 from tierctl.cli.options import HolidaysOpt
-from tierctl.errors import NotFoundError
 
 DateOpt = Annotated[str | None, typer.Option("--date", help="看板日期 YYYY-MM-DD（默认今天）；使用该日或之前最近一次保存的结果")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="输出文件夹（默认配置 render.out，即 out/）；写入 <文件夹>/<日期>/dashboard.html")]
@@ -56,21 +55,16 @@ def report(
     """生成每日看板：一个可离线打开、可 A4 打印的 HTML 文件（危机等级、P0–P3 人数与趋势、等待天数分布、预警、今日任务、变化；有 RFM/流失结果时加上类型分布、迁移和 ROI）。"""
     from tierctl.cli.documents import _templates_dir
     from tierctl.render import dashboard
-    from tierctl.store import Store
 
     fmt = check_format(fmt, ("table", "json"))
     lg = pick_lang(lang)
     day = parse_date(date, "--date")
     day, now_dt = clock(day.isoformat() if day else None, now)
-    path = db_path(db)
-    if not path.exists():
-        raise NotFoundError(f"历史数据库 {path} 不存在：还没有保存过评分",
-                            hint="先运行 tierctl score 导出文件.xlsx（不加 --dry-run）；或用 --db / TIERCTL_DB 指定数据库")
     from tierctl.cli.loop_common import work_calendar
 
-    cfg = STATE.config
-    cal = work_calendar(holidays)
-    with Store.open(path, readonly=True) as store:
+    with open_store(db, readonly=True) as store:  # a missing database is said first, as before
+        cfg = STATE.config
+        cal = work_calendar(holidays)
         data = dashboard.gather(store, day, now_dt, lang=lg, working_days=cal.working_days, calendar=cal,
                                 centre=cfg.get("centre.name") or None)
     out_root = out or Path(cfg.get("render.out") or "out")

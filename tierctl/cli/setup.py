@@ -16,6 +16,7 @@ from tierctl.cli.common import (
     dump_json,
     emit,
     out_console,
+    shown_db,
 )
 
 
@@ -31,7 +32,7 @@ def config_cmd(fmt: JsonFormatOpt = "table") -> None:
     cfg = STATE.config
     order: list[dict[str, Any]] = [{"source": what, "path": str(p) if p else None, "exists": bool(p and p.is_file()),
               "used": bool(p and cfg.path and Path(p) == cfg.path)} for what, p in search_order(STATE.config_path)]
-    data: dict[str, Any] = {"config": str(cfg.path) if cfg.path else None, "search_order": order, "db": str(db_path(None)),
+    data: dict[str, Any] = {"config": str(cfg.path) if cfg.path else None, "search_order": order, "db": shown_db(db_path(None)),
             "out": str(Path(cfg.get("render.out") or "out"))}
     if fmt == "json":
         emit(dump_json(data), None, False)

@@ -88,11 +88,11 @@ class Store(SnapshotsMixin, RecordsMixin):
                                    begin_read=store.reading)
         except sa.exc.OperationalError as exc:
             engine.dispose()
-            raise StoreError(f"无法打开历史数据库 {shown}：{exc.orig}",
+            raise StoreError(f"无法打开历史数据库 {shown}：{eng.mask_password(str(exc.orig))}",
                              hint="检查文件权限或服务器地址，或用 --db 指定另一个数据库") from exc
         except sa.exc.DatabaseError as exc:
             engine.dispose()
-            raise StoreError(f"{shown} 不是有效的 tierctl 历史数据库：{exc.orig}",
+            raise StoreError(f"{shown} 不是有效的 tierctl 历史数据库：{eng.mask_password(str(exc.orig))}",
                              hint="用 --db 指定正确的数据库文件") from exc
         except BaseException:
             engine.dispose()

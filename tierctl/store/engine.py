@@ -34,7 +34,18 @@ class ServerURL(str):
 
     @property
     def display(self) -> str:
-        return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", str(self))
+        return mask_password(str(self))
+
+
+_USER_PASSWORD = re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_password(text: str) -> str:
+    """``text`` with the password of every PostgreSQL URL in it shown as ``***``
+    (``postgresql://user:***@host/db``, ``...?password=***``): for anything printed or
+    logged, never for connecting."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USER_PASSWORD.sub(r"\1:***@", text))
 
 
 def is_server(location: object) -> bool:
@@ -47,7 +58,7 @@ def server_url(location: object) -> ServerURL:
     text = str(location)
     m = _SERVER.match(text)
     if m is None:
-        raise StoreError(f"{text} 不是 PostgreSQL 地址", hint="写成 postgresql://用户@主机:端口/数据库")
+        raise StoreError(f"{mask_password(text)} 不是 PostgreSQL 地址", hint="写成 postgresql://用户@主机:端口/数据库")
     return ServerURL(f"{m.group(1).lower()}{m.group(2) or ''}://{text[m.end():]}")
 
 
@@ -72,7 +83,7 @@ def server_engine(url: ServerURL, *, readonly: bool, timeout: float) -> sa.Engin
     try:
         engine = sa.create_engine(driver_url(url), pool_pre_ping=False, connect_args={"connect_timeout": 10})
     except (ImportError, sa.exc.ArgumentError) as exc:
-        raise StoreError(f"无法连接 {url.display}：{exc}",
+        raise StoreError(f"无法连接 {url.display}：{mask_password(str(exc))}",
                          hint="PostgreSQL 需要 psycopg（pip install 'psycopg[binary]'）") from exc
 
     @event.listens_for(engine, "connect")
