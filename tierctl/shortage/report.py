@@ -55,6 +55,11 @@ class ShortageResult:
         """Every customer, in no particular order (for counts, sums and maxima)."""
         return self.__dict__.get("customers", self.frame)
 
+    @property
+    def unordered_order(self) -> np.ndarray:
+        """Positions in :attr:`unordered`, most urgent first."""
+        return np.arange(len(self.frame)) if "customers" in self.__dict__ else self.order
+
     def columns(self, names: list[str]) -> pd.DataFrame:
         """Just these columns, most urgent first."""
         if "customers" in self.__dict__:
@@ -155,13 +160,16 @@ def _flag(v: Any) -> bool:
     return bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else False
 
 
-def flat_frame(result: ShortageResult) -> pd.DataFrame:
-    """The CSV shape: one row per customer, reasons joined."""
+def flat_frame(result: ShortageResult, *, ordered: bool = True) -> pd.DataFrame:
+    """The CSV shape: one row per customer, reasons joined; most urgent first, or with
+    ``ordered=False`` in :attr:`ShortageResult.unordered`'s order (the writer then goes
+    through ``result.unordered_order``, so no sorted copy of the table is built)."""
     model = result.model
     want = ["customer_id", "name", "phone", "car", "wait_days", *model.dim_keys, "total_scaled", "model_tier", "tier",
             "owner", "owner_role", "owner_person", "advisor", "respond_by", "cadence_days", "channel",
             *(f"reason_{k}" for k in model.dim_keys), "escalations", "alerts"]
-    c = result.columns([k for k in want if k in result.unordered])
+    names = [k for k in want if k in result.unordered]
+    c = result.columns(names) if ordered else result.unordered[names].reset_index(drop=True)
     cols: dict[str, Any] = {}
     for k in ("customer_id", "name", "phone", "car"):
         cols[k] = c[k] if k in c else pd.Series([None] * len(c))
