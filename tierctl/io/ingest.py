@@ -26,6 +26,7 @@ from tierctl.io.values import (  # noqa: F401 - the typing of one column; these 
     _arrow_text,
     _parse_one_date,
     convert,
+    is_empty_text,
     parse_dates,
     parse_numbers,
 )
@@ -345,7 +346,7 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
     if n:
         blank = np.ones(n, dtype=bool)
         for h in (list(chosen.values()) or headers):
-            blank &= (frame[h] == "").to_numpy(dtype=bool, na_value=True)
+            blank &= is_empty_text(frame[h])
             if not blank.any():
                 break
         if blank.any():
@@ -464,7 +465,7 @@ def _first_cells(frame: pd.DataFrame) -> pd.Series:
     """Each row's first non-empty cell (in the file's column order), trimmed; "" if none."""
     out = frame.iloc[:, 0].fillna("").astype("str").str.strip()
     for c in range(1, len(frame.columns)):
-        pending = (out == "").to_numpy(dtype=bool, na_value=True)
+        pending = is_empty_text(out)
         if not pending.any():
             break
         nxt = frame.iloc[:, c].fillna("").astype("str").str.strip()
