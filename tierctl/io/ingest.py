@@ -250,8 +250,13 @@ def read_export(
         # the file's first column too: a 合计 or 备注 row says so there
         return list(dict.fromkeys([*chosen.values(), headers[0]]))
 
+    from tierctl.kernels.memory import give_back
+
     raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select)
-    return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path)
+    export = type_export(raw, columns, mapping=mapping, mapping_path=mapping_path)
+    del raw
+    give_back()  # the reader's buffers and the typing's temporaries
+    return export
 
 
 def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, list[str]],

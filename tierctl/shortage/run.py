@@ -90,6 +90,9 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     database.  ``close_store``: close it when done (in the background after a recorded
     run, while the caller prints).  ``detail_limit``: the changes and alerts of the day are
     worked out for the first so many customers of each kind (None: all)."""
+    from tierctl.kernels.memory import lean_allocation
+
+    lean_allocation()  # a million-row export: what a step frees goes back to the system
     digest = None
     if store is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
         from tierctl.kernels.file_hash import sha256_in_background
@@ -127,6 +130,9 @@ def _score(db: Store | None, model: ShortageModel, export: Export, as_of: dt.dat
     progress(f"给 {len(export.frame):,} 位客户打分 …")
     result = score(export.frame, model, as_of, now, previous=previous, week_ago=week_ago,
                    red_list=red_list(red, config), headers=export.headers, path=export.path)
+    from tierctl.kernels.memory import give_back
+
+    give_back()  # scoring's temporaries
     from tierctl.render.values import crisis_eta_weeks
 
     # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins

@@ -1,0 +1,54 @@
+"""Issue 19: the score run gives freed memory back to the system between its steps
+(tierctl/kernels/memory.py) — and that changes no value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tierctl.kernels import memory
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=50), st.lists(st.integers(-5, 5), max_size=50))
+def test_giving_memory_back_leaves_every_value_as_it_was(texts, ints):
+    arr = pa.array(texts, pa.large_string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    big = np.repeat(np.array(ints or [0], dtype=np.int64), 1 << 15)  # (over a megabyte: mapped on its own)
+    want = (trimmed.to_pylist(), big.sum())
+    del arr
+    memory.give_back()
+    assert (trimmed.to_pylist(), big.sum()) == want
+
+
+def test_lean_allocation_is_set_once_and_arrow_then_allocates_through_malloc():
+    first = memory.lean_allocation()
+    assert memory.lean_allocation() is first
+    if first:  # glibc: the system pool
+        assert pa.default_memory_pool().backend_name == "system"
+        assert pc.add(pa.array([1, 2]), 1).to_pylist() == [2, 3]
+
+
+def test_a_score_run_sets_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from conftest import AS_OF, NOW
+
+    from tierctl.shortage import run as shortage_run
+
+    calls = []
+    monkeypatch.setattr(memory, "lean_allocation", lambda: calls.append(1) or True)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "shortage.xlsx"
+
+    class Config:
+        def get(self, dotted, default=None):
+            return default
+
+        def path_of(self, dotted):
+            return None
+
+    done = shortage_run.run(sample, config=Config(), clock=lambda: (AS_OF, NOW))
+    assert calls == [1] and len(done.result.frame) == 40
