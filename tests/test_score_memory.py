@@ -17,22 +17,14 @@ from tierctl.kernels import memory
 def test_giving_memory_back_leaves_every_value_as_it_was(texts, ints):
     arr = pa.array(texts, pa.large_string())
     trimmed = pc.utf8_trim_whitespace(arr)
-    big = np.repeat(np.array(ints or [0], dtype=np.int64), 1 << 15)  # (over a megabyte: mapped on its own)
+    big = np.repeat(np.array(ints or [0], dtype=np.int64), 1 << 15)  # (a megabyte and more)
     want = (trimmed.to_pylist(), big.sum())
     del arr
     memory.give_back()
     assert (trimmed.to_pylist(), big.sum()) == want
 
 
-def test_lean_allocation_is_set_once_and_arrow_then_allocates_through_malloc():
-    first = memory.lean_allocation()
-    assert memory.lean_allocation() is first
-    if first:  # glibc: the system pool
-        assert pa.default_memory_pool().backend_name == "system"
-        assert pc.add(pa.array([1, 2]), 1).to_pylist() == [2, 3]
-
-
-def test_a_score_run_sets_it(tmp_path, monkeypatch):
+def test_a_score_run_gives_memory_back_after_ingest_and_after_scoring(monkeypatch):
     from pathlib import Path
 
     from conftest import AS_OF, NOW
@@ -40,7 +32,7 @@ def test_a_score_run_sets_it(tmp_path, monkeypatch):
     from tierctl.shortage import run as shortage_run
 
     calls = []
-    monkeypatch.setattr(memory, "lean_allocation", lambda: calls.append(1) or True)
+    monkeypatch.setattr(memory, "give_back", lambda: calls.append(1))
     sample = Path(__file__).resolve().parent.parent / "sample_data" / "shortage.xlsx"
 
     class Config:
@@ -51,4 +43,4 @@ def test_a_score_run_sets_it(tmp_path, monkeypatch):
             return None
 
     done = shortage_run.run(sample, config=Config(), clock=lambda: (AS_OF, NOW))
-    assert calls == [1] and len(done.result.frame) == 40
+    assert len(calls) == 2 and len(done.result.frame) == 40

@@ -1,15 +1,14 @@
-"""Giving freed memory back to the system during a large run (issue 19).
+"""Giving freed memory back to the system between the steps of a large run (issue 19).
 
-Two allocators keep what a step has freed.  Arrow's default pool (mimalloc) holds the
-reader's and the casts' buffers for reuse; and glibc's malloc, once a large numpy
-temporary has been freed, raises its mmap threshold so that later ones come from a heap
-it seldom trims.  On a million-row export each holds some 0.1–0.2 GB the next step never
-reuses, and the peak of the run is that much higher.
+Two allocators keep what a step has freed: Arrow's default pool (mimalloc) holds the
+reader's and the casts' buffers for reuse, and glibc's malloc keeps freed numpy
+temporaries in a heap it seldom trims.  On a million-row export that is some 0.1–0.2 GB
+the next step never reuses.  :func:`give_back` asks both to return it.  It changes no
+value; the plain version is not calling it.
 
-:func:`lean_allocation` (once per process, for the runs that read a large export): blocks
-of a megabyte or more are mapped on their own (unmapped as soon as they are freed), and
-Arrow allocates through malloc too.  :func:`give_back`: both return what they hold free.
-Neither changes any value; the plain version is not calling them.
+(Tried and not kept: mapping every block of a megabyte or more on its own and Arrow
+through malloc took the score run's peak from 0.75 to 0.56 GB but cost 1.5 s of page
+faults on a million rows.)
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MAPPED_FROM = 1 << 20
 
 
 @functools.cache
@@ -29,21 +25,7 @@ def _libc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    # (not glibc: no mallopt or malloc_trim, and nothing to do)
-    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-
-
-@functools.cache
-def lean_allocation() -> bool:
-    """Large blocks mapped on their own, and Arrow through malloc; False where the C
-    library is not glibc (then nothing changes)."""
-    libc = _libc()
-    if libc is None or not libc.mallopt(M_MMAP_THRESHOLD, MAPPED_FROM):
-        return False
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-    return True
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # (not glibc: nothing to do)
 
 
 def give_back() -> None:

@@ -90,9 +90,6 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     database.  ``close_store``: close it when done (in the background after a recorded
     run, while the caller prints).  ``detail_limit``: the changes and alerts of the day are
     worked out for the first so many customers of each kind (None: all)."""
-    from tierctl.kernels.memory import lean_allocation
-
-    lean_allocation()  # a million-row export: what a step frees goes back to the system
     digest = None
     if store is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
         from tierctl.kernels.file_hash import sha256_in_background
