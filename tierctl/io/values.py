@@ -182,7 +182,7 @@ def _edge_candidates(chunk) -> np.ndarray | None:
     bufs = chunk.buffers()
     if n == 0 or bufs[2] is None or bufs[2].size == 0:  # (no text in any cell)
         return np.zeros(0, dtype=np.int64)
-    off = np.frombuffer(bufs[1], dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
+    off: np.ndarray = np.frombuffer(bufs[1], dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
     data = np.frombuffer(bufs[2], dtype=np.uint8)
     start, end = off[:-1].astype(np.int64), off[1:].astype(np.int64)
     length = end - start
