@@ -33,7 +33,7 @@ def test_parallel_csv_equals_single_threaded(tmp_path, monkeypatch, copy_file_ra
             raise OSError("not supported here")
         monkeypatch.setattr(writers.os, "copy_file_range", broken, raising=False)
     orig = writers._write_table_csv
-    monkeypatch.setattr(writers, "_write_table_csv", lambda t, p: orig(t, p, parallel_from=1000))
+    monkeypatch.setattr(writers, "_write_table_csv", lambda t, p, **kw: orig(t, p, parallel_from=1000, **kw))
     many = tmp_path / "many.csv"
     writers.write_csv(frame, many)
     assert many.read_bytes() == one.read_bytes()
@@ -56,8 +56,8 @@ def test_failed_parallel_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(writers.os, "cpu_count", lambda: 2)
     orig = writers._write_table_csv
 
-    def fail_after(t, p):
-        orig(t, p, parallel_from=10)
+    def fail_after(t, p, **kw):
+        orig(t, p, parallel_from=10, **kw)
         raise OSError("disk full")
 
     monkeypatch.setattr(writers, "_write_table_csv", fail_after)

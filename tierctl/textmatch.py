@@ -103,10 +103,10 @@ def keyword_match(text: pd.Series, keywords: Sequence[str], negations: Sequence[
         per = np.array(scanned, dtype=np.int64).reshape(len(uniques), 3)
     else:
         per = _vectorised(pd.Series(np.asarray(uniques, dtype=object), dtype="str"), kws, negs)
-    has = codes >= 0
-    out = [none.copy() for _ in range(3)]
-    for j in range(3):
-        out[j][has] = per[codes[has], j]
+    # one gather per column: code −1 (no text) picks the appended row of −1s
+    cols = np.vstack([per, np.full((1, 3), -1, dtype=np.int64)]).T.copy()
+    idx = np.asarray(codes, dtype=np.intp)
+    out = [np.take(cols[j], idx) for j in range(3)]
     return Match(out[0], out[1], out[2], kws, negs)
 
 

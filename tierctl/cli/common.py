@@ -196,16 +196,18 @@ def emit(text: str, output: Path | None, force: bool) -> None:
     err_console().print(f"已写入 {output}")
 
 
-def emit_csv(frame: Any, output: Path | None, force: bool, *, dry_run: bool = False, unit: str = "行") -> None:
+def emit_csv(frame: Any, output: Path | None, force: bool, *, dry_run: bool = False, unit: str = "行",
+             order: Any = None) -> None:
     """A table as injection-safe CSV: to ``output`` (atomically, UTF-8 with BOM for
-    Excel) or, without one or on a dry run, to stdout (see :func:`write_stdout_csv`)."""
+    Excel) or, without one or on a dry run, to stdout (see :func:`write_stdout_csv`).
+    ``order``: the rows' positions in ``frame`` in the order to write them."""
     from tierctl.io.writers import write_csv
 
     if output is not None and not dry_run:
-        write_csv(frame, output, force=force)
+        write_csv(frame, output, force=force, order=order)
         err_console().print(f"已写入 {output}（{len(frame)} {unit}）")
     else:
-        write_stdout_csv(write_csv(frame, None) or "")
+        write_stdout_csv(write_csv(frame, None, order=order) or "")
 
 
 def stdout_wants_bom() -> bool:
@@ -251,14 +253,15 @@ HEADER_CHOICES = ("keys", "zh", "en")
 
 def emit_table(frame: Any, table: str, fmt: str, output: Path | None, force: bool, *, headers: str | None = None,
                lang: str | None = None, dry_run: bool = False, unit: str = "行", dynamic: dict[str, Any] | None = None,
-               formats: dict[str, str] | None = None) -> None:
+               formats: dict[str, str] | None = None, order: Any = None) -> None:
     """A flat table as CSV or Excel, one way for every command that exports one
     (``score``, ``churn``, ``grade``, ``tasks``, ``alerts``).
 
     ``table`` names its columns in ``tierctl/data/tables.toml``; ``dynamic`` gives the
     model's own columns for a placeholder there.  CSV keeps the field names as headers
     for scripts unless ``--headers zh|en``; the workbook takes the headers of ``lang``
-    (or ``--headers``) and needs ``-o FILE.xlsx``."""
+    (or ``--headers``) and needs ``-o FILE.xlsx``.  ``order`` (CSV only): the rows'
+    positions in ``frame`` in the order to write them."""
     from tierctl.io.tables import header_map, table_spec
 
     if headers is not None and headers.lower() not in HEADER_CHOICES:
@@ -269,7 +272,7 @@ def emit_table(frame: Any, table: str, fmt: str, output: Path | None, force: boo
         if heads in ("zh", "en"):
             names = header_map(spec.columns(heads, dynamic=dynamic))
             frame = frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
-        emit_csv(frame, output, force, dry_run=dry_run, unit=unit)
+        emit_csv(frame, output, force, dry_run=dry_run, unit=unit, order=order)
         return
     if fmt != "xlsx":  # (check_format let it through)
         raise UsageError(f"--format 不支持「{fmt}」")

@@ -117,8 +117,10 @@ def score(
             doc["notify"] = sent
         emit(dump_json(doc), None if dry_run else output, force)
     elif fmt in ("csv", "xlsx"):
-        emit_table(flat_frame(result), "score", fmt, output, force, headers=headers, lang=lang, dry_run=dry_run,
-                   unit="位客户", dynamic=table_columns(result.model),
+        # the CSV goes through the urgency order as it is written: no sorted copy of the table
+        emit_table(flat_frame(result, ordered=fmt == "xlsx"), "score", fmt, output, force, headers=headers,
+                   lang=lang, dry_run=dry_run, unit="位客户", dynamic=table_columns(result.model),
+                   order=result.unordered_order if fmt == "csv" else None,
                    formats={"score": "0" if result.model.decimals == 0 else "0." + "0" * result.model.decimals})
     else:
         from tierctl.cli.common import lang as pick_lang
@@ -143,11 +145,11 @@ def _notify(as_of: str | None, now: str | None, db: Path | None, lang: str | Non
     return run_notify(day, now_dt, db=db, lang=pick_lang(lang))
 
 
-def flat_frame(result: Any) -> Any:
+def flat_frame(result: Any, *, ordered: bool = True) -> Any:
     """The CSV shape (see :func:`tierctl.shortage.report.flat_frame`)."""
     from tierctl.shortage.report import flat_frame as flat
 
-    return flat(result)
+    return flat(result, ordered=ordered)
 
 
 def table_columns(model: Any) -> dict[str, Any]:

@@ -20,12 +20,14 @@ import pandas as pd
 
 from tierctl.errors import InputError, ModelError, Problem
 from tierctl.io.readers import RawSheet, read_sheet
+from tierctl.io.rowchecks import MAX_PROBLEMS, duplicate_problems, footer_rows  # noqa: F401 - duplicate_problems: imported from here
 from tierctl.io.values import (  # noqa: F401 - the typing of one column; these names were imported from here
     FALSE_WORDS,
     TRUE_WORDS,
     _arrow_text,
     _parse_one_date,
     convert,
+    is_empty_text,
     parse_dates,
     parse_numbers,
 )
@@ -33,7 +35,6 @@ from tierctl.kernels.parallel_map import thread_map
 from tierctl.models.loader import Section, load_toml
 
 KINDS = ("text", "int", "number", "date", "bool")
-MAX_PROBLEMS = 20
 PARALLEL_ROWS = 50_000  # below this the columns are typed one after another (threads cost more)
 
 
@@ -267,9 +268,14 @@ def read_export(
                 or (native and specs[c].kind == "number" and specs[c].min is None and specs[c].max is None
                     and not specs[c].unique)}
 
+    from tierctl.kernels.memory import give_back
+
     raw = read_sheet(path, header_score=columns.header_score, sheet=sheet, encoding=encoding, select=select,
                      native=native_kinds if native or unused else None)
-    return type_export(raw, columns, mapping=mapping, mapping_path=mapping_path, unused=unused)
+    export = type_export(raw, columns, mapping=mapping, mapping_path=mapping_path, unused=unused)
+    del raw
+    give_back()  # the reader's buffers and the typing's temporaries
+    return export
 
 
 def choose_columns(headers: list[str], columns: ColumnSet, mapping: dict[str, list[str]],
@@ -365,13 +371,13 @@ def type_export(raw: RawSheet, columns: ColumnSet, *, mapping: dict[str, list[st
         blank = np.ones(n, dtype=bool)
         for h in (list(chosen.values()) or headers):
             col = frame[h]  # (a column the reader typed: missing = empty)
-            blank &= (col == "" if _textual(col) else col.isna()).to_numpy(dtype=bool, na_value=True)
+            blank &= is_empty_text(col) if _textual(col) else col.isna().to_numpy(dtype=bool, na_value=True)
             if not blank.any():
                 break
         if blank.any():
             frame = frame.loc[~blank]
             rows = rows[~blank]
-    skip, skipped, notes = footer_rows(frame, rows)
+    skip, skipped, notes = footer_rows(frame, rows, shared_columns())
     if skip.any():
         frame = frame.loc[~skip]
         rows = rows[~skip]
@@ -427,123 +433,3 @@ def _typed_as(col: pd.Series, kind: str) -> bool:
     if kind == "date":
         return col.dtype == "datetime64[ns]"
     return kind == "number" and isinstance(col.dtype, pd.Float64Dtype)
-
-
-# -- footer and notes rows ---------------------------------------------------------------
-NOTES_TAIL_ROWS = 200  # a notes block longer than this is not a notes block
-
-
-def footer_rows(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list[Problem], list[str]]:
-    """Rows that are not records: a 合计/小计 row anywhere (its first non-empty cell is a
-    summary word, "合计：3 人", "共 3 人"), and the notes block at the end — under the
-    data, the rows after a blank row that have a single cell, and those whose first cell
-    starts like a note (备注：…, 说明…, 制表人：…).  ``rows`` are the Excel row numbers
-    (blank rows already left out, so a gap in them is a blank row).  Returns the mask,
-    one :class:`Problem` per row, and the data-quality messages."""
-    n = len(frame)
-    skip = np.zeros(n, dtype=bool)
-    if n == 0 or not len(frame.columns):
-        return skip, [], []
-    shared = shared_columns()
-    first = _first_cells(frame)
-    summary = np.zeros(n, dtype=bool)
-    # the regex only where the cell starts with a summary word's first character (a
-    # million customer ids are passed over by one set lookup)
-    starts = {w[:1].lower() for w in shared.summary} | {w[:1].upper() for w in shared.summary} | {"共"}
-    cand = np.flatnonzero(first.str.slice(0, 1).isin(starts).to_numpy(dtype=bool, na_value=False))
-    if len(cand):
-        summary[cand] = first.iloc[cand].str.match(shared.summary_re).to_numpy(dtype=bool, na_value=False)
-    is_summary = summary.copy()
-    # the notes block: walk up from the last row over rows that could be notes
-    is_note = np.zeros(n, dtype=bool)
-    start = n
-    lo = max(0, n - NOTES_TAIL_ROWS)
-    cells = frame.iloc[lo:].to_numpy(dtype=object)
-    firsts = first.iloc[lo:].tolist()
-    filled = [sum(1 for c in row if (c.strip() if isinstance(c, str) else not pd.isna(c))) for row in cells]
-    noted = [bool(shared.notes_re.match(t)) if isinstance(t, str) else False for t in firsts]
-    for i in range(n - 1, lo - 1, -1):
-        j = i - lo
-        if summary[i] or noted[j] or filled[j] == 1:
-            start = i
-        else:
-            break
-    after_blank = False
-    for i in range(start, n):
-        j = i - lo
-        after_blank = after_blank or (i > 0 and rows[i] - rows[i - 1] > 1)
-        if not summary[i] and (noted[j] or (after_blank and filled[j] == 1)):
-            is_note[i] = True
-    skip = is_summary | is_note
-    if not skip.any():
-        return skip, [], []
-    problems: list[Problem] = []
-    messages: list[str] = []
-    col = str(frame.columns[0])
-    for mask, what, kind in ((is_summary, "合计/小计行", "合计行，不是客户记录"),
-                             (is_note, "表尾说明行", "表尾说明，不是客户记录")):
-        idx = np.flatnonzero(mask)
-        if not len(idx):
-            continue
-        texts = first.iloc[idx].tolist()
-        problems += [Problem(int(rows[i]), col, t, kind) for i, t in zip(idx, texts, strict=True)]
-        sample = "、".join(f"「{_short(t)}」" for t in dict.fromkeys(texts[:3]))
-        messages.append(f"已跳过 {len(idx)} 个{what}（{_row_ranges(rows[idx])}：{sample}{' …' if len(idx) > 3 else ''}），"
-                        "不计入结果")
-    return skip, problems, messages
-
-
-def _first_cells(frame: pd.DataFrame) -> pd.Series:
-    """Each row's first non-empty cell (in the file's column order), trimmed; "" if none."""
-    out = frame.iloc[:, 0].fillna("").astype("str").str.strip()
-    for c in range(1, len(frame.columns)):
-        pending = (out == "").to_numpy(dtype=bool, na_value=True)
-        if not pending.any():
-            break
-        nxt = frame.iloc[:, c].fillna("").astype("str").str.strip()
-        out = out.where(~pending, nxt)
-    return out
-
-
-def _short(text: object, width: int = 24) -> str:
-    t = str(text)
-    return t if len(t) <= width else t[: width - 1] + "…"
-
-
-def _row_ranges(rows: np.ndarray) -> str:
-    """Excel rows as "第 6 行" / "第 8–10 行" / "第 6、8–10 行"."""
-    parts: list[str] = []
-    r = [int(x) for x in rows]
-    i = 0
-    while i < len(r):
-        j = i
-        while j + 1 < len(r) and r[j + 1] == r[j] + 1:
-            j += 1
-        parts.append(str(r[i]) if i == j else f"{r[i]}–{r[j]}")
-        i = j + 1
-    shown = "、".join(parts[:8]) + (" …" if len(parts) > 8 else "")
-    return f"第 {shown} 行"
-
-
-def duplicate_problems(frame: pd.DataFrame, col: str, header: str) -> tuple[list[Problem], int]:
-    s = frame[col]
-    arr = getattr(s.array, "_pa_array", None)
-    if arr is not None:  # arrow text: "all distinct?" (the usual case) without a hash table when sorted
-        import pyarrow.compute as pc
-
-        flat = arr.combine_chunks() if arr.num_chunks > 1 else (arr.chunk(0) if arr.num_chunks else None)
-        if flat is not None and len(flat) > 1 and not flat.null_count \
-                and pc.all(pc.greater(flat.slice(1), flat.slice(0, len(flat) - 1))).as_py():
-            return [], 0  # every id greater than the one before: none repeats
-        if len(pc.unique(arr)) == len(arr) - arr.null_count + (1 if arr.null_count else 0):
-            return [], 0
-    dup = s.notna() & s.duplicated(keep=False)
-    if not dup.any():
-        return [], 0
-    d = frame.loc[dup, [col, "_row"]]
-    problems = []
-    groups = d.groupby(col, sort=True)["_row"].apply(list)
-    for value, rws in groups.items():
-        problems.append(Problem(int(rws[0]), header, value,
-                                f"与第 {'、'.join(str(r) for r in rws[1:])} 行重复"))
-    return problems[:MAX_PROBLEMS], len(problems)

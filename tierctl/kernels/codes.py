@@ -27,8 +27,14 @@ def cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
     remap = np.empty(len(cats), dtype=np.int64)
     for i, text in enumerate(cats):
         remap[i] = uniq.setdefault(text, len(uniq))
-    c = np.where(codes >= 0, codes, empty)
-    return pd.Categorical.from_codes(remap[c], categories=list(uniq), validate=False)
+    # the smallest integer the categories need (the codes a Categorical keeps), and one
+    # gather: −1 picks the appended code of the empty text
+    small = remap.astype(np.int8 if len(uniq) < 2**7 else np.int16 if len(uniq) < 2**15 else np.int32)
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() < -1:
+        codes = np.where(codes >= 0, codes, -1)
+    return pd.Categorical.from_codes(np.take(np.append(small, small[empty]), codes), categories=list(uniq),
+                                     validate=False)
 
 
 def combo_factorize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[tuple]]:

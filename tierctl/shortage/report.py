@@ -55,6 +55,11 @@ class ShortageResult:
         """Every customer, in no particular order (for counts, sums and maxima)."""
         return self.__dict__.get("customers", self.frame)
 
+    @property
+    def unordered_order(self) -> np.ndarray:
+        """Positions in :attr:`unordered`, most urgent first."""
+        return np.arange(len(self.frame)) if "customers" in self.__dict__ else self.order
+
     def columns(self, names: list[str]) -> pd.DataFrame:
         """Just these columns, most urgent first."""
         if "customers" in self.__dict__:
@@ -155,13 +160,18 @@ def _flag(v: Any) -> bool:
     return bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else False
 
 
-def flat_frame(result: ShortageResult) -> pd.DataFrame:
-    """The CSV shape: one row per customer, reasons joined."""
+def flat_frame(result: ShortageResult, *, ordered: bool = True) -> pd.DataFrame:
+    """The CSV shape: one row per customer, reasons joined; most urgent first, or with
+    ``ordered=False`` in :attr:`ShortageResult.unordered`'s order (the writer then goes
+    through ``result.unordered_order``, so no sorted copy of the table is built)."""
     model = result.model
     want = ["customer_id", "name", "phone", "car", "wait_days", *model.dim_keys, "total_scaled", "model_tier", "tier",
             "owner", "owner_role", "owner_person", "advisor", "respond_by", "cadence_days", "channel",
             *(f"reason_{k}" for k in model.dim_keys), "escalations", "alerts"]
-    c = result.columns([k for k in want if k in result.unordered])
+    names = [k for k in want if k in result.unordered]
+    # unordered: the frame's own columns one by one (a selection of several would copy the
+    # integer columns out of their shared block)
+    c: Any = result.columns(names) if ordered else _Columns(result.unordered, names)
     cols: dict[str, Any] = {}
     for k in ("customer_id", "name", "phone", "car"):
         cols[k] = c[k] if k in c else pd.Series([None] * len(c))
@@ -182,7 +192,26 @@ def flat_frame(result: ShortageResult) -> pd.DataFrame:
     cols["reasons"] = join_categoricals([c[f"reason_{d.key}"] for d in model.dimensions], "；")
     for k in ("escalations", "alerts"):
         cols[k] = c[k].cat.rename_categories([x.replace("\n", "；") for x in c[k].cat.categories])
-    return pd.DataFrame(cols)
+    return pd.DataFrame(cols, copy=False)  # (the columns as they are: no copy of a million rows)
+
+
+class _Columns:
+    """Some columns of a frame, each read as a Series on the frame's own data, with a
+    fresh 0…n−1 index (the little of a frame that :func:`flat_frame` uses)."""
+
+    def __init__(self, frame: pd.DataFrame, names: list[str]) -> None:
+        self.frame, self.names = frame, set(names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        s = self.frame[name]
+        return s if isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1 \
+            else s.reset_index(drop=True)
 
 
 def table_columns(model: ShortageModel) -> dict[str, Any]:

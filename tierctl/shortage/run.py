@@ -127,6 +127,9 @@ def _score(db: Store | None, model: ShortageModel, export: Export, as_of: dt.dat
     progress(f"给 {len(export.frame):,} 位客户打分 …")
     result = score(export.frame, model, as_of, now, previous=previous, week_ago=week_ago,
                    red_list=red_list(red, config), headers=export.headers, path=export.path)
+    from tierctl.kernels.memory import give_back
+
+    give_back()  # scoring's temporaries
     from tierctl.render.values import crisis_eta_weeks
 
     # the parts ETA as render reads it (parts.by_part / parts.eta_date / parts.eta_weeks); --eta-weeks wins

@@ -1,0 +1,38 @@
+"""Giving freed memory back to the system between the steps of a large run (issue 19).
+
+Two allocators keep what a step has freed: Arrow's default pool (mimalloc) holds the
+reader's and the casts' buffers for reuse, and glibc's malloc keeps freed numpy
+temporaries in a heap it seldom trims.  On a million-row export that is some 0.1–0.2 GB
+the next step never reuses.  :func:`give_back` asks both to return it.  It changes no
+value; the plain version is not calling it.
+
+(Tried and not kept: mapping every block of a megabyte or more on its own and Arrow
+through malloc took the score run's peak from 0.75 to 0.56 GB but cost 1.5 s of page
+faults on a million rows.)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # (not glibc: nothing to do)
+
+
+def give_back() -> None:
+    """Return the memory Arrow's pool and malloc hold free to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
