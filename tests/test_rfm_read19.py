@@ -138,3 +138,23 @@ def test_json_document_joins_sliced_lists():
     assert json.loads(text) == {"n": 1, "all": [{"a": 1}, {"b": "中"}, {"c": None}],
                                 "tail": [{"b": "中"}, {"c": None}], "none": [], "plain": [1, {"k": "v"}]}
     assert text.startswith(b'{\n  "n": 1,\n  "all": [\n    {"a": 1},\n    {"b"') and text.endswith(b"\n  ]\n}\n")
+
+
+@pytest.mark.parametrize("odd", ["inf", "-Infinity", "nan", "NaN", "1e5", " 12.5 "])
+def test_odd_numbers_late_in_the_file_read_as_the_text_path_reads_them(tmp_path, odd):
+    """Arrow's float reader takes inf, nan and 1e5 as numbers; the text path reports an
+    endless amount as a bad cell and reads nan as empty. A late cell (after the rows the
+    reader looks at first) must give the same frame or the same message on both paths."""
+    rows = [[f"RO{i}", f"C{i % 7}", "王", "138", "VIN", "2026-10-01", "100", ""] for i in range(400)]
+    rows[350][6] = odd
+    path = write_table(tmp_path / "v.csv", HEAD, rows)
+    model = load_rfm_model()
+    try:
+        slow = _plain(path, model)
+    except InputError as exc:
+        with pytest.raises(InputError) as fast:
+            read_visits(path, model)
+        assert str(fast.value) == str(exc)
+        return
+    _same(path, model)
+    assert slow.frame is not None

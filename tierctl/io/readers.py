@@ -234,7 +234,7 @@ def _native_types(native: Callable[[list[str]], dict[str, str]], header: list[st
 def _typed_exactly(table, first: str):
     """``table`` with its date columns as ``timestamp[ns]``, or None when a typed column
     would not give exactly what typing its text gives: a date outside pandas' range
-    (reported as a bad cell on the text path), or a value in a row whose first column is
+    (reported as a bad cell on the text path), an endless number, or a value in a row whose first column is
     empty (a note under the data is told by its first non-empty cell's text)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -253,6 +253,8 @@ def _typed_exactly(table, first: str):
             if pc.any(pc.or_(pc.less(days, lo), pc.greater(days, hi))).as_py():
                 return None
             table = table.set_column(i, table.field(i).name, col.cast(pa.timestamp("ns")))
+        elif pa.types.is_floating(col.type) and pc.any(pc.is_inf(col)).as_py():
+            return None  # "inf": an amount is never endless, the text path names the cell
     return table
 
 
