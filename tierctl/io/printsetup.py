@@ -216,6 +216,14 @@ class PrintWorksheet(Worksheet):
         return super().set_column_pixels(first_col, last_col, width, cell_format, options)
 
     # -- the writes ---------------------------------------------------------------------------
+    def write_rows(self, first_row: int, columns: Any, styles: Any = None, first_col: int = 0) -> None:
+        """Many rows at once, column by column (:class:`tierctl.io.xlsxrows.RowsColumn`;
+        ``styles``: each row's style code): the same file as a ``write_*`` call per cell,
+        measured and written a column at a time (:mod:`tierctl.io.printrows`)."""
+        from tierctl.io.printrows import write_rows
+
+        write_rows(self, first_row, columns, styles, first_col)
+
     def _write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> Any:  # type: ignore[override]
         cell_format = self._before(row, col, "s", string, cell_format)
         if col in self._capped and not (cell_format is not None and cell_format.text_wrap) and self._book is not None:
