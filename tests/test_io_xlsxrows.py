@@ -33,7 +33,7 @@ def _rules(continue_rows: int, cut: bool, cap: float = 120):
 def _write(path: Path, rows: dict, *, bulk: bool, rules, constant_memory: bool = True) -> dict[str, bytes]:
     wb = PrintWorkbook(str(path), {"constant_memory": constant_memory, "strings_to_formulas": False,
                                    "strings_to_urls": False, "strings_to_numbers": False}, rules=rules)
-    wb.set_properties({"created": dt.datetime(2026, 11, 24, 9)})  # no clock in the file
+    wb.set_properties({"created": dt.datetime(2026, 11, 24, 9)})  # noqa: DTZ001 (no clock in the file)
     plain = wb.add_format({"valign": "top"})
     fmts = [[plain, wb.add_format({"bg_color": "#F4B6B6", "bold": True}), None],
             [wb.add_format({"text_wrap": True}), plain, wb.add_format({"font_size": 14})]]
@@ -61,7 +61,7 @@ def blocks(draw):
     n = draw(st.integers(1, 30))
     col = lambda values: draw(st.lists(st.none() | values, min_size=n, max_size=n))  # noqa: E731
     numbers = st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False, width=64)
-    times = st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(2100, 1, 1))
+    times = st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(2100, 1, 1))  # noqa: DTZ001
     cols = [col(TEXT), col(TEXT), col(numbers), col(times), col(TEXT), col(TEXT), col(TEXT)]
     return {"cols": cols, "codes": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
             "widths": draw(st.lists(st.integers(30, 400), min_size=len(HEADERS), max_size=len(HEADERS)))}
@@ -91,7 +91,7 @@ def test_a_long_block_is_written_as_xml_and_only_its_last_row_cell_by_cell(tmp_p
     rng = np.random.default_rng(1)
     n = 200
     texts = ["原因一\n" * int(k) + "很长的说明文字" * int(k) for k in rng.integers(0, 6, n)]
-    rows = {"cols": [texts, texts, list(range(n)), [dt.datetime(2026, 11, 24, 9)] * n, texts, texts, texts],
+    rows = {"cols": [texts, texts, list(range(n)), [dt.datetime(2026, 11, 24, 9)] * n, texts, texts, texts],  # noqa: DTZ001
             "codes": rng.integers(0, 3, n).tolist(), "widths": [60, 200, 40, 90, 300, 100, 50]}
     rules = _rules(10, True)
     actual = _write(tmp_path / "rows.xlsx", rows, bulk=True, rules=rules)

@@ -20,14 +20,31 @@ import numpy as np
 from tierctl.io import xlsxrows
 from tierctl.io.xlsxrows import RowsColumn, first_uses
 
+DPI = 96.0
+
+
+def display_width(text: str) -> float:
+    """Width in Latin characters: a CJK (or full-width) character takes two.  Counted
+    from the UTF-8 length (C speed: a CJK character is 3 bytes, ASCII 1), so symbols
+    such as ≥ or → count two too — for a row height that errs tall, never short."""
+    n = len(text)
+    return (len(text.encode("utf-8", "replace")) - n) / 2 + n
+
+
+def text_lines(text: str, width_px: float, char_px: float) -> int:
+    """Lines a wrapped text takes in a column ``width_px`` wide."""
+    usable = max(width_px - 8.0, char_px * 2)
+    if "\n" not in text and len(text) * 2 * char_px <= usable:
+        return 1
+    return sum(max(1, math.ceil(display_width(part) * char_px / usable)) for part in str(text).split("\n"))
+
+
 
 def text_lines_many(texts: Sequence[str], width_px: float, char_px: float) -> np.ndarray:
     """:func:`tierctl.io.printsetup.text_lines` of every text, computed on Arrow arrays
     (the same float operations, so the same counts)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from tierctl.io.printsetup import text_lines
 
     usable = max(width_px - 8.0, char_px * 2)
     try:
@@ -122,8 +139,6 @@ def _measure(ws: Any, first_row: int, first_col: int, columns: Sequence[RowsColu
              text_fmts: list[list[Any]], m: int) -> None:
     """Row heights for the wrapped text cells and the right edge of overflowing text,
     as ``PrintWorksheet._measure`` finds them cell by cell (left to right in each row)."""
-    from tierctl.io.printsetup import DPI, display_width
-
     rules = ws._rules
     heights = np.full(m, float(ws.default_row_height))
     for r, info in ws.row_info.items():
@@ -134,7 +149,7 @@ def _measure(ws: Any, first_row: int, first_col: int, columns: Sequence[RowsColu
         if c.kind != "s":
             continue
         col = first_col + j
-        vals = c.values[:m]
+        vals = list(c.values[:m])
         present = np.fromiter((v is not None for v in vals), bool, m)
         wrapped = np.array([_wrapped(f) for f in text_fmts[j]], dtype=bool)[codes] & present
         width = float(ws._size_col(col))
@@ -149,7 +164,7 @@ def _measure(ws: Any, first_row: int, first_col: int, columns: Sequence[RowsColu
                 grow = px > heights[rows] + 0.5
                 heights[rows[grow]] = np.ceil(px[grow])
                 grown[rows[grow]] = True
-        plain = [vals[i] for i in np.flatnonzero(present & ~wrapped)]
+        plain = [vals[i] for i in np.flatnonzero(present & ~wrapped).tolist()]
         long = [t for t in plain if len(t) * 2 * rules.char_px > width]
         if long:
             right = ws._col_left(col) + max(display_width(t) for t in long) * rules.char_px + 4

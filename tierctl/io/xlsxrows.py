@@ -156,8 +156,7 @@ def _bodies(ws: Any, c: RowsColumn, n: int) -> list[str | None]:
         conv = {v: f"><v>{ws._convert_date_time(v):.16G}</v></c>" for v in dict.fromkeys(vals) if v is not None}
     else:
         conv = {v: _text_body(ws, v) for v in dict.fromkeys(vals) if v is not None}
-    conv[None] = None  # type: ignore[index]
-    return [conv[v] for v in vals]
+    return [None if v is None else conv[v] for v in vals]
 
 
 def _text_body(ws: Any, text: str) -> str:
