@@ -35,11 +35,11 @@ from typing import Any
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from tierctl.io.printrows import DPI, display_width, text_lines
 from tierctl.models.loader import Section, load_toml
 
 PRINT_RULES = Path(__file__).resolve().parent.parent / "data" / "print.toml"
 PAPER_IN = {9: (8.27, 11.69), 1: (8.5, 11.0), 8: (11.69, 16.54)}  # A4, Letter, A3: (short, long) edge
-DPI = 96.0
 DEFAULT_ROW_PX = 20.0
 
 
@@ -136,22 +136,6 @@ def load_rules(path: Path | None = None) -> PrintRules:
     return _load(Path(path or rules_path()))
 
 
-def display_width(text: str) -> float:
-    """Width in Latin characters: a CJK (or full-width) character takes two.  Counted
-    from the UTF-8 length (C speed: a CJK character is 3 bytes, ASCII 1), so symbols
-    such as ≥ or → count two too — for a row height that errs tall, never short."""
-    n = len(text)
-    return (len(text.encode("utf-8", "replace")) - n) / 2 + n
-
-
-def text_lines(text: str, width_px: float, char_px: float) -> int:
-    """Lines a wrapped text takes in a column ``width_px`` wide."""
-    usable = max(width_px - 8.0, char_px * 2)
-    if "\n" not in text and len(text) * 2 * char_px <= usable:
-        return 1
-    return sum(max(1, math.ceil(display_width(part) * char_px / usable)) for part in str(text).split("\n"))
-
-
 def page_fit(widths_px: list[float], rules: PrintRules) -> tuple[bool, float]:
     """(landscape, scale) of columns ``widths_px`` fitted to the page width."""
     content = max(sum(widths_px) * rules.px_factor, 1.0)
@@ -216,6 +200,14 @@ class PrintWorksheet(Worksheet):
         return super().set_column_pixels(first_col, last_col, width, cell_format, options)
 
     # -- the writes ---------------------------------------------------------------------------
+    def write_rows(self, first_row: int, columns: Any, styles: Any = None, first_col: int = 0) -> None:
+        """Many rows at once, column by column (:class:`tierctl.io.xlsxrows.RowsColumn`;
+        ``styles``: each row's style code): the same file as a ``write_*`` call per cell,
+        measured and written a column at a time (:mod:`tierctl.io.printrows`)."""
+        from tierctl.io import printrows
+
+        printrows.write_rows(self, first_row, columns, styles, first_col)
+
     def _write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> Any:  # type: ignore[override]
         cell_format = self._before(row, col, "s", string, cell_format)
         if col in self._capped and not (cell_format is not None and cell_format.text_wrap) and self._book is not None:
@@ -450,5 +442,5 @@ class PrintWorkbook(Workbook):
         super().close()
 
 
-__all__ = ["Fit", "PrintRules", "PrintWorkbook", "PrintWorksheet", "SheetRule", "load_rules", "page_fit",
+__all__ = ["DPI", "Fit", "display_width", "PrintRules", "PrintWorkbook", "PrintWorksheet", "SheetRule", "load_rules", "page_fit",
            "text_lines"]

@@ -153,26 +153,15 @@ def _page_setup(ws: Any, n: int, width: int, centre: str, title: str, footer: st
 
 def _write_rows(ws: Any, cols: list[tuple[str, str, str, float]], values: list[list[Any]], tiers: list[Any],
                 formats: dict[tuple[str, str], Any]) -> None:
-    writers = []
-    for j, (_f, _h, kind, _w) in enumerate(cols):
-        writers.append((j, kind, values[j]))
-    write_string, write_number, write_blank, write_datetime = (ws.write_string, ws.write_number,
-                                                               ws.write_blank, ws.write_datetime)
-    for i in range(len(tiers)):
-        r = i + 1
-        t = tiers[i]
-        for j, kind, vals in writers:
-            v = vals[i]
-            fmt = formats[(t, kind)]
-            if v is None:
-                write_blank(r, j, None, fmt)
-            elif kind == "int" or kind == "score":
-                write_number(r, j, v, fmt)
-            elif kind == "datetime":
-                write_datetime(r, j, v, fmt)
-            else:
-                write_string(r, j, v, fmt)
+    """The customer rows, a column at a time: each row's style is its tier."""
+    from tierctl.io.xlsxrows import RowsColumn
 
+    names = list(dict.fromkeys(t for t, _k in formats))
+    code = {t: i for i, t in enumerate(names)}
+    kinds = {"int": "n", "score": "n", "datetime": "d"}
+    columns = [RowsColumn(values[j], kinds.get(kind, "s"), [formats[(t, kind)] for t in names])
+               for j, (_f, _h, kind, _w) in enumerate(cols)]
+    ws.write_rows(1, columns, [code[t] for t in tiers])
 
 
 def _hf(s: str) -> str:
