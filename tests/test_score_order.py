@@ -10,17 +10,9 @@ from conftest import AS_OF, NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.test_writers import _frame  # the same mixed frame the writer tests use
 from tierctl.io import writers
 from tierctl.shortage import flat_frame, load_model, score
-
-
-def _frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "n": np.arange(n),
-        "cat": pd.Categorical(np.array(["甲,乙", "=SUM(A1)", "普通"])[np.arange(n) % 3]),
-        "text": pd.array([f"客户{i}" if i % 7 else "-1" for i in range(n)], dtype="str"),
-        "x": np.arange(n) / 4,
-    })
 
 
 @settings(max_examples=30, deadline=None)
