@@ -86,12 +86,7 @@ def read_visits(file: Path, model: RfmModel, *, sheet: str | None = None, encodi
     unused = frozenset() if model.unit == "vin" else frozenset({"vin"})
     export = read_export(file, model.columns, sheet=sheet, encoding=encoding, mapping=load_mapping(mapping),
                          mapping_path=mapping, native=True, unused=unused)
-    # the reader's blocks and the text it did not keep go back to the system now: Arrow's
-    # allocator would otherwise hold them (hundreds of MB) while the scoring allocates more
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    return export
+    return export  # (read_export has given the reader's freed blocks back to the system)
 
 
 def run_weekly(file: Path, model: RfmModel, as_of: dt.date, *, open_store: OpenStore,
