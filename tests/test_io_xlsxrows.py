@@ -30,7 +30,8 @@ def _rules(continue_rows: int, cut: bool, cap: float = 120):
     return dataclasses.replace(load_rules(), continue_rows=continue_rows, sheets={SHEET: sheet})
 
 
-def _write(path: Path, rows: dict, *, bulk: bool, rules, constant_memory: bool = True) -> dict[str, bytes]:
+def _write(path: Path, rows: dict, *, bulk: bool, rules, constant_memory: bool = True,
+           own_blanks: bool = False) -> dict[str, bytes]:
     wb = PrintWorkbook(str(path), {"constant_memory": constant_memory, "strings_to_formulas": False,
                                    "strings_to_urls": False, "strings_to_numbers": False}, rules=rules)
     wb.set_properties({"created": dt.datetime(2026, 11, 24, 9)})  # noqa: DTZ001 (no clock in the file)
@@ -45,7 +46,9 @@ def _write(path: Path, rows: dict, *, bulk: bool, rules, constant_memory: bool =
         ws.write_string(0, j, h)
     ws.freeze_panes(1, 1)
     kinds = ["s", "s", "n", "d", "s", "s", "s"]
-    columns = [RowsColumn(rows["cols"][j], k, fmts[j % 2]) for j, k in enumerate(kinds)]
+    # own_blanks: a blank cell takes another format than the column's values (or none: no cell)
+    columns = [RowsColumn(rows["cols"][j], k, fmts[j % 2], fmts[(j + 1) % 2] if own_blanks else None)
+               for j, k in enumerate(kinds)]
     if bulk:
         ws.write_rows(1, columns, rows["codes"])
     else:
@@ -68,11 +71,12 @@ def blocks(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=blocks(), continue_rows=st.sampled_from([3, 1000]), cut=st.booleans(), cap=st.sampled_from([120, 600]))
-def test_write_rows_gives_the_same_file_as_a_write_per_cell(tmp_path, rows, continue_rows, cut, cap):
+@given(rows=blocks(), continue_rows=st.sampled_from([3, 1000]), cut=st.booleans(), cap=st.sampled_from([120, 600]),
+       own_blanks=st.booleans())
+def test_write_rows_gives_the_same_file_as_a_write_per_cell(tmp_path, rows, continue_rows, cut, cap, own_blanks):
     rules = _rules(continue_rows, cut, cap)
-    expected = _write(tmp_path / "cells.xlsx", rows, bulk=False, rules=rules)
-    actual = _write(tmp_path / "rows.xlsx", rows, bulk=True, rules=rules)
+    expected = _write(tmp_path / "cells.xlsx", rows, bulk=False, rules=rules, own_blanks=own_blanks)
+    actual = _write(tmp_path / "rows.xlsx", rows, bulk=True, rules=rules, own_blanks=own_blanks)
     assert actual.keys() == expected.keys()
     for name in expected:
         assert actual[name] == expected[name], name

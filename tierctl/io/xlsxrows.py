@@ -27,11 +27,19 @@ CHUNK_ROWS = 4096  # rows of XML built in memory before they are written out
 class RowsColumn:
     """One column of a block of rows: its ``values`` (None: a blank cell), how they are
     written (``kind``: "s" text, "n" number, "d" date-time) and the format of each
-    style (``formats[code]``; the row's style code picks it)."""
+    style (``formats[code]``; the row's style code picks it).  ``blank_formats``: the
+    format of a blank cell per style, when it is not the value's (a None format writes
+    no cell at all)."""
 
     values: Sequence[Any]
     kind: str
     formats: Sequence[Any]
+    blank_formats: Sequence[Any] | None = None
+
+    @property
+    def blanks(self) -> Sequence[Any]:
+        """The format of a blank cell per style."""
+        return self.formats if self.blank_formats is None else self.blank_formats
 
 
 def write_cells(ws: Any, first_row: int, first_col: int, columns: Sequence[RowsColumn], codes: Sequence[int],
@@ -39,14 +47,14 @@ def write_cells(ws: Any, first_row: int, first_col: int, columns: Sequence[RowsC
     """Rows ``start``…``stop`` of the block, one ``write_*`` call per cell."""
     stop = len(codes) if stop is None else stop
     calls = {"s": ws.write_string, "n": ws.write_number, "d": ws.write_datetime}
-    plan = [(first_col + j, calls[c.kind], c.values, c.formats) for j, c in enumerate(columns)]
+    plan = [(first_col + j, calls[c.kind], c.values, c.formats, c.blanks) for j, c in enumerate(columns)]
     blank = ws.write_blank
     for i in range(start, stop):
         r, code = first_row + i, codes[i]
-        for j, write, vals, fmts in plan:
+        for j, write, vals, fmts, blanks in plan:
             v = vals[i]
             if v is None:
-                blank(r, j, None, fmts[code])
+                blank(r, j, None, blanks[code])
             else:
                 write(r, j, v, fmts[code])
 
@@ -85,11 +93,11 @@ def write_xml_rows(ws: Any, first_row: int, first_col: int, columns: Sequence[Ro
                    text_fmts: Sequence[Sequence[Any]], n: int) -> None:
     """Rows 0…n-1 of the block as XML, straight into the sheet's file.  ``text_fmts[j]``
     are column j's formats for its text cells (the print set-up may swap in wrapped
-    twins); blanks, numbers and date-times keep ``columns[j].formats``."""
+    twins); numbers and date-times keep ``columns[j].formats``, blanks its ``blanks``."""
     if ws.previous_row < first_row:
         ws._write_single_row(first_row)  # the pending row above the block, as the next write would
     present = [np.fromiter((v is not None for v in c.values[:n]), bool, n) for c in columns]
-    stored = [p | np.array([f is not None for f in c.formats], bool)[codes[:n]] if not p.all() else p
+    stored = [p | np.array([f is not None for f in c.blanks], bool)[codes[:n]] if not p.all() else p
               for p, c in zip(present, columns, strict=True)]
     xf_value, xf_blank = _xf_indexes(ws, first_col, columns, codes[:n], text_fmts, present, stored)
     any_row = np.logical_or.reduce(stored)
@@ -135,7 +143,7 @@ def _xf_indexes(ws: Any, first_col: int, columns: Sequence[RowsColumn], codes: n
     for _r, j, code, blank in sorted(events):
         c = columns[j]
         if blank:
-            xf_blank[j][code] = f' s="{c.formats[code]._get_xf_index()}"'
+            xf_blank[j][code] = f' s="{c.blanks[code]._get_xf_index()}"'
             continue
         fmt = text_fmts[j][code] if c.kind == "s" else c.formats[code]
         if fmt is None and c.kind == "d":

@@ -95,14 +95,8 @@ class _Book:
             ws.write_string(top, j, c.header, self.f["header"])
         ws.freeze_panes(top + 1, 0)
         n = len(shown)
-        writers = [self._writer(c.kind) for c in cols]
-        for i in range(n):
-            r = top + 1 + i
-            for j in range(len(cols)):
-                v = columns[j][i]
-                if v is None:
-                    continue
-                writers[j](ws, r, j, v)
+        if n:
+            ws.write_rows(top + 1, [self._rows_column(c.kind, columns[j]) for j, c in enumerate(cols)])
         last = top + max(n, 1)
         ws.autofilter(top, 0, last, len(cols) - 1)
         nxt = top + n + 1
@@ -115,14 +109,16 @@ class _Book:
             nxt += 1
         return nxt
 
-    def _writer(self, kind: str) -> Callable[[Any, int, int, Any], None]:
-        f = self.f
+    def _rows_column(self, kind: str, values: list[Any]) -> Any:
+        """A listing column for ``PrintWorksheet.write_rows``: text without a format, dates
+        and numbers with theirs; an empty value writes no cell."""
+        from tierctl.io.xlsxrows import RowsColumn
+
         if kind == "text":
-            return lambda ws, r, c, v: ws.write_string(r, c, str(v))
+            return RowsColumn(values, "s", [None])
         if kind == "date":
-            return lambda ws, r, c, v: ws.write_datetime(r, c, v, f["date"])
-        fmt = f[kind] if kind in ("int", "money", "pct") else None
-        return lambda ws, r, c, v: ws.write_number(r, c, v, fmt)
+            return RowsColumn(values, "d", [self.f["date"]], [None])
+        return RowsColumn(values, "n", [self.f[kind] if kind in ("int", "money", "pct") else None], [None])
 
 
 def _cell_values(values: Sequence[Any] | pd.Series | np.ndarray, kind: str) -> list[Any]:
