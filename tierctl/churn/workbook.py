@@ -163,7 +163,8 @@ def _num_or_blank(ws: Any, r: int, c: int, v: Decimal | None, fmt: Any) -> None:
 
 
 def _detail_sheet(wb: Any, iv: pd.DataFrame, head: Any, txt: Any, num: Any, money: Any) -> None:
-    from tierctl.io.writers import neutralise
+    """The interventions one row each, written a block of rows at a time (``write_rows``)."""
+    from tierctl.io.xlsxrows import RowsColumn
 
     ws = wb.add_worksheet("干预明细")
     cols = [("客户编号", "customer_id", 14), ("客户", "name", 10), ("等级", "level", 6), ("干预日期", "date", 11),
@@ -174,21 +175,50 @@ def _detail_sheet(wb: Any, iv: pd.DataFrame, head: Any, txt: Any, num: Any, mone
     for j, (h, _, w) in enumerate(cols):
         ws.write_string(0, j, h, head)
         ws.set_column(j, j, w)
-    for i, rec in enumerate(iv.to_dict("records"), start=1):
-        for j, (_, k, _) in enumerate(cols):
-            v = rec.get(k)
-            if k == "effect":
-                v = EFFECT_TEXT.get(v, v)
-            elif k == "won_back":
-                v = WINBACK_TEXT.get(v, v)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                ws.write_blank(i, j, None, txt)
-            elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
-                ws.write_number(i, j, float(v), money if k == "cost" else num)
-            else:
-                ws.write_string(i, j, str(neutralise(v.isoformat() if isinstance(v, dt.date) else str(v))), txt)
+    cells = [[_detail_cell(rec.get(k), k) for _, k, _ in cols] for rec in iv.to_dict("records")]
+    fmts = {"n": [num], "s": [txt]}
+    for start, stop, kinds in _row_blocks(cells, len(cols)):
+        columns = [RowsColumn([row[j][1] for row in cells[start:stop]], kind,
+                              [money] if kind == "n" and k == "cost" else fmts[kind], [txt])
+                   for j, ((_, k, _), kind) in enumerate(zip(cols, kinds, strict=True))]
+        ws.write_rows(1 + start, columns)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, len(iv), len(cols) - 1)
+
+
+def _detail_cell(v: Any, key: str) -> tuple[str | None, Any]:
+    """How a detail cell is written: ("n", number), ("s", text) or (None, None) for a blank."""
+    from tierctl.io.writers import neutralise
+
+    if key == "effect":
+        v = EFFECT_TEXT.get(v, v)
+    elif key == "won_back":
+        v = WINBACK_TEXT.get(v, v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None, None
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        return "n", float(v)
+    return "s", str(neutralise(v.isoformat() if isinstance(v, dt.date) else str(v)))
+
+
+def _row_blocks(cells: list[list[tuple[str | None, Any]]], width: int) -> list[tuple[int, int, list[str]]]:
+    """Runs of rows whose every column holds one kind (blanks fit any), as (start, stop,
+    kinds): each run is one ``write_rows`` block.  A column of numbers and texts mixed
+    starts a new run where its kind changes."""
+    blocks: list[tuple[int, int, list[str]]] = []
+    start, kinds = 0, _no_kinds(width)
+    for i, row in enumerate(cells):
+        if any(k is not None and kinds[j] not in (None, k) for j, (k, _v) in enumerate(row)):
+            blocks.append((start, i, [k or "s" for k in kinds]))
+            start, kinds = i, _no_kinds(width)
+        kinds = [kinds[j] or k for j, (k, _v) in enumerate(row)]
+    if start < len(cells):
+        blocks.append((start, len(cells), [k or "s" for k in kinds]))
+    return blocks
+
+
+def _no_kinds(width: int) -> list[str | None]:
+    return [None] * width
 
 
 # =====================================================================================
