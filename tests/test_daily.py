@@ -482,6 +482,39 @@ def test_changes_are_vectorised_and_complete():
     assert np.array_equal(daily.tier_moves(prev, cur, ["P0", "P1", "P2", "P3"])["pos"], [1, 0, -1])
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["P0", "P1", "P2", "P3"]), st.sampled_from(["P0", "P1", "P2", "P3"]),
+                          st.sampled_from([1, 5, 10, None]), st.sampled_from([1, 5, 10, None]),
+                          st.sampled_from(["", "A4.1: 投诉", "A4.1: 投诉\nA4.4: 新词", None]),
+                          st.sampled_from(["", "A4.1: 投诉", None]), st.sampled_from([2.0, 4.5, None])),
+                min_size=1, max_size=30))
+def test_each_moved_customers_why_equals_explaining_their_two_rows(rows):
+    """The why of every upgrade and downgrade (worked out once per combination) against
+    :func:`change_causes` on that customer's previous and current row, one by one."""
+    n = len(rows)
+    keys = [f"k{i:02d}" for i in range(n)]
+    col = list(zip(*rows, strict=True))
+    prev = pd.DataFrame({"customer_key": keys, "customer_id": keys, "name": keys, "label": list(col[0]),
+                         "R": pd.array(col[2], dtype="Int64"), "reason_R": [f"R={v}: 旧" for v in col[2]],
+                         "escalations": list(col[5]), "score": [4.0] * n})
+    cur = pd.DataFrame({"customer_key": keys[::-1], "customer_id": keys[::-1], "name": keys[::-1],
+                        "label": list(col[1])[::-1], "R": pd.array(col[3][::-1], dtype="Int64"),
+                        "reason_R": [f"R={v}: 新" for v in col[3][::-1]], "escalations": list(col[4])[::-1],
+                        "score": list(col[6])[::-1]})
+    ch = daily.diff_snapshots(prev, cur, ["P0", "P1", "P2", "P3"], ["R"], D1)
+    fields = ["score", "escalations", "R", "reason_R"]
+    p_rows, c_rows = prev.set_index("customer_key"), cur.set_index("customer_key")
+    seen = 0
+    for kind, up in (("upgraded", True), ("downgraded", False)):
+        for rec in ch[kind]:
+            k = rec["customer_key"]
+            p = {f: daily_values._plain(p_rows.at[k, f]) for f in fields}
+            c = {f: daily_values._plain(c_rows.at[k, f]) for f in fields}
+            assert rec["why"] == daily.change_causes(p, c, ["R"], up=up), (kind, k)
+            seen += 1
+    assert seen == ch["counts"]["upgraded"] + ch["counts"]["downgraded"]
+
+
 def test_change_lists_can_stop_at_a_screenful_with_complete_counts():
     n = 40
     keys = [f"k{i:02d}" for i in range(n)]

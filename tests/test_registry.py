@@ -53,3 +53,25 @@ def test_same_name_twice_is_refused():
 
 def test_dimension_rules_registered():
     assert {"keywords", "band", "flag", "category", "redlist"} <= set(DIMENSION_RULES.names())
+
+
+def test_a_file_read_again_gives_its_own_copy_and_a_changed_file_is_parsed_anew(tmp_path):
+    import datetime as dt
+
+    from tierctl.models.loader import load_toml
+
+    p = tmp_path / "m.toml"
+    p.write_text('kind = "x"\nat = 2026-11-24T09:00:00+08:00\n[t]\nlist = [1, 2]\n', encoding="utf-8")
+    first = load_toml(p)
+    first["t"]["list"].append(3)  # a caller changing what it got changes nobody else's
+    again = load_toml(p)
+    assert again == {"kind": "x", "at": dt.datetime(2026, 11, 24, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+                     "t": {"list": [1, 2]}}
+    p.write_text('kind = "y"\n', encoding="utf-8")
+    assert load_toml(p) == {"kind": "y"}
+    p.write_text('kind = "y\n', encoding="utf-8")
+    with pytest.raises(ModelError, match="TOML"):
+        load_toml(p)
+    p.write_bytes(b'kind = "\xff"\n')
+    with pytest.raises(ModelError, match="UTF-8"):
+        load_toml(p)

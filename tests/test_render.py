@@ -641,3 +641,19 @@ def test_missing_part_column_is_named(tmp_path):
     assert "transfer" not in out.texts and {"email_md", "sms_md", "calls"} <= set(out.texts)
     why = out.skipped["transfer"]
     assert "缺件名称" in why and "零件号" in why and why in out.warnings
+
+
+def test_compiled_templates_serve_again_only_for_the_same_source_and_settings(tmp_path):
+    """Environments share the templates compiled in this process: a template changed
+    on disk is compiled again, and an overlay that escapes gets its own compilation."""
+    from tierctl.render.environment import make_environment, render_template
+
+    f = tmp_path / "t" / "zh" / "x.txt.j2"
+    f.parent.mkdir(parents=True)
+    f.write_text("A {{ v }}", encoding="utf-8")
+    assert render_template(make_environment("zh", tmp_path / "t"), "zh/x.txt.j2", {"v": "<b>"}) == "A <b>"
+    f.write_text("B {{ v }}", encoding="utf-8")
+    assert render_template(make_environment("zh", tmp_path / "t"), "zh/x.txt.j2", {"v": "<b>"}) == "B <b>"
+    escaping = make_environment("zh", tmp_path / "t").overlay(autoescape=True)
+    assert escaping.get_template("zh/x.txt.j2").render(v="<b>") == "B &lt;b&gt;"
+    assert render_template(make_environment("zh", tmp_path / "t"), "zh/x.txt.j2", {"v": "<b>"}) == "B <b>"

@@ -108,6 +108,52 @@ def test_migrating_an_empty_file_creates_every_table(tmp_path):
     con.close()
 
 
+def _schema(path: Path) -> tuple[list[tuple], list[tuple]]:
+    con = sqlite3.connect(path)
+    try:
+        master = con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        ledger = con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        return master, ledger
+    finally:
+        con.close()
+
+
+def test_a_new_store_made_from_the_remembered_schema_equals_one_migrated_step_by_step(tmp_path, monkeypatch):
+    from tierctl.store import fresh
+
+    monkeypatch.setattr(fresh, "_SCHEMAS", {})  # nothing remembered yet in this process
+    replays: list[bool] = []
+    real = fresh.replay
+    monkeypatch.setattr(fresh, "replay", lambda conn, k: replays.append(real(conn, k)) or replays[-1])
+    Store.open(tmp_path / "steps.db").close()
+    assert replays == []  # the first one is migrated step by step (and remembered)
+    with Store.open(tmp_path / "one.db") as s:
+        assert s.schema_version() == CURRENT_VERSION
+        s.add_contact("shortage", customer_key="001", at=NOW, result="已接通", logged_at=NOW)
+        s.save_snapshot("shortage", D2, "rite", "b.xlsx", "h2", frame(3), {})
+    assert replays == [True]
+    assert _schema(tmp_path / "one.db") == _schema(tmp_path / "steps.db")
+    assert integrity(tmp_path / "one.db") == "ok"
+    with Store.open(tmp_path / "one.db") as s:  # holding data: opened as it is
+        assert s.latest_snapshot("shortage") is not None
+    # a database that is not empty, or a partial target, never gets the remembered schema
+    Store.open(tmp_path / "v1.db", target_version=1).close()
+    with Store.open(tmp_path / "v1.db") as s:
+        assert s.schema_version() == CURRENT_VERSION
+    assert replays == [True, False]
+    assert _schema(tmp_path / "v1.db")[0] == _schema(tmp_path / "steps.db")[0]
+    # other migrations: migrated step by step again
+    extra = migrations.Migration(CURRENT_VERSION + 1, "a test table",
+                                 lambda conn: conn.execute(sa.text("CREATE TABLE extra (x INTEGER)")))
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, extra])
+    monkeypatch.setattr(migrations, "CURRENT_VERSION", extra.version)
+    Store.open(tmp_path / "extra.db").close()
+    assert replays == [True, False]
+    master, ledger = _schema(tmp_path / "extra.db")
+    assert ("table", "extra", "extra", "CREATE TABLE extra (x INTEGER)") in master
+    assert ledger[-1] == (extra.version, "a test table")
+
+
 def test_migrating_a_version_1_database_keeps_its_data(tmp_path):
     path = tmp_path / "v1.db"
     # the previous schema, as version 1 of tierctl left it, with one snapshot in it

@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +67,28 @@ def _register() -> None:
 
 _register()
 
+# the click command typer builds from ``app``: typer builds it again on every call (reading
+# every command's signature and type hints, about 0.1 s); a process runs one command, but
+# the in-process test runner and a long-lived caller run many.  Keyed by the one variable
+# typer reads while building (the completion options' shell detection).
+_COMMANDS: dict[str | None, Any] = {}
+
+
+def _command() -> Any:
+    key = os.environ.get("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION")
+    cmd = _COMMANDS.get(key)
+    if cmd is None:
+        cmd = _COMMANDS[key] = typer.main.get_command(app)
+    return cmd
+
+
+def _run_app(args: list[str]) -> Any:
+    """What ``app(args=...)`` does, on the command built once: typer's exception hook
+    installed (with pretty exceptions off it hands over to Python's own), then the run."""
+    if sys.excepthook is not typer.main.except_hook:
+        sys.excepthook = typer.main.except_hook
+    return _command()(args=args, prog_name="tierctl", standalone_mode=False)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and translate errors into messages and exit codes.
@@ -83,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     helptext.set_language(helptext.language_from_args(args))
     try:
         try:
-            code = app(args=args, prog_name="tierctl", standalone_mode=False)
+            code = _run_app(args)
         finally:
             _wait_for_stores()
         _flush_stdout()

@@ -84,6 +84,27 @@ def first_n(mask: np.ndarray, limit: int | None) -> np.ndarray:
     return mask if limit is None else mask & (np.cumsum(mask) <= limit)
 
 
+def _objects(col: pd.Series | None, n: int) -> np.ndarray:
+    """A column's values as Python objects (all None without the column)."""
+    return np.full(n, None, dtype=object) if col is None else col.astype(object).to_numpy()
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """``values`` with every missing one (None, NaN, NA) as ``"\\0"``: what combinations are told apart by."""
+    out = values.copy()
+    out[pd.isna(values)] = "\0"
+    return out
+
+
+def _first_of_each(codes: np.ndarray) -> np.ndarray:
+    """For each code 0, 1, … (in order), the position of its first row."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    first = np.full(int(codes.max()) + 1, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first[first < len(codes)]
+
+
 def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Sequence[str],
                    dims: Sequence[str], previous_as_of: dt.date | None = None,
                    details: pd.DataFrame | None = None, moves: dict[str, np.ndarray] | None = None,
@@ -121,18 +142,18 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         rank = {t: i for i, t in enumerate(tier_names)}
         up = np.array([rank[c] < rank[p] for c, p in zip(c_part["label"].tolist(), prev_label.tolist(), strict=True)],
                       dtype=bool)
-        # the causes repeat (same dimension changes, same rules): explain each combination once
-        combo = pd.DataFrame({"_up": up, "_found": spos >= 0})
+        # the causes repeat (same dimension changes, same rules): explain each combination
+        # once — the columns as object arrays (no frame: a few rows are the common case)
+        n_moved = len(idx)
+        arrays: dict[str, np.ndarray] = {"_up": up.astype(object), "_found": (spos >= 0).astype(object)}
         for f in fields:
-            combo["c_" + f] = c_part[f].astype(object).to_numpy() if f in c_part else None
-            combo["p_" + f] = s_part[f].astype(object).to_numpy() if s_part is not None and f in s_part else None
+            arrays["c_" + f] = _objects(c_part[f] if f in c_part else None, n_moved)
+            arrays["p_" + f] = _objects(s_part[f] if s_part is not None and f in s_part else None, n_moved)
         from tierctl.shortage import combo_factorize
 
-        codes, _ = combo_factorize([combo[c].astype(object).where(combo[c].notna(), "\0").to_numpy(dtype=object)
-                                    for c in combo.columns])
+        codes, _ = combo_factorize([_filled(a) for a in arrays.values()])
         codes = np.asarray(codes, dtype=np.int64)
-        firsts = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-        arrays = {col: combo[col].to_numpy(dtype=object) for col in combo.columns}
+        firsts = _first_of_each(codes)
         whys: list[list[str]] = []
         for r in firsts.tolist():
             c = {f: _plain(arrays["c_" + f][r]) for f in fields}

@@ -121,6 +121,46 @@ def _number(x: Any) -> str:
     return str(x)
 
 
+_COMPILED: list[Any] = []  # the templates compiled so far in this process (one cache)
+
+
+def _compiled() -> Any:
+    """Jinja's compiled templates kept in memory for every environment (a run renders
+    each template again in a new environment: compiling was most of the time).  A
+    template is found by its name, its file and the settings it was compiled under (the
+    sandbox, autoescape of an overlay …), and used only while its source is the same
+    (Jinja compares the source's checksum)."""
+    if _COMPILED:
+        return _COMPILED[0]
+    from jinja2.bccache import Bucket, BytecodeCache
+
+    class _Memory(BytecodeCache):
+        def __init__(self) -> None:
+            self.data: dict[str, bytes] = {}
+
+        def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
+            e = environment
+            settings = (type(e).__module__, type(e).__qualname__, repr(e.autoescape), e.trim_blocks, e.lstrip_blocks,
+                        e.keep_trailing_newline, e.newline_sequence, e.optimized, e.is_async, e.block_start_string,
+                        e.block_end_string, e.variable_start_string, e.variable_end_string,
+                        e.comment_start_string, e.comment_end_string, e.line_statement_prefix,
+                        e.line_comment_prefix, tuple(sorted(e.extensions)))
+            bucket = Bucket(e, f"{self.get_cache_key(name, filename)}:{settings!r}", self.get_source_checksum(source))
+            self.load_bytecode(bucket)
+            return bucket
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            raw = self.data.get(bucket.key)
+            if raw is not None:
+                bucket.bytecode_from_string(raw)
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.data[bucket.key] = bucket.bytecode_to_string()
+
+    _COMPILED.append(_Memory())
+    return _COMPILED[0]
+
+
 def make_environment(lang: str = "zh", user_dir: Path | None = None):
     """The strict Jinja environment: user folder first, then the packaged templates,
     and ``default:`` for the packaged ones.  Sandboxed when a user folder is given."""
@@ -137,7 +177,8 @@ def make_environment(lang: str = "zh", user_dir: Path | None = None):
     loaders.append(packaged)
     cls = SandboxedEnvironment if user_dir is not None else Environment
     env = cls(loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False,
-              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+              bytecode_cache=_compiled())
     env.filters.update({
         "money": fmt_money, "wan": fmt_wan, "pct": fmt_pct, "date": _fmt_date(lang),
         "datetime": _fmt_datetime(lang), "weekday": _weekday(lang), "number": _number,

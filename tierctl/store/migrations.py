@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from tierctl.errors import StoreError
+from tierctl.store import fresh
 from tierctl.store.schema import AwareDateTime
 
 
@@ -435,11 +436,22 @@ def migrate(begin_write: Callable[..., object], *, target: int | None = None,
         _refuse_newer(have, path)
         if not pending(have, target):
             return []
+    every = target is None or target >= CURRENT_VERSION
+    k = fresh.key(MIGRATIONS)
+    if every and fresh.known(k):  # an empty SQLite database: the remembered schema in one step
+        with begin_write(migration=MIGRATIONS[0]) as conn:  # type: ignore[attr-defined]
+            if fresh.replay(conn, k):
+                conn.execute(sa.insert(_LEDGER), [{"version": m.version, "name": m.name, "applied_at": clock()}
+                                                  for m in MIGRATIONS])
+                return [m.version for m in MIGRATIONS]
     done: list[int] = []
+    from_empty = False
     for m in MIGRATIONS:
         if m.version > (CURRENT_VERSION if target is None else target):
             break
         with begin_write(migration=m) as conn:  # type: ignore[attr-defined]
+            if m is MIGRATIONS[0]:
+                from_empty = every and not fresh.known(k) and fresh.is_empty(conn)
             _LEDGER.create(conn, checkfirst=True)
             have = applied_versions(conn)
             _refuse_newer(have, path)
@@ -448,4 +460,6 @@ def migrate(begin_write: Callable[..., object], *, target: int | None = None,
             m.apply(conn)
             conn.execute(sa.insert(_LEDGER).values(version=m.version, name=m.name, applied_at=clock()))
             done.append(m.version)
+            if from_empty and m is MIGRATIONS[-1] and len(done) == len(MIGRATIONS):
+                fresh.remember(conn, k)  # every step made here, from nothing: the schema to replay
     return done
