@@ -14,6 +14,9 @@ import pandas as pd
 
 # beyond this the mixed-radix integer could overflow int64: fall back to a MultiIndex
 RADIX_LIMIT = 2**62
+# up to this many possible combinations they are told apart by a table of that size
+# instead of a hash table sized for every row (a tenth of the memory on a million rows)
+DENSE_LIMIT = 1 << 24
 
 
 def cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
@@ -71,17 +74,24 @@ def join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str
     if not codes:
         return cat(np.full(n, -1), [])
     sizes = [len(t) + 1 for t in texts]  # +1: the part is absent (code -1)
-    if float(np.prod(np.array(sizes, dtype=float))) >= float(RADIX_LIMIT):
+    prod = float(np.prod(np.array(sizes, dtype=float)))
+    if prod >= float(RADIX_LIMIT):
         stacked = [np.asarray(c, dtype=np.int64) + 1 for c in codes]
         row_codes, uniq_t = combo_factorize(stacked)
         uniq_parts = [np.array([u[j] for u in uniq_t], dtype=np.int64) - 1 for j in range(len(codes))]
     else:
-        combined = np.zeros(n, dtype=np.int64)
+        dense = prod <= DENSE_LIMIT
+        combined: np.ndarray = np.zeros(n, dtype=np.int32 if dense else np.int64)
         radix = 1
         for c, size in zip(codes, sizes, strict=True):
-            combined += (np.asarray(c, dtype=np.int64) + 1) * radix
+            part = np.asarray(c).astype(combined.dtype)
+            part += 1
+            part *= radix
+            combined += part
             radix *= size
-        row_codes, uniq = pd.factorize(combined)
+        del part
+        row_codes, uniq = _dense_factorize(combined, int(prod)) if dense else pd.factorize(combined)
+        del combined
         uniq_parts = []
         for size in sizes:
             uniq_parts.append(uniq % size - 1)
@@ -90,7 +100,20 @@ def join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str
     columns = [np.array([*t, ""], dtype=object)[np.where(p >= 0, p, len(t))]
                for t, p in zip(texts, uniq_parts, strict=True)]
     joined = [sep.join(x for x in combo if x) for combo in zip(*columns, strict=True)]
-    return cat(np.asarray(row_codes, dtype=np.int64), joined)
+    return cat(np.asarray(row_codes), joined)
+
+
+def _dense_factorize(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of integers in ``0 … size−1`` (the distinct values in order of
+    first appearance, and each row's code into them) through a table of ``size``."""
+    n = len(values)
+    first: np.ndarray = np.full(size, n, dtype=np.int64 if n >= 2**31 else np.int32)
+    np.minimum.at(first, values, np.arange(n, dtype=first.dtype))
+    present = np.flatnonzero(first < n)
+    uniq = present[np.argsort(first[present], kind="stable")]
+    rank = np.empty(size, dtype=first.dtype)  # (no more distinct values than rows)
+    rank[uniq] = np.arange(len(uniq), dtype=first.dtype)
+    return rank[values], uniq.astype(np.int64)
 
 
 def pair_codes(a: np.ndarray, b: np.ndarray, b_size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -113,7 +136,7 @@ def join_categoricals(parts: list[pd.Categorical | pd.Series], sep: str) -> pd.C
     texts = []
     for c in cats:
         categories = list(c.categories)
-        code = np.asarray(c.codes, dtype=np.int64).copy()
+        code = np.asarray(c.codes).astype(np.int32)  # (a copy: the empty text's code becomes −1)
         if "" in categories:
             code[code == categories.index("")] = -1
         codes.append(code)

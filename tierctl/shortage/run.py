@@ -90,6 +90,9 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     database.  ``close_store``: close it when done (in the background after a recorded
     run, while the caller prints).  ``detail_limit``: the changes and alerts of the day are
     worked out for the first so many customers of each kind (None: all)."""
+    from tierctl.kernels.memory import give_back, return_at_once
+
+    return_at_once()  # a large export's buffers go back as soon as each step is done with them
     digest = None
     if store is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
         from tierctl.kernels.file_hash import sha256_in_background
@@ -100,6 +103,7 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     db = store() if callable(store) else store
     try:
         result, crisis = _score(db, model, export, as_of, now, config, red, eta_weeks, progress)
+        give_back()  # the crisis level's temporaries
     except BaseException:
         if db is not None and close_store:
             db.close()
