@@ -58,10 +58,12 @@ def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding:
                 mapping: Path | None, config: Config) -> tuple[ShortageModel, Export]:
     """Model + typed export: shared by every command that scores a shortage export."""
     from tierctl.io.ingest import load_mapping, read_export
+    from tierctl.io.values import one_chunk_each
 
     model = load_model(model_name or config.get("score.model", "rite") or "rite")
     export = read_export(file, model.columns, sheet=sheet, encoding=encoding,
                          mapping=load_mapping(mapping), mapping_path=mapping)
+    one_chunk_each(export.frame)  # (the rows are taken in urgency order, a slice at a time, later)
     return model, export
 
 
