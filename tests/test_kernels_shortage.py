@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierctl.kernels import background
+from tierctl.kernels import codes as kernel_codes
 from tierctl.kernels.codes import cat, combo_factorize, join_categoricals, join_codes, pair_codes
 from tierctl.kernels.join_cache import JoinCache
 from tierctl.kernels.keyjoin import key_positions, key_positions_both, same_keys
@@ -113,6 +114,23 @@ def test_join_codes_is_the_row_wise_join_of_the_present_texts(data):
     got = join_codes(codes, texts, n, "；")
     plain = ["；".join(texts[j][codes[j][i]] for j in range(parts) if codes[j][i] >= 0) for i in range(n)]
     assert list(np.asarray(got, dtype=object)) == plain
+
+
+@SETTINGS
+@given(st.data())
+def test_join_codes_by_table_equals_join_codes_by_hash_categories_in_first_appearance_order(data):
+    parts = data.draw(st.integers(1, 3))
+    n = data.draw(st.integers(0, 30))
+    texts = [data.draw(st.lists(st.sampled_from(["a", "b", "c d", "e", ""]), min_size=0, max_size=4, unique=True))
+             for _ in range(parts)]
+    codes = [np.array(data.draw(st.lists(st.integers(-1, len(t) - 1), min_size=n, max_size=n)), dtype=np.int64)
+             for t in texts]
+    by_table = join_codes(codes, texts, n, "；")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernel_codes, "DENSE_LIMIT", 0)
+        by_hash = join_codes(codes, texts, n, "；")
+    assert list(by_table.categories) == list(by_hash.categories)
+    assert list(np.asarray(by_table, dtype=object)) == list(np.asarray(by_hash, dtype=object))
 
 
 @SETTINGS

@@ -24,7 +24,7 @@ def test_giving_memory_back_leaves_every_value_as_it_was(texts, ints):
     assert (trimmed.to_pylist(), big.sum()) == want
 
 
-def test_a_score_run_gives_memory_back_after_ingest_and_after_scoring(monkeypatch):
+def test_a_score_run_gives_memory_back_after_ingest_scoring_and_the_crisis_level(monkeypatch):
     from pathlib import Path
 
     from conftest import AS_OF, NOW
@@ -43,4 +43,16 @@ def test_a_score_run_gives_memory_back_after_ingest_and_after_scoring(monkeypatc
             return None
 
     done = shortage_run.run(sample, config=Config(), clock=lambda: (AS_OF, NOW))
-    assert len(calls) == 2 and len(done.result.frame) == 40
+    assert len(calls) == 3 and len(done.result.frame) == 40
+
+
+def test_the_pool_that_returns_at_once_leaves_every_value_as_it_was():
+    before = pa.default_memory_pool()
+    try:
+        memory.return_at_once()
+        pool = pa.default_memory_pool()
+        assert pool.backend_name in ("jemalloc", before.backend_name)
+        arr = pa.array(["客户", None, " x "], pa.large_string())
+        assert pc.utf8_trim_whitespace(arr).to_pylist() == ["客户", None, "x"]
+    finally:
+        pa.set_memory_pool(before)

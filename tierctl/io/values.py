@@ -101,6 +101,17 @@ def _arrow_text(col: pd.Series) -> pd.Series | None:
     return pd.Series(trimmed, index=col.index, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
+def one_chunk_each(frame: pd.DataFrame) -> None:
+    """Each Arrow text column of ``frame`` as one contiguous array, in place, a column at
+    a time (the reader leaves one piece per block it parsed).  Taking rows from a column
+    in pieces joins them again on every call: the score CSV, written a slice at a time
+    in urgency order, took five times longer per column.  Values do not change."""
+    for name in frame.columns:
+        arr = getattr(frame[name].array, "_pa_array", None)
+        if arr is not None and arr.num_chunks > 1:
+            frame[name] = pd.Series(arr.combine_chunks(), index=frame.index, dtype=frame[name].dtype)
+
+
 def _strip(col: pd.Series) -> pd.Series:
     """``col.str.strip()``, but an Arrow column with nothing to trim is returned as it is
     (a date or amount column of millions of cells is then not copied)."""

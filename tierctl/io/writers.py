@@ -114,6 +114,9 @@ def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bo
     # which is much faster than casting them to plain strings first
     table = pa.Table.from_pandas(safe, preserve_index=False)
     del safe
+    from tierctl.kernels.memory import give_back
+
+    give_back()  # what shaping the table freed, before the writers take their buffers
     with atomic_path(path, force=force) as tmp:
         with open(tmp, "wb") as fh:
             if bom:

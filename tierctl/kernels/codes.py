@@ -14,6 +14,9 @@ import pandas as pd
 
 # beyond this the mixed-radix integer could overflow int64: fall back to a MultiIndex
 RADIX_LIMIT = 2**62
+# up to this many possible combinations they are told apart by a table of that size
+# instead of a hash table sized for every row (a tenth of the memory on a million rows)
+DENSE_LIMIT = 1 << 24
 
 
 def cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
@@ -71,26 +74,83 @@ def join_codes(codes: list[np.ndarray], texts: list[list[str]], n: int, sep: str
     if not codes:
         return cat(np.full(n, -1), [])
     sizes = [len(t) + 1 for t in texts]  # +1: the part is absent (code -1)
-    if float(np.prod(np.array(sizes, dtype=float))) >= float(RADIX_LIMIT):
+    prod = float(np.prod(np.array(sizes, dtype=float)))
+    if prod >= float(RADIX_LIMIT):
         stacked = [np.asarray(c, dtype=np.int64) + 1 for c in codes]
         row_codes, uniq_t = combo_factorize(stacked)
         uniq_parts = [np.array([u[j] for u in uniq_t], dtype=np.int64) - 1 for j in range(len(codes))]
     else:
-        combined = np.zeros(n, dtype=np.int64)
+        dense = prod <= DENSE_LIMIT
+        combined: np.ndarray = np.zeros(n, dtype=np.int32 if dense else np.int64)
         radix = 1
         for c, size in zip(codes, sizes, strict=True):
-            combined += (np.asarray(c, dtype=np.int64) + 1) * radix
+            part = np.asarray(c).astype(combined.dtype)
+            part += 1
+            part *= radix
+            combined += part
             radix *= size
-        row_codes, uniq = pd.factorize(combined)
+        del part
+        row_codes, uniq = _dense_factorize(combined, int(prod)) if dense else pd.factorize(combined)
+        del combined
         uniq_parts = []
         for size in sizes:
             uniq_parts.append(uniq % size - 1)
             uniq = uniq // size
-    # per part, its text for each distinct combination ("" where the part is absent)
-    columns = [np.array([*t, ""], dtype=object)[np.where(p >= 0, p, len(t))]
-               for t, p in zip(texts, uniq_parts, strict=True)]
-    joined = [sep.join(x for x in combo if x) for combo in zip(*columns, strict=True)]
-    return cat(np.asarray(row_codes, dtype=np.int64), joined)
+    return _cat_of_arrow(np.asarray(row_codes), _joined(texts, uniq_parts, sep))
+
+
+def _joined(texts: list[list[str]], uniq_parts: list[np.ndarray], sep: str):
+    """Each distinct combination's text, in Arrow: the present parts joined by ``sep``
+    (an absent part, or an empty text, is skipped; no part at all: "")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    every = pa.array([x for t in texts for x in t], pa.large_string())
+    starts = np.cumsum([0, *(len(t) for t in texts)])[:-1]
+    # per combination (a row) and part (a column): the part's text among ``every``, or −1
+    picked = np.stack([np.where(p >= 0, p + start, -1) for p, start in zip(uniq_parts, starts, strict=True)], axis=1)
+    if len(every):
+        picked[picked >= 0] = np.where(pc.equal(every, "").to_numpy(zero_copy_only=False)[picked[picked >= 0]], -1,
+                                       picked[picked >= 0])
+    present = picked >= 0
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    values = every.take(pa.array(picked[present]))  # row by row, parts in order
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), pa.scalar(sep, pa.large_string()))
+
+
+def _cat_of_arrow(codes: np.ndarray, texts) -> pd.Categorical:
+    """:func:`cat` of texts given as an Arrow array (missing: the empty text), without
+    a Python string per text: the same categories in the same order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pc.fill_null(texts, "")
+    if not pc.any(pc.equal(texts, "")).as_py():
+        texts = pa.concat_arrays([texts, pa.array([""], texts.type)])
+    enc = pc.dictionary_encode(texts)  # the distinct texts in order of first appearance, as cat's dict
+    remap = enc.indices.to_numpy(zero_copy_only=False)
+    size = len(enc.dictionary)
+    empty = pc.index(enc.dictionary, "").as_py()
+    small = remap.astype(np.int8 if size < 2**7 else np.int16 if size < 2**15 else np.int32)
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() < -1:
+        codes = np.where(codes >= 0, codes, -1)
+    categories = pd.Index(pd.Series(enc.dictionary, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+    return pd.Categorical.from_codes(np.take(np.append(small, small[empty]), codes),
+                                     dtype=pd.CategoricalDtype(categories), validate=False)
+
+
+def _dense_factorize(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of integers in ``0 … size−1`` (the distinct values in order of
+    first appearance, and each row's code into them) through a table of ``size``."""
+    n = len(values)
+    first: np.ndarray = np.full(size, n, dtype=np.int64 if n >= 2**31 else np.int32)
+    np.minimum.at(first, values, np.arange(n, dtype=first.dtype))
+    present = np.flatnonzero(first < n)
+    uniq = present[np.argsort(first[present], kind="stable")]
+    rank = np.empty(size, dtype=first.dtype)  # (no more distinct values than rows)
+    rank[uniq] = np.arange(len(uniq), dtype=first.dtype)
+    return rank[values], uniq.astype(np.int64)
 
 
 def pair_codes(a: np.ndarray, b: np.ndarray, b_size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -113,7 +173,7 @@ def join_categoricals(parts: list[pd.Categorical | pd.Series], sep: str) -> pd.C
     texts = []
     for c in cats:
         categories = list(c.categories)
-        code = np.asarray(c.codes, dtype=np.int64).copy()
+        code = np.asarray(c.codes).astype(np.int32)  # (a copy: the empty text's code becomes −1)
         if "" in categories:
             code[code == categories.index("")] = -1
         codes.append(code)

@@ -6,6 +6,10 @@ temporaries in a heap it seldom trims.  On a million-row export that is some 0.1
 the next step never reuses.  :func:`give_back` asks both to return it.  It changes no
 value; the plain version is not calling it.
 
+:func:`return_at_once` goes further for a run that reads and writes a large table:
+Arrow's buffers then come from jemalloc with freed pages returned at once (decay 0)
+instead of kept for reuse — on the million-customer score run 0.1 GB less at the peak.
+
 (Tried and not kept: mapping every block of a megabyte or more on its own and Arrow
 through malloc took the score run's peak from 0.75 to 0.56 GB but cost 1.5 s of page
 faults on a million rows.)
@@ -36,3 +40,17 @@ def give_back() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def return_at_once() -> None:
+    """Arrow's default pool from here on: jemalloc returning freed pages to the system at
+    once, where this pyarrow is built with jemalloc (Linux and macOS wheels); otherwise
+    nothing changes.  Buffers allocated before stay with their own pool."""
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        return
+    pa.set_memory_pool(pool)

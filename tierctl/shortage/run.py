@@ -58,10 +58,12 @@ def load_inputs(file: Path, model_name: str | None, sheet: str | None, encoding:
                 mapping: Path | None, config: Config) -> tuple[ShortageModel, Export]:
     """Model + typed export: shared by every command that scores a shortage export."""
     from tierctl.io.ingest import load_mapping, read_export
+    from tierctl.io.values import one_chunk_each
 
     model = load_model(model_name or config.get("score.model", "rite") or "rite")
     export = read_export(file, model.columns, sheet=sheet, encoding=encoding,
                          mapping=load_mapping(mapping), mapping_path=mapping)
+    one_chunk_each(export.frame)  # (the rows are taken in urgency order, a slice at a time, later)
     return model, export
 
 
@@ -90,6 +92,9 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     database.  ``close_store``: close it when done (in the background after a recorded
     run, while the caller prints).  ``detail_limit``: the changes and alerts of the day are
     worked out for the first so many customers of each kind (None: all)."""
+    from tierctl.kernels.memory import give_back, return_at_once
+
+    return_at_once()  # a large export's buffers go back as soon as each step is done with them
     digest = None
     if store is not None and not dry_run:  # hashed beside ingest and scoring, on the second core
         from tierctl.kernels.file_hash import sha256_in_background
@@ -100,6 +105,7 @@ def run(file: Path, *, config: Config, clock: Clock, store: Store | Callable[[],
     db = store() if callable(store) else store
     try:
         result, crisis = _score(db, model, export, as_of, now, config, red, eta_weeks, progress)
+        give_back()  # the crisis level's temporaries
     except BaseException:
         if db is not None and close_store:
             db.close()
