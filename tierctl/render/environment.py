@@ -6,6 +6,7 @@ through :class:`ConfigView` (a missing key raises ConfigError naming the key and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import traceback
 from decimal import Decimal
@@ -121,17 +122,13 @@ def _number(x: Any) -> str:
     return str(x)
 
 
-_COMPILED: list[Any] = []  # the templates compiled so far in this process (one cache)
-
-
+@functools.cache
 def _compiled() -> Any:
     """Jinja's compiled templates kept in memory for every environment (a run renders
     each template again in a new environment: compiling was most of the time).  A
     template is found by its name, its file and the settings it was compiled under (the
     sandbox, autoescape of an overlay …), and used only while its source is the same
     (Jinja compares the source's checksum)."""
-    if _COMPILED:
-        return _COMPILED[0]
     from jinja2.bccache import Bucket, BytecodeCache
 
     class _Memory(BytecodeCache):
@@ -157,8 +154,7 @@ def _compiled() -> Any:
         def dump_bytecode(self, bucket: Bucket) -> None:
             self.data[bucket.key] = bucket.bytecode_to_string()
 
-    _COMPILED.append(_Memory())
-    return _COMPILED[0]
+    return _Memory()  # one per process (functools.cache)
 
 
 def make_environment(lang: str = "zh", user_dir: Path | None = None):
