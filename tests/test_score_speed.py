@@ -30,7 +30,7 @@ def test_text_with_a_space_at_either_end_is_still_trimmed():
         assert typed.dropna().tolist() == [c.strip() for c in cells if c.strip()]
 
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from tierctl.io.writers import neutralise, neutralise_frame  # noqa: E402
@@ -40,6 +40,8 @@ _cells = st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\t\r甲A1 '", max_s
 
 @settings(max_examples=150, deadline=None)
 @given(_cells)
+@example(["=", "'="])  # two categories that become one text once neutralised
+@example(["+1", None, "'+1", "+1", "甲"])
 def test_neutralise_frame_equals_the_cell_by_cell_rule(cells):
     """The vectorised look (Arrow text, categories, object columns) marks exactly the
     cells the one-cell rule marks."""

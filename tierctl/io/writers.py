@@ -34,7 +34,7 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
             cats = s.cat.categories
             if (cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype)) and len(cats) \
                     and _dangerous(pd.Series(cats)).any():  # one vectorised look first
-                out[col] = s.cat.rename_categories([neutralise(c) for c in cats])
+                out[col] = _neutral_categories(s, [neutralise(c) for c in cats])
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             mask = _dangerous(s)
             if mask.any():
@@ -45,6 +45,19 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _DANGER_RE = r"^[=+\-@\t\r]"
+
+
+def _neutral_categories(s: pd.Series, new: list[object]) -> pd.Series:
+    """``s`` with its categories replaced by ``new``; where two of them become one text
+    ("=" becomes "'=", which may be a category already) their codes are merged."""
+    if len(set(new)) == len(new):
+        return s.cat.rename_categories(new)
+    uniq = pd.Index(new, dtype=object).unique()
+    remap = uniq.get_indexer(new)
+    codes = s.cat.codes.to_numpy()
+    merged = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    return pd.Series(pd.Categorical.from_codes(merged, categories=uniq, ordered=s.cat.ordered),
+                     index=s.index, name=s.name)
 
 
 def _dangerous(s: pd.Series) -> np.ndarray:
