@@ -47,6 +47,7 @@ from tierctl.cli.common import (
     out_console,
     parse_date,
     progress,
+    refuse_existing_output,
     warn,
 )
 from tierctl.errors import UsageError
@@ -148,6 +149,7 @@ def churn_score(
 ) -> None:
     """流失风险评分：每位客户 0–100 分及原因，等级（低/中/高/极高）、负责人（按客户价值和流失原因上调）、响应时限、预算和按原因定的方案。"""
     fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
+    refuse_existing_output(output, force, dry_run)
     run = run_churn(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, db=db, dry_run=dry_run)
     result = run.result

@@ -176,6 +176,16 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, default=str)
 
 
+def refuse_existing_output(output: Path | None, force: bool, dry_run: bool = False) -> None:
+    """Before a run reads, scores or stores anything: an ``-o`` file that exists without
+    ``--force`` is refused at once, so the history never holds a run whose result was
+    not written (a dry run writes no file, so it is not checked)."""
+    if output is not None and not dry_run:
+        from tierctl.io.writers import check_writable
+
+        check_writable(Path(output), force)
+
+
 def emit(text: str, output: Path | None, force: bool) -> None:
     """Data to stdout, or atomically to ``output``."""
     if output is None:

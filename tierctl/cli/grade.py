@@ -45,6 +45,7 @@ from tierctl.cli.common import (
     open_store,
     out_console,
     progress,
+    refuse_existing_output,
     warn,
 )
 from tierctl.cli.common import lang as pick_lang
@@ -162,6 +163,7 @@ def run(
     人工调整：--overrides 文件（仅本次），或 tierctl grade override（保存，之后每次都生效）。
     """
     fmt = check_format(fmt, ("table", "json", "csv", "xlsx"))
+    refuse_existing_output(output, force, dry_run)
     r = run_grade(file, model_name=model, normalise=normalise, overrides=overrides, sheet=sheet, encoding=encoding,
                   mapping=mapping, as_of=as_of, now=now, db=db, dry_run=dry_run, out=out, force=force, lang=lang,
                   templates=templates, allow_taboo=allow_taboo)

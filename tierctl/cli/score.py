@@ -31,6 +31,7 @@ from tierctl.cli.common import (
     mask_phone,
     out_console,
     progress,
+    refuse_existing_output,
     warn,
 )
 from tierctl.cli.options import EtaOpt, ModelOpt, RedListOpt  # noqa: F401 - re-exported for render and allocate
@@ -99,6 +100,7 @@ def score(
 
         raise UsageError("--notify 只能在保存评分时使用（不能与 --dry-run 或 --no-store 同用）",
                          hint="预览群消息：tierctl notify --dry-run")
+    refuse_existing_output(output, force, dry_run)
     run = run_score(file, model_name=model, sheet=sheet, encoding=encoding, mapping=mapping, as_of=as_of,
                     now=now, red=red, db=db, dry_run=dry_run, eta_weeks=eta_weeks, no_store=no_store,
                     detail_limit=None if fmt == "json" else DETAIL_LIMIT)
