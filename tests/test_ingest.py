@@ -19,6 +19,7 @@ from tierctl.io.ingest import (
     ColumnSpec,
     _arrow_text,
     convert,
+    fold_header,
     load_mapping,
     normalise_header,
     read_export,
@@ -369,3 +370,22 @@ def test_typing_on_threads_leaves_the_warnings_machinery_as_it_found_it(tmp_path
             assert warnings.filters == before_filters and warnings._showwarnmsg_impl is before_show
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_header_folding_memoised_by_str_value():
+    # 1, 1.0 and True hash alike: the memo must still keep their spellings apart
+    assert [normalise_header(v) for v in (1, 1.0, True, "1")] == ["1", "1.0", "true", "1"]
+    assert [fold_header(v) for v in (True, 1, 1.0)] == ["true", "1", "1.0"]
+    assert normalise_header(" Ａ Ｂ（天）") == normalise_header("ab") == "ab"
+
+
+def test_alias_index_follows_replaced_and_changed_specs():
+    from dataclasses import replace
+
+    from tierctl.io.ingest import ColumnSet, ColumnSpec
+    cs = ColumnSet({"wait": ColumnSpec(name="wait", kind="text", aliases=("等待天数",))})
+    assert cs.header_score(["等待天数", "金额"]) == 1
+    cs.specs = {"amount": ColumnSpec(name="amount", kind="text", aliases=("金额",))}
+    assert cs.header_score(["等待天数", "金额"]) == 1 and cs._alias_index() == {"金额": "amount"}
+    cs.specs["amount"] = replace(cs.specs["amount"], aliases=("金额", "等待天数"))
+    assert cs.header_score(["等待天数", "金额"]) == 2

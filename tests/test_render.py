@@ -520,6 +520,25 @@ def test_templates_list_shows_variables_and_overrides(tmp_path):
     assert mine.variables == ["total"] and not mine.overrides
 
 
+def test_templates_list_follows_a_rewritten_user_template(tmp_path):
+    tpl = tmp_path / "zh"
+    tpl.mkdir()
+    mine = tpl / "mine.md.j2"
+    for text, expected in (("{{ total }}", ["total"]), ("{{ total }}{{ extra }}", ["extra", "total"]),
+                           ("{{ total }}", ["total"])):
+        mine.write_text(text, encoding="utf-8")
+        info = next(i for i in render.list_templates(tmp_path, "zh") if i.name == "zh/mine.md.j2")
+        assert info.variables == expected
+    mine.write_text("{% if %}", encoding="utf-8")
+    for _ in range(2):
+        info = next(i for i in render.list_templates(tmp_path, "zh") if i.name == "zh/mine.md.j2")
+        assert len(info.variables) == 1 and info.variables[0].startswith("（无法解析：")
+    (tpl / "sms.txt.j2").write_text('{% extends "default:zh/sms.txt.j2" %}{% block short %}{{ v2 }}{% endblock %}',
+                                    encoding="utf-8")
+    sms = next(i for i in render.list_templates(tmp_path, "zh") if i.name == "zh/sms.txt.j2")
+    assert {"v2", "c", "centre"} <= set(sms.variables) and "extra_var" not in sms.variables
+
+
 # -- all or nothing -----------------------------------------------------------------------------------------------
 def test_existing_output_kept_without_force(sample_result, tmp_path):
     rep = render.render_documents(sample_result, Config.load(CONFIG), tmp_path)

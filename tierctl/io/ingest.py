@@ -162,11 +162,18 @@ class ColumnSet:
         return sum(1 for c in cells if normalise_header(c) in known)
 
     def _alias_index(self) -> dict[str, str]:
-        idx: dict[str, str] = {}
-        for spec in self.specs.values():
-            for a in spec.aliases:
-                idx.setdefault(normalise_header(a), spec.name)
-        return idx
+        # keyed on the names and aliases themselves, so replacing or changing specs is seen
+        return _alias_index_of(tuple((spec.name, spec.aliases) for spec in self.specs.values()))
+
+
+@functools.lru_cache(maxsize=256)
+def _alias_index_of(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, str]:
+    """Each folded alias -> its column (the first column that names it); read only."""
+    idx: dict[str, str] = {}
+    for name, aliases in specs:
+        for a in aliases:
+            idx.setdefault(normalise_header(a), name)
+    return idx
 
 
 @dataclass
@@ -192,14 +199,26 @@ _PAREN = re.compile(r"[（(【\[].*?[)）】\]]$")
 
 def fold_header(text: str) -> str:
     """Fold full-width forms, case, spaces and a BOM (but keep a unit in brackets)."""
-    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip().lower()
-    return re.sub(r"\s+", "", t)
+    return _fold(str(text))
 
 
 def normalise_header(text: str) -> str:
     """Fold the ways one header is spelt: full-width forms, case, spaces, a trailing
     unit in brackets ("等待天数（天）"), BOM."""
-    t = fold_header(text)
+    return _normalise(str(text))
+
+
+# pure str -> str, called millions of times on the same few hundred headers: memoised on
+# the str value (the str() above keeps 1, 1.0 and True apart)
+@functools.lru_cache(maxsize=8192)
+def _fold(text: str) -> str:
+    t = unicodedata.normalize("NFKC", text).replace("\ufeff", "").strip().lower()
+    return re.sub(r"\s+", "", t)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalise(text: str) -> str:
+    t = _fold(text)
     stripped = _PAREN.sub("", t)
     return stripped or t
 

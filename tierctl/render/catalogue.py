@@ -164,6 +164,36 @@ def _used_variables(env: Any, src: str, meta: Any, seen: set[str] | None = None)
     """Top-level variables a template uses, including those of the templates it
     extends or includes (followed through the loader)."""
     seen = seen if seen is not None else set()
+    undeclared, refs = _analyse(env, src, meta)
+    used = set(undeclared) - set(env.globals) - {"lang"}
+    for ref in refs:
+        if ref and ref not in seen:
+            seen.add(ref)
+            with contextlib.suppress(Exception):
+                source, _fn, _up = env.loader.get_source(env, ref)
+                used |= _used_variables(env, source, meta, seen)
+    return used
+
+
+def _analyse(env: Any, src: str, meta: Any) -> tuple[frozenset[str], tuple[str | None, ...]]:
+    """The names a template's source reads but does not set itself, and the templates it
+    refers to; kept per source text and the settings the parse depends on."""
+    key = (src, type(env), env.block_start_string, env.block_end_string, env.variable_start_string,
+           env.variable_end_string, env.comment_start_string, env.comment_end_string,
+           env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
+           env.newline_sequence, env.keep_trailing_newline, tuple(sorted(env.extensions)))
+    hit = _ANALYSED.get(key)
+    if hit is None:
+        if len(_ANALYSED) >= 256:
+            _ANALYSED.clear()
+        hit = _ANALYSED[key] = _analyse_source(env, src, meta)
+    return hit
+
+
+_ANALYSED: dict[tuple[Any, ...], tuple[frozenset[str], tuple[str | None, ...]]] = {}
+
+
+def _analyse_source(env: Any, src: str, meta: Any) -> tuple[frozenset[str], tuple[str | None, ...]]:
     from jinja2 import nodes
 
     ast = env.parse(src)
@@ -172,14 +202,7 @@ def _used_variables(env: Any, src: str, meta: Any, seen: set[str] | None = None)
     own = {n.name for node in ast.find_all((nodes.Assign, nodes.For, nodes.AssignBlock))
            for n in node.find_all(nodes.Name) if n.ctx == "store"}
     own |= {m.name for m in ast.find_all(nodes.Macro)}
-    used = set(meta.find_undeclared_variables(ast)) - set(env.globals) - {"lang"} - own
-    for ref in meta.find_referenced_templates(ast):
-        if ref and ref not in seen:
-            seen.add(ref)
-            with contextlib.suppress(Exception):
-                source, _fn, _up = env.loader.get_source(env, ref)
-                used |= _used_variables(env, source, meta, seen)
-    return used
+    return frozenset(set(meta.find_undeclared_variables(ast)) - own), tuple(meta.find_referenced_templates(ast))
 
 
 def read_draft(path: Path) -> str:
