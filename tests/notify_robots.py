@@ -241,7 +241,9 @@ def start() -> tuple[Robots, ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
     server.daemon_threads = True
     state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, name="fake-robots", daemon=True).start()
+    # a short poll: shutdown() at the end of each test waits for it (0.5 s by default)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-robots",
+                     daemon=True).start()
     return state, server
 
 
