@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from tierctl.errors import RenderError
-from tierctl.render.environment import LANGS, make_environment, packaged_templates_dir
+from tierctl.render.environment import (
+    LANGS,
+    compile_settings,
+    make_environment,
+    packaged_templates_dir,
+)
 from tierctl.render.figures import TabooHit, find_taboo, taboo_phrases
 from tierctl.render.registry import RECEIVES, TEMPLATE_NAMES
 
@@ -178,10 +183,7 @@ def _used_variables(env: Any, src: str, meta: Any, seen: set[str] | None = None)
 def _analyse(env: Any, src: str, meta: Any) -> tuple[frozenset[str], tuple[str | None, ...]]:
     """The names a template's source reads but does not set itself, and the templates it
     refers to; kept per source text and the settings the parse depends on."""
-    key = (src, type(env), env.block_start_string, env.block_end_string, env.variable_start_string,
-           env.variable_end_string, env.comment_start_string, env.comment_end_string,
-           env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
-           env.newline_sequence, env.keep_trailing_newline, tuple(sorted(env.extensions)))
+    key = (src, *compile_settings(env))
     hit = _ANALYSED.get(key)
     if hit is None:
         if len(_ANALYSED) >= 256:

@@ -122,6 +122,17 @@ def _number(x: Any) -> str:
     return str(x)
 
 
+def compile_settings(e: Any) -> tuple[Any, ...]:
+    """What a template's parse and compilation depend on, besides its source: the
+    environment's class (the sandbox), autoescape, whitespace control, delimiters and
+    extensions.  A key for anything kept per template source."""
+    return (type(e).__module__, type(e).__qualname__, repr(e.autoescape), e.trim_blocks, e.lstrip_blocks,
+            e.keep_trailing_newline, e.newline_sequence, e.optimized, e.is_async, e.block_start_string,
+            e.block_end_string, e.variable_start_string, e.variable_end_string,
+            e.comment_start_string, e.comment_end_string, e.line_statement_prefix,
+            e.line_comment_prefix, tuple(sorted(e.extensions)))
+
+
 @functools.cache
 def _compiled() -> Any:
     """Jinja's compiled templates kept in memory for every environment (a run renders
@@ -137,12 +148,8 @@ def _compiled() -> Any:
 
         def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
             e = environment
-            settings = (type(e).__module__, type(e).__qualname__, repr(e.autoescape), e.trim_blocks, e.lstrip_blocks,
-                        e.keep_trailing_newline, e.newline_sequence, e.optimized, e.is_async, e.block_start_string,
-                        e.block_end_string, e.variable_start_string, e.variable_end_string,
-                        e.comment_start_string, e.comment_end_string, e.line_statement_prefix,
-                        e.line_comment_prefix, tuple(sorted(e.extensions)))
-            bucket = Bucket(e, f"{self.get_cache_key(name, filename)}:{settings!r}", self.get_source_checksum(source))
+            bucket = Bucket(e, f"{self.get_cache_key(name, filename)}:{compile_settings(e)!r}",
+                            self.get_source_checksum(source))
             self.load_bytecode(bucket)
             return bucket
 
