@@ -86,7 +86,14 @@ def first_n(mask: np.ndarray, limit: int | None) -> np.ndarray:
 
 def _objects(col: pd.Series | None, n: int) -> np.ndarray:
     """A column's values as Python objects (all None without the column)."""
-    return np.full(n, None, dtype=object) if col is None else col.astype(object).to_numpy()
+    return np.full(n, None, dtype=object) if col is None else col.to_numpy(dtype=object)
+
+
+def _rows(frame: pd.DataFrame, cols: Sequence[str], rows: np.ndarray) -> pd.DataFrame:
+    """The ``cols`` of ``frame`` it has, at ``rows`` (a mask or positions), indexed 0, 1, …:
+    the columns are picked first (a snapshot's rows have a hundred)."""
+    part = frame[[c for c in cols if c in frame]]
+    return (part[rows] if rows.dtype == bool else part.iloc[rows]).reset_index(drop=True)
 
 
 def _filled(values: np.ndarray) -> np.ndarray:
@@ -126,7 +133,7 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         return first_n(mask, limit)
 
     who = ["customer_key", "customer_id", "name"]
-    out["new"] = _records(cur[first(mv["new"])], [*who, "label"], {"label": "tier"})
+    out["new"] = _records(_rows(cur, [*who, "label"], first(mv["new"])), [*who, "label"], {"label": "tier"})
     out["upgraded"], out["downgraded"] = [], []
     moved = first(mv["up"]) | first(mv["down"])
     if moved.any():
@@ -134,10 +141,9 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         assert src is not None and prev is not None
         idx = np.flatnonzero(moved)
         fields = [c for c in ("score", "escalations", *dims, *(f"reason_{k}" for k in dims))]
-        c_part = cur[[c for c in dict.fromkeys([*who, "label", *fields]) if c in cur]].iloc[idx].reset_index(drop=True)
+        c_part = _rows(cur, list(dict.fromkeys([*who, "label", *fields])), idx)
         spos = key_positions(c_part["customer_key"], src["customer_key"])
-        s_part = src[[c for c in fields if c in src]].iloc[np.where(spos >= 0, spos, 0)].reset_index(drop=True) \
-            if len(src) else None
+        s_part = _rows(src, fields, np.where(spos >= 0, spos, 0)) if len(src) else None
         prev_label = prev["label"].to_numpy(dtype=object)[mv["pos"][idx]]
         rank = {t: i for i, t in enumerate(tier_names)}
         up = np.array([rank[c] < rank[p] for c, p in zip(c_part["label"].tolist(), prev_label.tolist(), strict=True)],
@@ -165,12 +171,16 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
             out["upgraded" if u else "downgraded"].append({**w, "from": pl, "to": to, "why": list(whys[code])})
     out["resolved"] = []
     if prev is not None and mv["resolved"].any():
-        gone = prev[first(mv["resolved"])]
+        gone = _rows(prev, [*who, "label"], first(mv["resolved"]))
         if details is not None and not all(c in gone for c in who):
-            d = details.drop_duplicates("customer_key").set_index("customer_key")
-            gone = gone[["customer_key", "label"]].assign(
-                customer_id=gone["customer_key"].map(d["customer_id"]) if "customer_id" in d else None,
-                name=gone["customer_key"].map(d["name"]) if "name" in d else None)
+            # id and name from the details (a key's first row there; None when it is not there)
+            at = key_positions(gone["customer_key"], details["customer_key"])
+            gone = gone[["customer_key", "label"]]
+            for c in ("customer_id", "name"):
+                vals = np.full(len(gone), None, dtype=object)
+                if c in details:
+                    vals[at >= 0] = details[c].to_numpy(dtype=object)[at[at >= 0]]
+                gone[c] = vals
         out["resolved"] = _records(gone, [*who, "label"], {"label": "tier"})
     out["counts"] = counts
     return out
