@@ -176,11 +176,11 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
             # id and name from the details (a key's first row there; None when it is not there)
             at = key_positions(gone["customer_key"], details["customer_key"])
             gone = gone[["customer_key", "label"]]
-            for c in ("customer_id", "name"):
+            for col in ("customer_id", "name"):
                 vals = np.full(len(gone), None, dtype=object)
-                if c in details:
-                    vals[at >= 0] = details[c].to_numpy(dtype=object)[at[at >= 0]]
-                gone[c] = vals
+                if col in details:
+                    vals[at >= 0] = details[col].to_numpy(dtype=object)[at[at >= 0]]
+                gone[col] = vals
         out["resolved"] = _records(gone, [*who, "label"], {"label": "tier"})
     out["counts"] = counts
     return out
