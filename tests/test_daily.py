@@ -665,3 +665,25 @@ def test_a_previous_frame_reordered_by_the_caller_is_joined_afresh(tmp_path):
     closed = store.alerts_list(daily_values.KIND, statuses=("resolved",))["customer_key"].unique().tolist()
     assert closed == ["K003"]
     store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 9)), st.one_of(st.none(), st.sampled_from(["P0", "P1"])),
+                          st.one_of(st.none(), st.text(max_size=3)), st.booleans()), max_size=12), st.randoms())
+def test_records_of_some_rows_equal_the_rows_one_by_one(rows, rnd):
+    """The change and alert lists take a few rows of a wide frame column by column: the
+    same plain values (missing → None) as the rows taken first and written out one by one,
+    for the column types a snapshot holds."""
+    f = pd.DataFrame({"i": pd.array([r[0] for r in rows], dtype="Int64"),
+                      "c": pd.Categorical([r[1] for r in rows], categories=["P0", "P1"]),
+                      "s": pd.Series([r[2] for r in rows], dtype="str"), "o": pd.Series([r[2] for r in rows], dtype=object),
+                      "t": pd.to_datetime([None if r[0] is None else f"2026-11-2{abs(r[0])}T09:00:00+08:00"
+                                           for r in rows]),
+                      "f": [np.nan if r[0] is None else r[0] / 2 for r in rows], "b": [r[3] for r in rows]})
+    pos = np.array(rnd.sample(range(len(rows)), rnd.randint(0, len(rows))), dtype=np.int64)
+    mask = np.array([r[3] for r in rows], dtype=bool)
+    cols = ["i", "c", "s", "o", "t", "f", "b", "missing"]
+    for take, part in ((pos, f.iloc[pos]), (mask, f[mask])):
+        plain = [{"I" if k == "i" else k: None if k == "missing" or pd.isna(r[k]) else r[k] for k in cols}
+                 for r in part.reindex(columns=cols).astype(object).to_dict("records")]
+        assert daily_values._records(f, cols, {"i": "I"}, rows=take) == plain
