@@ -624,11 +624,12 @@ def test_the_morning_run_reuses_the_join_scoring_made_with_the_previous_run(tmp_
         rows = [[k, f"客户{k}", f"139{k[1:]:0>8}", start[k].isoformat(), "通勤", int(rng.integers(0, 6)),
                  notes[int(rng.integers(0, len(notes)))]] for k in listed]
         path = write(tmp_path / f"d{step}.csv", rows)
+        export = read_export(path, shortage.load_model("rite").columns)  # read once, scored for each store
         out = {}
         for name, store in stores.items():
             monkeypatch.setattr(shortage.ShortageResult, "positions_in_previous",
                                 spy if name == "reused" else (lambda self, ident: None))
-            _, rec = run_day(store, path, day)
+            _, rec = run_day(store, path, day, export=export)
             out[name] = rec
         assert out["reused"]["changes"] == out["fresh"]["changes"], step
         assert out["reused"]["alerts_fired"] == out["fresh"]["alerts_fired"], step
