@@ -6,6 +6,7 @@ small exports written in tmp_path."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -46,14 +47,24 @@ def write(path: Path, rows: list[list[object]], head: list[str] = HEAD) -> Path:
 def run_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None, dry_run: bool = False,
             export: Export | None = None):
     """What ``tierctl score`` does, at library level (``export``: ``path`` read already)."""
+    return record_day(store, score_day(store, path, day, red=red, export=export), path, dry_run=dry_run)
+
+
+def score_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None,
+              export: Export | None = None) -> shortage.ShortageResult:
+    """The scoring half of :func:`run_day`: the export scored against the store's history."""
     model = shortage.load_model("rite")
     if export is None:
         export = read_export(path, model.columns)
     prev, week = daily_history.previous_frames(store, model, day)
-    result = shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
-                            headers=export.headers, path=export.path)
+    return shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
+                          headers=export.headers, path=export.path)
+
+
+def record_day(store: Store, result: shortage.ShortageResult, path: Path, *, dry_run: bool = False):
+    """The storing half of :func:`run_day`."""
     rec = daily_history.record_run(store, result, shortage.crisis_level(result), source_name=path.name, source_hash="h",
-                          dry_run=dry_run)
+                                   dry_run=dry_run)
     return result, rec
 
 
@@ -553,8 +564,11 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
         repeat = step in (3, 4)  # the same day three times, each with another file
         for name, store in stores.items():
             monkeypatch.setattr(history, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
-            _, preview = run_day(store, path, day, dry_run=True, export=export)
-            _, rec = run_day(store, path, day, export=export)
+            # the dry run and the run score the same export against the same history (a dry
+            # run stores nothing): scored once, each run given its own result object
+            scored = score_day(store, path, day, export=export)
+            _, preview = record_day(store, dataclasses.replace(scored), path, dry_run=True)
+            _, rec = record_day(store, scored, path)
             # the dry run announces what the run then does
             for k in ("alerts_closed", "alerts_fired", "alerts_fired_customers"):
                 assert preview["snapshot"][k] == rec["snapshot"][k], (name, step, k)
