@@ -6,6 +6,7 @@ small exports written in tmp_path."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from tierctl.daily import reading as daily_reading
 from tierctl.daily import reports as daily_reports
 from tierctl.daily import values as daily_values
 from tierctl.errors import NotFoundError, UsageError
-from tierctl.io.ingest import read_export
+from tierctl.io.ingest import Export, read_export
 from tierctl.store import Store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -43,15 +44,27 @@ def write(path: Path, rows: list[list[object]], head: list[str] = HEAD) -> Path:
     return path
 
 
-def run_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None, dry_run: bool = False):
-    """What ``tierctl score`` does, at library level."""
+def run_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None, dry_run: bool = False,
+            export: Export | None = None):
+    """What ``tierctl score`` does, at library level (``export``: ``path`` read already)."""
+    return record_day(store, score_day(store, path, day, red=red, export=export), path, dry_run=dry_run)
+
+
+def score_day(store: Store, path: Path, day: dt.date, *, red: set[str] | None = None,
+              export: Export | None = None) -> shortage.ShortageResult:
+    """The scoring half of :func:`run_day`: the export scored against the store's history."""
     model = shortage.load_model("rite")
-    export = read_export(path, model.columns)
+    if export is None:
+        export = read_export(path, model.columns)
     prev, week = daily_history.previous_frames(store, model, day)
-    result = shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
-                            headers=export.headers, path=export.path)
+    return shortage.score(export.frame, model, day, at(day), previous=prev, week_ago=week, red_list=red,
+                          headers=export.headers, path=export.path)
+
+
+def record_day(store: Store, result: shortage.ShortageResult, path: Path, *, dry_run: bool = False):
+    """The storing half of :func:`run_day`."""
     rec = daily_history.record_run(store, result, shortage.crisis_level(result), source_name=path.name, source_hash="h",
-                          dry_run=dry_run)
+                                   dry_run=dry_run)
     return result, rec
 
 
@@ -547,11 +560,15 @@ def test_alerts_known_from_the_previous_run_equal_asking_the_store(tmp_path, mon
         listed = [k for k in pool if rng.random() < 0.7]
         rows = [[k, f"客户{k}", f"139{k[1:]:0>8}", start[k].isoformat(), "通勤", 1, ""] for k in listed]
         path = write(tmp_path / f"d{step}.csv", rows)
+        export = read_export(path, shortage.load_model("rite").columns)  # read once, scored four times
         repeat = step in (3, 4)  # the same day three times, each with another file
         for name, store in stores.items():
             monkeypatch.setattr(history, "_alerts_known", real if name == "known" else (lambda *a, **k: None))
-            _, preview = run_day(store, path, day, dry_run=True)
-            _, rec = run_day(store, path, day)
+            # the dry run and the run score the same export against the same history (a dry
+            # run stores nothing): scored once, each run given its own result object
+            scored = score_day(store, path, day, export=export)
+            _, preview = record_day(store, dataclasses.replace(scored), path, dry_run=True)
+            _, rec = record_day(store, scored, path)
             # the dry run announces what the run then does
             for k in ("alerts_closed", "alerts_fired", "alerts_fired_customers"):
                 assert preview["snapshot"][k] == rec["snapshot"][k], (name, step, k)
@@ -621,11 +638,12 @@ def test_the_morning_run_reuses_the_join_scoring_made_with_the_previous_run(tmp_
         rows = [[k, f"客户{k}", f"139{k[1:]:0>8}", start[k].isoformat(), "通勤", int(rng.integers(0, 6)),
                  notes[int(rng.integers(0, len(notes)))]] for k in listed]
         path = write(tmp_path / f"d{step}.csv", rows)
+        export = read_export(path, shortage.load_model("rite").columns)  # read once, scored for each store
         out = {}
         for name, store in stores.items():
             monkeypatch.setattr(shortage.ShortageResult, "positions_in_previous",
                                 spy if name == "reused" else (lambda self, ident: None))
-            _, rec = run_day(store, path, day)
+            _, rec = run_day(store, path, day, export=export)
             out[name] = rec
         assert out["reused"]["changes"] == out["fresh"]["changes"], step
         assert out["reused"]["alerts_fired"] == out["fresh"]["alerts_fired"], step
@@ -665,3 +683,25 @@ def test_a_previous_frame_reordered_by_the_caller_is_joined_afresh(tmp_path):
     closed = store.alerts_list(daily_values.KIND, statuses=("resolved",))["customer_key"].unique().tolist()
     assert closed == ["K003"]
     store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 9)), st.one_of(st.none(), st.sampled_from(["P0", "P1"])),
+                          st.one_of(st.none(), st.text(max_size=3)), st.booleans()), max_size=12), st.randoms())
+def test_records_of_some_rows_equal_the_rows_one_by_one(rows, rnd):
+    """The change and alert lists take a few rows of a wide frame column by column: the
+    same plain values (missing → None) as the rows taken first and written out one by one,
+    for the column types a snapshot holds."""
+    f = pd.DataFrame({"i": pd.array([r[0] for r in rows], dtype="Int64"),
+                      "c": pd.Categorical([r[1] for r in rows], categories=["P0", "P1"]),
+                      "s": pd.Series([r[2] for r in rows], dtype="str"), "o": pd.Series([r[2] for r in rows], dtype=object),
+                      "t": pd.to_datetime([None if r[0] is None else f"2026-11-2{abs(r[0])}T09:00:00+08:00"
+                                           for r in rows]),
+                      "f": [np.nan if r[0] is None else r[0] / 2 for r in rows], "b": [r[3] for r in rows]})
+    pos = np.array(rnd.sample(range(len(rows)), rnd.randint(0, len(rows))), dtype=np.int64)
+    mask = np.array([r[3] for r in rows], dtype=bool)
+    cols = ["i", "c", "s", "o", "t", "f", "b", "missing"]
+    for take, part in ((pos, f.iloc[pos]), (mask, f[mask])):
+        plain = [{"I" if k == "i" else k: None if k == "missing" or pd.isna(r[k]) else r[k] for k in cols}
+                 for r in part.reindex(columns=cols).astype(object).to_dict("records")]
+        assert daily_values._records(f, cols, {"i": "I"}, rows=take) == plain

@@ -22,47 +22,47 @@ def alerts_to_fire(cur: pd.DataFrame, rules: Sequence[dict[str, Any]], redlist: 
     is covered by an open or acknowledged alert of the same rule or a higher one for that
     customer (``active``: ``customer_key``, ``rule_id``).  ``known`` (per rule id, a mask
     of ``cur``) marks customers known to be covered for that rule already (listed in the
-    previous run and past its threshold then) without looking them up in ``active``."""
+    previous run and past its threshold then) without looking them up in ``active``.
+
+    Rule by rule the alerts are positions of ``cur`` (numpy); the frame is built once at
+    the end (on the few rows of a morning run, pandas' cost per operation is what counts)."""
     cols = ["customer_key", "customer_id", "name", "rule_id", "recipient", "reason"]
-    parts = []
     waits = cur["wait_days"].to_numpy()
+    keys = cur["customer_key"]
     ladder = sorted(rules, key=lambda r: int(r["min_days"]))
+    act_rules = active["rule_id"].astype(str) if active is not None and len(active) else None
+
+    def uncovered(idx: np.ndarray, rule_ids: list[str]) -> np.ndarray:
+        """``idx`` without the customers who have an active alert of one of ``rule_ids``."""
+        if active is None or act_rules is None or not len(idx):
+            return idx
+        same = active["customer_key"][act_rules.isin(rule_ids).to_numpy()]
+        return idx[key_positions(keys.iloc[idx], same) < 0] if len(same) else idx
+
     top = np.full(len(cur), -1, dtype=np.int64)
     for j, r in enumerate(ladder):  # ascending: the last one reached wins
         top[waits >= int(r["min_days"])] = j
+    fired = []  # per rule: (positions of cur, rule id, recipient, reasons)
     for j, r in enumerate(ladder):
         m = top == j
         if known is not None and r["id"] in known:
             m &= ~known[r["id"]]
-        if m.any():
-            sub = cur.loc[m, ["customer_key", "customer_id", "name"]].copy()
-            sub["rule_id"] = r["id"]
-            sub["recipient"] = r["recipient"]
+        idx = uncovered(np.flatnonzero(m), [x["id"] for x in ladder[j:]])  # this rung or a higher one
+        if len(idx):
             base = r["reason"] or f"等待已满 {r['min_days']} 天"
-            sub["reason"] = (base + "（已等待 ") + pd.Series(waits[m], index=sub.index).astype(str) + " 天）"
-            if active is not None and len(active):  # covered by this rung or a higher one
-                higher = {x["id"] for x in ladder[j:]}
-                same = active["customer_key"][active["rule_id"].astype(str).isin(higher).to_numpy()]
-                if len(same):
-                    sub = sub[key_positions(sub["customer_key"], same) < 0]
-            parts.append(sub)
+            days = pd.Series(waits[idx]).astype(str).to_numpy(dtype=object)
+            fired.append((idx, r["id"], r["recipient"], (base + "（已等待 ") + days + " 天）"))
     if redlist and "redlist_complaint" in cur:
-        m = cur["redlist_complaint"].fillna(False).to_numpy(dtype=bool)
-        if m.any():
-            sub = cur.loc[m, ["customer_key", "customer_id", "name"]].copy()
-            sub["rule_id"] = "redlist"
-            sub["recipient"] = redlist["recipient"]
-            sub["reason"] = redlist["reason"]
-            if active is not None and len(active):
-                same = active["customer_key"][(active["rule_id"].astype(str) == "redlist").to_numpy()]
-                if len(same):
-                    sub = sub[key_positions(sub["customer_key"], same) < 0]
-            parts.append(sub)
-    parts = [p for p in parts if len(p)]
-    if not parts:
+        idx = uncovered(np.flatnonzero(cur["redlist_complaint"].fillna(False).to_numpy(dtype=bool)), ["redlist"])
+        if len(idx):
+            fired.append((idx, "redlist", redlist["recipient"], np.full(len(idx), redlist["reason"], dtype=object)))
+    if not fired:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    cand = pd.concat(parts, ignore_index=True)
-    return cand[cols].reset_index(drop=True)
+    out = cur[cols[:3]].iloc[np.concatenate([f[0] for f in fired])].reset_index(drop=True)
+    out["rule_id"] = np.concatenate([np.full(len(f[0]), f[1], dtype=object) for f in fired])
+    out["recipient"] = np.concatenate([np.full(len(f[0]), f[2], dtype=object) for f in fired])
+    out["reason"] = np.concatenate([f[3] for f in fired])
+    return out
 
 
 def alert_recipients_in_english(meta: dict[str, Any]) -> dict[str, str]:

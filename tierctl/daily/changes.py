@@ -86,7 +86,7 @@ def first_n(mask: np.ndarray, limit: int | None) -> np.ndarray:
 
 def _objects(col: pd.Series | None, n: int) -> np.ndarray:
     """A column's values as Python objects (all None without the column)."""
-    return np.full(n, None, dtype=object) if col is None else col.astype(object).to_numpy()
+    return np.full(n, None, dtype=object) if col is None else col.to_numpy(dtype=object)
 
 
 def _filled(values: np.ndarray) -> np.ndarray:
@@ -126,7 +126,7 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         return first_n(mask, limit)
 
     who = ["customer_key", "customer_id", "name"]
-    out["new"] = _records(cur[first(mv["new"])], [*who, "label"], {"label": "tier"})
+    out["new"] = _records(cur, [*who, "label"], {"label": "tier"}, rows=first(mv["new"]))
     out["upgraded"], out["downgraded"] = [], []
     moved = first(mv["up"]) | first(mv["down"])
     if moved.any():
@@ -134,21 +134,24 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
         assert src is not None and prev is not None
         idx = np.flatnonzero(moved)
         fields = [c for c in ("score", "escalations", *dims, *(f"reason_{k}" for k in dims))]
-        c_part = cur[[c for c in dict.fromkeys([*who, "label", *fields]) if c in cur]].iloc[idx].reset_index(drop=True)
-        spos = key_positions(c_part["customer_key"], src["customer_key"])
-        s_part = src[[c for c in fields if c in src]].iloc[np.where(spos >= 0, spos, 0)].reset_index(drop=True) \
-            if len(src) else None
+        spos = key_positions(cur["customer_key"].iloc[idx], src["customer_key"])
+        at = np.where(spos >= 0, spos, 0)  # (a row of src not found: marked by _found)
+
+        def values(frame: pd.DataFrame, f: str, rows: np.ndarray) -> np.ndarray:
+            """Column ``f`` at ``rows`` as Python objects (all None without the column):
+            each column taken alone, never a frame of the wide rows."""
+            return _objects(frame[f].iloc[rows] if f in frame and len(frame) else None, len(rows))
+
         prev_label = prev["label"].to_numpy(dtype=object)[mv["pos"][idx]]
         rank = {t: i for i, t in enumerate(tier_names)}
-        up = np.array([rank[c] < rank[p] for c, p in zip(c_part["label"].tolist(), prev_label.tolist(), strict=True)],
-                      dtype=bool)
+        up = np.array([rank[c] < rank[p] for c, p in zip(values(cur, "label", idx).tolist(), prev_label.tolist(),
+                                                          strict=True)], dtype=bool)
         # the causes repeat (same dimension changes, same rules): explain each combination
         # once — the columns as object arrays (no frame: a few rows are the common case)
-        n_moved = len(idx)
         arrays: dict[str, np.ndarray] = {"_up": up.astype(object), "_found": (spos >= 0).astype(object)}
         for f in fields:
-            arrays["c_" + f] = _objects(c_part[f] if f in c_part else None, n_moved)
-            arrays["p_" + f] = _objects(s_part[f] if s_part is not None and f in s_part else None, n_moved)
+            arrays["c_" + f] = values(cur, f, idx)
+            arrays["p_" + f] = values(src, f, at)
         from tierctl.shortage import combo_factorize
 
         codes, _ = combo_factorize([_filled(a) for a in arrays.values()])
@@ -159,19 +162,22 @@ def diff_snapshots(prev: pd.DataFrame | None, cur: pd.DataFrame, tier_names: Seq
             c = {f: _plain(arrays["c_" + f][r]) for f in fields}
             p = {f: _plain(arrays["p_" + f][r]) for f in fields} if arrays["_found"][r] else {}
             whys.append(change_causes(p, c, dims, up=bool(arrays["_up"][r])))
-        people = _records(c_part, ["customer_key", "customer_id", "name", "label"])
+        people = _records(cur, [*who, "label"], rows=idx)
         for w, pl, u, code in zip(people, prev_label.tolist(), up.tolist(), codes.tolist(), strict=True):
             to = w.pop("label")
             out["upgraded" if u else "downgraded"].append({**w, "from": pl, "to": to, "why": list(whys[code])})
     out["resolved"] = []
     if prev is not None and mv["resolved"].any():
-        gone = prev[first(mv["resolved"])]
-        if details is not None and not all(c in gone for c in who):
-            d = details.drop_duplicates("customer_key").set_index("customer_key")
-            gone = gone[["customer_key", "label"]].assign(
-                customer_id=gone["customer_key"].map(d["customer_id"]) if "customer_id" in d else None,
-                name=gone["customer_key"].map(d["name"]) if "name" in d else None)
-        out["resolved"] = _records(gone, [*who, "label"], {"label": "tier"})
+        rows = np.flatnonzero(first(mv["resolved"]))
+        out["resolved"] = _records(prev, [*who, "label"], {"label": "tier"}, rows=rows)
+        if details is not None and not all(c in prev for c in who):
+            # id and name from the details (a key's first row there; None when it is not there)
+            found = key_positions(prev["customer_key"].iloc[rows], details["customer_key"])
+            none = {"customer_id": None, "name": None}
+            ids = _records(details, ["customer_id", "name"], rows=np.maximum(found, 0)) if len(details) \
+                else [none] * len(rows)
+            for rec, j, i in zip(out["resolved"], found.tolist(), ids, strict=True):
+                rec.update(i if j >= 0 else none)
     out["counts"] = counts
     return out
 

@@ -334,9 +334,7 @@ def _alert_records(frame: pd.DataFrame, tz: dt.tzinfo | None, rules: list[dict[s
         "since": local("fired_at"), "status": f["status"], "closed_at": local("closed_at"),
         "closed_by": f["closed_by"], "note": f["note"],
     })
-    if rules is not None:
-        out = out.iloc[_severity_order(f, rules)]
-    return _records(out, list(out.columns))
+    return _records(out, list(out.columns), rows=_severity_order(f, rules) if rules is not None else None)
 
 
 def _severity_order(f: pd.DataFrame, rules: list[dict[str, Any]]) -> np.ndarray:

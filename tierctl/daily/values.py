@@ -53,6 +53,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _records(frame: pd.DataFrame, cols: Sequence[str], rename: dict[str, str] | None = None,
+             rows: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Plain dicts of a few columns (:func:`tierctl.kernels.records.column_records`)."""
-    return column_records(frame, cols, rename)
+    return column_records(frame, cols, rename, rows)

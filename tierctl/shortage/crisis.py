@@ -51,9 +51,9 @@ def _media_customers(result: ShortageResult, limit: int = MEDIA_LISTED) -> tuple
         src = result.frame
         flagged = media_mask(src, result.model)
         idx = result.order[np.flatnonzero(flagged[result.order])] if flagged.any() else np.zeros(0, dtype=np.int64)
-    rows = src.take(idx[:limit])
-    people = [{"customer_id": _plain(r.get("customer_id")), "name": _plain(r.get("name"))}
-              for r in rows.to_dict("records")]
+    take = idx[:limit]  # the two columns named, at those rows only (the rows are wide)
+    ids, names = (src[c].take(take).tolist() if c in src else [None] * len(take) for c in ("customer_id", "name"))
+    people = [{"customer_id": _plain(i), "name": _plain(n)} for i, n in zip(ids, names, strict=True)]
     return int(len(idx)), people
 
 
