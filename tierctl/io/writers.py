@@ -149,8 +149,14 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
     cores."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    from tierctl.kernels.memory import release, reusing_pool
+
+    # the slices taken through ``order`` and the writer's text buffers are the same size
+    # every time: kept for reuse, not faulted in afresh for each slice
+    mem = reusing_pool()
     workers = min(os.cpu_count() or 1, 4)
     if table.num_rows < parallel_from or workers < 2:
         workers = 1
@@ -162,11 +168,11 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
         opts = pacsv.WriteOptions(quoting_style="needed", include_header=i == 0)
         with open(parts[i], "ab" if i == 0 else "wb") as fh:
             if order is None:
-                pacsv.write_csv(table.slice(lo, hi - lo), fh, write_options=opts)
+                pacsv.write_csv(table.slice(lo, hi - lo), fh, write_options=opts, memory_pool=mem)
                 return
-            with pacsv.CSVWriter(fh, table.schema, write_options=opts) as out:
+            with pacsv.CSVWriter(fh, table.schema, write_options=opts, memory_pool=mem) as out:
                 for a in range(lo, hi, ORDER_CHUNK):
-                    out.write_table(table.take(order[a:min(a + ORDER_CHUNK, hi)]))
+                    out.write_table(pc.take(table, order[a:min(a + ORDER_CHUNK, hi)], memory_pool=mem))
 
     try:
         if workers == 1:
@@ -180,6 +186,7 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
                 with open(part, "rb") as src:
                     _append(src, out)
     finally:
+        release(mem)
         for part in parts[1:]:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
