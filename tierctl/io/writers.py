@@ -138,7 +138,7 @@ def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bo
     return None
 
 
-ORDER_CHUNK = 1 << 16  # rows taken through ``order`` and written at a time
+ORDER_CHUNK = 1 << 14  # rows taken through ``order`` and written at a time (the buffers a slice needs are kept)
 
 
 def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.ndarray | None = None) -> None:
