@@ -57,6 +57,25 @@ def test_neutralise_frame_equals_the_cell_by_cell_rule(cells):
         assert got == want, col
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="=+-@\t\r甲A1 '", max_size=3), max_size=12),
+       st.sampled_from(["string", "large_string"]), st.integers(0, 3), st.integers(1, 3))
+def test_the_byte_look_marks_what_the_regex_marks(cells, typ, cut, pieces):
+    """The first-byte look of the CSV's neutralising marks exactly the cells the regex
+    marks, on sliced and chunked Arrow text with empty cells anywhere."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tierctl.io.writers import _DANGER_BYTES, _DANGER_RE, _starts_with_byte
+
+    arr = pa.array(cells, getattr(pa, typ)()).slice(min(cut, len(cells)))
+    step = max(1, -(-len(arr) // pieces))
+    chunked = pa.chunked_array([arr.slice(i, step) for i in range(0, len(arr), step)] or [arr], arr.type)
+    got = _starts_with_byte(chunked, _DANGER_BYTES)
+    assert got is not None
+    assert got.tolist() == pc.match_substring_regex(chunked, _DANGER_RE).to_numpy(zero_copy_only=False).tolist()
+
+
 from tierctl.kernels.packed_sort import urgency_order  # noqa: E402
 
 

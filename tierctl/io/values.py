@@ -154,7 +154,8 @@ def _arrow_typed(col: pd.Series, spec: ColumnSpec) -> pd.Series | None:
     import pyarrow.compute as pc
 
     empty = pc.fill_null(_arrow_blank(arr, pc), True)
-    blanked = pc.if_else(empty, pa.scalar(None, arr.type), arr)
+    # (a column without an empty or missing cell, the usual export, is not copied)
+    blanked = pc.if_else(empty, pa.scalar(None, arr.type), arr) if pc.any(empty).as_py() else arr
     try:
         if spec.kind in ("int", "number"):
             # only what the careful path reads as the same number: Arrow's cast would also take

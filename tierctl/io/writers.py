@@ -61,16 +61,52 @@ def _neutral_categories(s: pd.Series, new: list[object]) -> pd.Series:
 
 
 def _dangerous(s: pd.Series) -> np.ndarray:
-    """Per cell: a text Excel would run (Arrow's regex on Arrow text, no copy of it)."""
+    """Per cell: a text Excel would run (on Arrow text its first bytes, no copy of it)."""
     arr = getattr(s.array, "_pa_array", None)
     if arr is not None:
         import pyarrow.compute as pc
 
-        return pc.match_substring_regex(arr, _DANGER_RE).to_numpy(zero_copy_only=False).astype(bool) \
-            if arr.null_count == 0 else s.str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
+        if arr.null_count:
+            return s.str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
+        first = _starts_with_byte(arr, _DANGER_BYTES)
+        return first if first is not None else \
+            pc.match_substring_regex(arr, _DANGER_RE).to_numpy(zero_copy_only=False).astype(bool)
     if s.isna().all():  # (an empty column, such as owner_person without advisors)
         return np.zeros(len(s), dtype=bool)
     return s.astype("str").str.match(_DANGER_RE).to_numpy(dtype=bool, na_value=False)
+
+
+_DANGER_BYTES = np.frombuffer(b"=+-@\t\r", dtype=np.uint8)  # what _DANGER_RE's first character may be
+
+
+def _starts_with_byte(arr, first: np.ndarray) -> np.ndarray | None:
+    """Per cell of Arrow text (a chunked array): its first byte is one of ``first`` (ASCII
+    bytes, so the first character is that one; an empty cell: False) — what a regex
+    ``^[…]`` gives, from the offsets and the bytes without a pass of the regex engine.
+    None for a type other than (large) string."""
+    import pyarrow as pa
+
+    lookup = np.zeros(256, dtype=bool)
+    lookup[first] = True
+    out = []
+    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        if pa.types.is_large_string(chunk.type):
+            width: type = np.int64
+        elif pa.types.is_string(chunk.type):
+            width = np.int32
+        else:
+            return None
+        n = len(chunk)
+        bufs = chunk.buffers()
+        if n == 0 or bufs[2] is None or bufs[2].size == 0:  # (no text in any cell)
+            out.append(np.zeros(n, dtype=bool))
+            continue
+        off: np.ndarray = np.frombuffer(bufs[1], dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
+        data = np.frombuffer(bufs[2], dtype=np.uint8)
+        start, end = off[:-1], off[1:]
+        # an empty cell at the very end starts past the text: its neighbour's byte is read instead
+        out.append(lookup[data[np.minimum(start, data.size - 1)]] & (end > start))
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 def check_writable(path: Path, force: bool) -> None:
@@ -138,7 +174,7 @@ def write_csv(frame: pd.DataFrame, path: Path | None, *, force: bool = False, bo
     return None
 
 
-ORDER_CHUNK = 1 << 16  # rows taken through ``order`` and written at a time
+ORDER_CHUNK = 1 << 14  # rows taken through ``order`` and written at a time (the buffers a slice needs are kept)
 
 
 def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.ndarray | None = None) -> None:
@@ -149,8 +185,14 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
     cores."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    from tierctl.kernels.memory import release, reusing_pool
+
+    # the slices taken through ``order`` and the writer's text buffers are the same size
+    # every time: kept for reuse, not faulted in afresh for each slice
+    mem = reusing_pool()
     workers = min(os.cpu_count() or 1, 4)
     if table.num_rows < parallel_from or workers < 2:
         workers = 1
@@ -162,11 +204,11 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
         opts = pacsv.WriteOptions(quoting_style="needed", include_header=i == 0)
         with open(parts[i], "ab" if i == 0 else "wb") as fh:
             if order is None:
-                pacsv.write_csv(table.slice(lo, hi - lo), fh, write_options=opts)
+                pacsv.write_csv(table.slice(lo, hi - lo), fh, write_options=opts, memory_pool=mem)
                 return
-            with pacsv.CSVWriter(fh, table.schema, write_options=opts) as out:
+            with pacsv.CSVWriter(fh, table.schema, write_options=opts, memory_pool=mem) as out:
                 for a in range(lo, hi, ORDER_CHUNK):
-                    out.write_table(table.take(order[a:min(a + ORDER_CHUNK, hi)]))
+                    out.write_table(pc.take(table, order[a:min(a + ORDER_CHUNK, hi)], memory_pool=mem))
 
     try:
         if workers == 1:
@@ -180,6 +222,7 @@ def _write_table_csv(table, path: Path, parallel_from: int = 200_000, order: np.
                 with open(part, "rb") as src:
                     _append(src, out)
     finally:
+        release(mem)
         for part in parts[1:]:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
