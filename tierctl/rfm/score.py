@@ -150,6 +150,17 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     See the module docstring for every rule.  The checks and per-row notes are numpy on
     the whole columns; the per-unit grouping is :func:`tierctl.rfm.engine.aggregate`.
     """
+    as_of = check_as_of(as_of, model, edges)
+    unit_col = model.unit_column
+    _require_columns(visits, unit_col)
+    q = _Quality()
+    window_start = as_of - timedelta(days=model.window_days - 1)
+    units = _aggregate(visits, model, unit_col, as_of, window_start, q)
+    return score_units(units, q, model, as_of, edges=edges)
+
+
+def check_as_of(as_of: date, model: RfmModel, edges: Edges | None) -> date:
+    """The as-of date as a date, checked with the frozen edges against the model."""
     if isinstance(as_of, datetime):
         as_of = as_of.date()
     if not isinstance(as_of, date):
@@ -157,11 +168,16 @@ def compute_rfm(visits: pd.DataFrame, model: RfmModel, as_of: date, *,
     if edges is not None and edges.monetary_basis != model.monetary:
         raise UsageError(f"冻结的边界按 M={edges.monetary_basis} 计算，本模型是 M={model.monetary}",
                          hint="两次运行的 M 口径必须一致才能比较")
+    return as_of
+
+
+def score_units(units: Units, q: _Quality, model: RfmModel, as_of: date, *,
+                edges: Edges | None = None) -> RfmResult:
+    """The result from the grouped units and the row notes already in ``q``: R, F, M,
+    scores, types, the notes about units.  Shared by :func:`compute_rfm` and the
+    DuckDB fast path (:mod:`tierctl.rfm.fastpath`), which groups the file itself."""
     unit_col = model.unit_column
-    _require_columns(visits, unit_col)
-    q = _Quality()
     window_start = as_of - timedelta(days=model.window_days - 1)
-    units = _aggregate(visits, model, unit_col, as_of, window_start, q)
     n = len(units.ids)
     recency = _date_to_day(as_of) - units.last_day
     _note_units(units, q)
