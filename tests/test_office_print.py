@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import functools
 import os
 import shutil
 import subprocess
@@ -228,8 +229,11 @@ def pdfs(books, tmp_path_factory) -> dict[str, Path]:
     return {name: out / (path.stem + ".pdf") for name, path in books.items()}
 
 
+@functools.cache
 def page_text_sizes(pdf: Path) -> list[tuple[tuple[float, float], float, str]]:
-    """Per page: its size (points), the smallest text size on paper and all its text."""
+    """Per page: its size (points), the smallest text size on paper and all its text.
+    Read once per PDF (pypdf takes about 2 s for the RFM workbook's 45 pages); the tests
+    only read the list."""
     from pypdf import PdfReader
 
     pages = []

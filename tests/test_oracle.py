@@ -26,9 +26,10 @@ def test_vectorised_equals_rowwise(tmp_path, model_name, seed):
     ex = read_export(p, model.columns)
     fast = score(ex.frame, model, AS_OF, NOW).customers.set_index("customer_id")
     slow = score_rowwise(ex.frame, model, AS_OF)
-    assert len(slow) == len(fast) == 3000
+    assert len(slow) == len(fast) == 3000 and fast.index.is_unique
+    rows = fast.to_dict("index")  # one customer's row by key (fast.loc per key took 0.9 s of the test's 4)
     for r in slow:
-        f = fast.loc[r["key"]]
+        f = rows[r["key"]]
         assert {d: int(f[d]) for d in model.dim_keys} == r["dims"], r["key"]
         assert Decimal(int(f["total_scaled"])) / model.scale == r["total"]
         assert (f["model_tier"], f["tier"]) == (r["model_tier"], r["tier"]), r["key"]

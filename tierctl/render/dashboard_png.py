@@ -163,7 +163,9 @@ def render_long_png(html: Path, out: Path, *, force: bool = False, start_height:
             raise RenderError("浏览器截到的是空白页", hint=BROWSER_HINT)
         cut = img.crop((0, 0, img.width, min(img.height, bottom + int(16 * PHONE_SCALE))))
         with atomic_path(out, force=force) as part:
-            cut.save(part, format="PNG", optimize=True)
+            # zlib's default level: optimize=True (level 9 and a search) took 2.5 s of CPU for a
+            # 1080 × 16,500 picture to make it 2.6 % smaller (1,970 KB instead of 2,022 KB)
+            cut.save(part, format="PNG")
     return out
 
 
