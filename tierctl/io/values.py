@@ -204,21 +204,14 @@ _SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)  # the UTF-8 l
 def _edge_candidates(chunk) -> np.ndarray | None:
     """Positions of the cells of one Arrow text array that might start or end with a
     space (a superset, from the bytes); None for an array type this does not read."""
-    import pyarrow as pa
+    from tierctl.kernels.arrow_text import text_bytes
 
-    if pa.types.is_large_string(chunk.type):
-        width: type = np.int64
-    elif pa.types.is_string(chunk.type):
-        width = np.int32
-    else:
+    layout = text_bytes(chunk)
+    if layout is None:
         return None
-    n = len(chunk)
-    bufs = chunk.buffers()
-    if n == 0 or bufs[2] is None or bufs[2].size == 0:  # (no text in any cell)
+    start, end, data = layout
+    if not data.size:  # (no text in any cell)
         return np.zeros(0, dtype=np.int64)
-    off: np.ndarray = np.frombuffer(bufs[1], dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
-    data = np.frombuffer(bufs[2], dtype=np.uint8)
-    start, end = off[:-1].astype(np.int64), off[1:].astype(np.int64)
     length = end - start
     full = length > 0
     first = np.where(full, data[np.where(full, start, 0)], 0x61)

@@ -86,24 +86,19 @@ def _starts_with_byte(arr, first: np.ndarray) -> np.ndarray | None:
     None for a type other than (large) string."""
     import pyarrow as pa
 
+    from tierctl.kernels.arrow_text import text_bytes
+
     lookup = np.zeros(256, dtype=bool)
     lookup[first] = True
     out = []
     for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
-        if pa.types.is_large_string(chunk.type):
-            width: type = np.int64
-        elif pa.types.is_string(chunk.type):
-            width = np.int32
-        else:
+        layout = text_bytes(chunk)
+        if layout is None:
             return None
-        n = len(chunk)
-        bufs = chunk.buffers()
-        if n == 0 or bufs[2] is None or bufs[2].size == 0:  # (no text in any cell)
-            out.append(np.zeros(n, dtype=bool))
+        start, end, data = layout
+        if not data.size:
+            out.append(np.zeros(len(chunk), dtype=bool))
             continue
-        off: np.ndarray = np.frombuffer(bufs[1], dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
-        data = np.frombuffer(bufs[2], dtype=np.uint8)
-        start, end = off[:-1], off[1:]
         # an empty cell at the very end starts past the text: its neighbour's byte is read instead
         out.append(lookup[data[np.minimum(start, data.size - 1)]] & (end > start))
     return np.concatenate(out) if out else np.zeros(0, dtype=bool)
