@@ -72,21 +72,20 @@ def _table(doc: Any, rows: list[str]) -> None:
                     run.bold = True
 
 
-PARAGRAPH_STYLES = ("Heading 1", "Heading 2", "Heading 3", "List Bullet", "List Number", "Quote")
-
-
 def _paragraphs(doc: Any) -> Any:
     """``add(text, style)``: python-docx's ``doc.add_paragraph(text, style)``, with each
-    style's id looked up once.  python-docx looks a style name up anew for every
-    paragraph, scanning all ~160 styles of its template each time (about 3 ms: a
+    style's id looked up once per document.  python-docx looks a style name up anew for
+    every paragraph, scanning all ~160 styles of its template each time (about 3 ms: a
     second for the call scripts); the paragraph written is the same."""
     from docx.enum.style import WD_STYLE_TYPE
 
-    ids = {name: doc.part.get_style_id(name, WD_STYLE_TYPE.PARAGRAPH) for name in PARAGRAPH_STYLES}
+    ids: dict[str, Any] = {}
 
     def add(text: str = "", style: str | None = None) -> Any:
         par = doc.add_paragraph(text)
         if style is not None:
+            if style not in ids:
+                ids[style] = doc.part.get_style_id(style, WD_STYLE_TYPE.PARAGRAPH)
             par._p.style = ids[style]  # what Paragraph.style = name sets, without the lookup
         return par
 
